@@ -1,0 +1,46 @@
+# visgen — every target that needs Python creates or refreshes .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export WANDB_MODE ?= offline
+export HYDRA_FULL_ERROR ?= 0
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-all bench lint format paper-table clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-12s %s\n",$$1,$$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch/torchvision are pinned in pyproject.toml (the builds on this machine's disk).
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create or refresh .venv (torch 2.14.1, torchvision 0.29.1, dev extras)
+
+run: $(STAMP) ## the main job: ForamSim + LTR pretraining + genetic alignment + KNN test (quick profile)
+	$(BIN)/python run.py +experiment=ltr_align $(ARGS)
+
+test: $(STAMP) ## the test suite (CPU; GPU tests skip without CUDA)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
+	$(BIN)/python benchmarks/run_all.py $(ARGS)
+
+paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (quick profile) -> reports/paper_table_quick.md
+	$(BIN)/python run.py -m +sweep=paper_table $(ARGS)
+	$(BIN)/visgen report multirun/paper_table_quick --out reports
+
+lint: $(STAMP) ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## remove run outputs and caches (keeps .venv)
+	rm -rf outputs multirun .cache .pytest_cache .ruff_cache
