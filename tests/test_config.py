@@ -1,0 +1,86 @@
+"""The real Hydra config composes for every experiment and profile, and its objects instantiate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from visgen.pipeline import _pretrain_relevant, build_datamodule
+from visgen.runner.cache import config_hash
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def test_train_yaml_has_no_experiment_default() -> None:
+    # `+experiment=x` must work, which it only does when train.yaml does not already define the group.
+    defaults = OmegaConf.load(CONF / "train.yaml").defaults
+    assert not any("experiment" in str(d) for d in defaults)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_file_is_a_delta_with_a_hypothesis(experiment: str) -> None:
+    lines = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()
+    assert lines[0] == "# @package _global_"
+    assert lines[1].startswith("# Hypothesis:") or lines[1].startswith("# ")
+    assert len(lines) <= 40, "experiments are deltas; shared parts belong in a group default"
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_instantiates(experiment: str, profile: str, tmp_path: Path) -> None:
+    cfg = _compose(f"+experiment={experiment}", f"profile={profile}", f"cache_dir={tmp_path}")
+    OmegaConf.resolve(cfg)  # every interpolation resolves
+    assert cfg.name == experiment, "each experiment sets `name` to its file name (the report's row key)"
+    assert cfg.profile.name == profile
+    assert set(cfg.stages) <= {"pretrain", "align"}
+    dm = build_datamodule(cfg)  # construction only: no ForamSim generation here
+    assert type(dm).__name__ == "ForamImageDataModule"
+    net = instantiate(cfg.model.net, num_classes=3, trunk="resnet18")  # resnet18: keep the test cheap
+    assert net(__import__("torch").zeros(2, 3, 32, 32))["embedding"].shape == (2, cfg.model.net.embedding_dim)
+    optimizer = instantiate(cfg.model.optimizer)(net.parameters())
+    assert optimizer.param_groups[0]["weight_decay"] == cfg.ltr.weight_decay
+    if cfg.loss.metric is not None:
+        instantiate(cfg.loss.metric)
+    instantiate(cfg.align.loss)
+    for node in cfg.callbacks.values():
+        instantiate(node, **({"out_dir": str(tmp_path)} if "knn" in node._target_ else {}))
+    instantiate(cfg.logger, save_dir=str(tmp_path))
+    if profile == "quick":  # the paper trainer asks for a GPU, which this machine may not have
+        trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+        assert trainer.max_epochs == cfg.trainer.max_epochs
+
+
+def test_profiles_set_the_paper_scale() -> None:
+    paper = _compose("+experiment=ltr_align", "profile=paper")
+    assert (paper.data.scale, paper.data.image_size, paper.model.net.trunk) == (1.0, 224, "resnet50")
+    assert (paper.trainer.max_epochs, paper.align.epochs) == (20, 5)
+    assert paper.trainer.precision == "bf16-mixed" and paper.model.channels_last
+    quick = _compose("+experiment=ltr_align")
+    assert quick.profile.name == "quick" and quick.trainer.precision == "32-true"
+
+
+def test_ltr_groups_set_weight_decay() -> None:
+    assert _compose("ltr=none").model.optimizer.weight_decay == 0.0
+    assert _compose("ltr=weight_decay").model.optimizer.weight_decay == pytest.approx(5e-3)
+    wb = _compose("ltr=weight_balancing")
+    assert wb.ltr.balancing and wb.ltr.stage2.epochs >= 1
+
+
+def test_pretrain_cache_key_ignores_alignment_and_speed_knobs() -> None:
+    base = config_hash(_pretrain_relevant(_compose("+experiment=ltr_align")))
+    # Alignment choices and pure speed knobs must reuse the same pretraining ...
+    for same in ("align.anchor_mode=centred", "align.control=shuffled", "data.num_workers=7", "model.compile=true"):
+        assert config_hash(_pretrain_relevant(_compose("+experiment=ltr_align", same))) == base, same
+    # ... while anything that changes the pretrained weights must not.
+    for diff in ("seed=1", "ltr=none", "loss=tl", "data.phylo_signal=0", "trainer.max_epochs=9"):
+        assert config_hash(_pretrain_relevant(_compose("+experiment=ltr_align", diff))) != base, diff

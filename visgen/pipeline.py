@@ -1,0 +1,315 @@
+"""The one place where config becomes objects: data, anchors, modules, trainers; then the stages run.
+
+``run(cfg)`` seeds everything, builds the data module, pretrains (or reuses a cached pretraining with
+the same relevant config), aligns the embedding to the genetic anchors, tests each stage with its
+best-on-validation checkpoint, writes ``run.json`` and prints the final table. Stage details that
+need no config objects live in ``visgen.runner``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from visgen.errors import UserInputError
+from visgen.resources import data_path
+from visgen.runner.cache import PretrainCache
+from visgen.runner.record import RunRecord, annotate_metrics, format_table, stage_rows
+from visgen.runner.stages import (
+    dataset_facts,
+    imagenet_weights_cached,
+    load_net_weights,
+    log_to_wandb,
+    speed_up,
+)
+
+log = logging.getLogger(__name__)
+
+# data.* keys that describe ForamSim and are handed to the data module as its ``sim`` dict.
+_SIM_KEYS = {"scale": "scale", "phylo_signal": "phylo_signal", "sim_seed": "seed", "sim_size": "size"}
+# data.* keys that change speed, never results: left out of the pretrain cache key.
+_SPEED_ONLY_DATA = ("num_workers", "device_resident")
+# trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
+_RESULT_TRAINER = ("max_epochs", "precision", "check_val_every_n_epoch", "accumulate_grad_batches", "gradient_clip_val")
+
+
+def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
+    """Run the configured stages and write ``run.json``; return the last stage's test metrics.
+
+    Args:
+        cfg: the composed config (``conf/train.yaml`` + overrides).
+        run_dir: output folder; defaults to Hydra's job output folder (or the working directory).
+
+    Returns:
+        The ``metrics.json`` contents of the last stage that ran (empty if none ran).
+
+    Raises:
+        UserInputError: a user mistake (bad path, unknown species ...); recorded in run.json first.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else _hydra_output_dir()
+    profile = str(cfg.profile.name)
+    # Printed, not logged: the one line people check first when numbers look wrong.
+    print(f"visgen: experiment '{cfg.name}', profile '{profile}', seed {cfg.seed}, output {run_dir}")
+    # W&B must never phone home unless the user asked for it.
+    os.environ.setdefault("WANDB_MODE", "offline")
+    record = RunRecord(run_dir=run_dir, name=str(cfg.name), profile=profile, seed=int(cfg.seed))
+    record.write()
+    try:
+        _run_stages(cfg, run_dir, record)
+        if record.status == "running":
+            record.status = "ok"
+    except BaseException as err:
+        record.fail(err)
+        raise
+    finally:
+        record.write()
+    rows = stage_rows(run_dir, list(cfg.stages))
+    if rows:
+        print(format_table(rows, title=f"{cfg.name} | profile {profile} | seed {cfg.seed} | KNN k=5 test accuracy (%)"))
+    return next(reversed(rows.values()), {})
+
+
+def _hydra_output_dir() -> Path:
+    """Hydra's job output folder inside ``@hydra.main``; the working directory otherwise (tests, notebooks)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
+    """Build the data and run pretraining and/or alignment as ``cfg.stages`` asks."""
+    unknown = set(cfg.stages) - {"pretrain", "align"}
+    if unknown or not cfg.stages:
+        raise UserInputError(f"stages={list(cfg.stages)}: unknown stage(s) {sorted(unknown)}; use [pretrain], [align] or [pretrain, align]")
+    L.seed_everything(int(cfg.seed), workers=True)
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    record.data = dataset_facts(dm)
+    record.write()
+    resume = cfg.ckpt_path
+    weights: Path | None = None
+    if "pretrain" in cfg.stages:
+        weights, trained = _pretrain_stage(cfg, dm, run_dir, record, resume)
+        resume = None if trained else resume  # ckpt_path resumes the first stage that still trains
+    if "align" in cfg.stages:
+        if weights is None and not imagenet_weights_cached(cfg.model.net.trunk):
+            record.status = "unavailable"
+            record.error = (
+                f"stages=[align] needs ImageNet weights for {cfg.model.net.trunk} in {torch.hub.get_dir()}/checkpoints "
+                "(offline machine); they were not found"
+            )
+            log.warning(record.error)
+            return
+        _align_stage(cfg, dm, run_dir, record, weights, resume)
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    sim = {new: data.pop(old) for old, new in _SIM_KEYS.items() if old in data}
+    return instantiate(data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), _convert_="all")
+
+
+def build_pretrain_module(cfg: DictConfig, num_classes: int, **overrides: Any) -> L.LightningModule:
+    """The metric-learning pretraining module (net + triplet/softmax losses + optimiser)."""
+    from visgen.lit.pretrain import MetricPretrainModule
+
+    net = instantiate(cfg.model.net, num_classes=num_classes)
+    metric = instantiate(cfg.loss.metric) if cfg.loss.metric is not None else None
+    kwargs: dict[str, Any] = {
+        "net": net,
+        "metric_loss": metric,
+        "metric_weight": float(cfg.loss.metric_weight),
+        "ce_weight": float(cfg.loss.ce_weight),
+        "optimizer": instantiate(cfg.model.optimizer),
+        "scheduler": instantiate(cfg.model.scheduler) if cfg.model.scheduler is not None else None,
+        **overrides,
+    }
+    return MetricPretrainModule(**kwargs)
+
+
+def build_trainer(cfg: DictConfig, stage: str, stage_dir: Path, ckpt_dir: Path, max_epochs: int) -> tuple[L.Trainer, Any]:
+    """One Lightning Trainer per stage, writing its outputs to ``stage_dir`` and checkpoints to ``ckpt_dir``.
+
+    Returns:
+        The trainer and its ModelCheckpoint (for ``best_model_path``).
+    """
+    callbacks = []
+    checkpoint = None
+    for name, node in cfg.callbacks.items():
+        if node is None:
+            continue
+        if name == "knn_eval":
+            callbacks.append(instantiate(node, out_dir=str(stage_dir)))
+        elif name == "model_checkpoint":
+            checkpoint = instantiate(node, dirpath=str(ckpt_dir))
+            callbacks.append(checkpoint)
+        else:
+            callbacks.append(instantiate(node))
+    logger = instantiate(cfg.logger, save_dir=str(stage_dir)) if cfg.get("logger") else False
+    if logger:
+        logger.log_hyperparams({"stage": stage, **OmegaConf.to_container(cfg, resolve=True)})
+    trainer = instantiate(cfg.trainer, max_epochs=max_epochs, default_root_dir=str(stage_dir), callbacks=callbacks, logger=logger)
+    return trainer, checkpoint
+
+
+def _pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
+    """The part of the config a pretraining's result depends on (its cache key)."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    for key in _SPEED_ONLY_DATA:
+        data.pop(key, None)
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model.pop("compile", None)
+    model.pop("channels_last", None)
+    model["net"].pop("channels_last", None)
+    trainer = {k: cfg.trainer.get(k) for k in _RESULT_TRAINER}
+    return {
+        "data": data,
+        "model": model,
+        "loss": OmegaConf.to_container(cfg.loss, resolve=True),
+        "ltr": OmegaConf.to_container(cfg.ltr, resolve=True),
+        "trainer": trainer,
+        "profile": cfg.profile.name,
+        "seed": int(cfg.seed),
+        "monitor": cfg.monitor,
+    }
+
+
+def _pretrain_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, resume: str | None) -> tuple[Path, bool]:
+    """Pretrain (or reuse the cached pretraining) and test it; return (best checkpoint, trained now?)."""
+    stage_dir = run_dir / "pretrain"
+    cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", _pretrain_relevant(cfg))
+    start = time.time()
+    if cache.is_complete():
+        log.info("pretraining %s already complete: reusing %s (nothing is trained twice)", cache.key, cache.dir)
+        cache.restore_outputs(stage_dir)
+        annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
+        record.stages["pretrain"] = {"reused": True, "cache": str(cache.dir), "wall_s": round(time.time() - start, 2)}
+        return cache.best, False
+    cache.prepare()
+    if resume is None and cache.last.is_file():
+        resume = str(cache.last)
+        log.info("resuming the interrupted pretraining %s from %s", cache.key, resume)
+    module = build_pretrain_module(cfg, dm.num_classes)
+    speed_up(module.net, compile_model=bool(cfg.model.compile))
+    trainer, checkpoint = build_trainer(cfg, "pretrain", stage_dir, cache.dir, int(cfg.trainer.max_epochs))
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
+        best = _best_checkpoint(checkpoint, cache.dir)
+        if cfg.ltr.get("balancing"):
+            module, trainer, best = _weight_balancing_stage2(cfg, dm, stage_dir, cache, best)
+        trainer.test(module, datamodule=dm, ckpt_path=str(best), weights_only=False)
+        log_to_wandb(trainer, stage_dir)
+    finally:
+        _finish_wandb()
+    metrics = annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
+    cache.store_outputs(stage_dir)
+    cache.mark_complete({"best": str(best), "test/knn/acc": metrics.get("test/knn/acc"), "run_dir": str(run_dir)})
+    record.stages["pretrain"] = {"reused": False, "cache": str(cache.dir), "best": str(best), "wall_s": round(time.time() - start, 2)}
+    return best, True
+
+
+def _weight_balancing_stage2(cfg: DictConfig, dm: Any, stage_dir: Path, cache: PretrainCache, stage1_best: Path) -> tuple[Any, L.Trainer, Path]:
+    """Alshammari et al.'s stage 2: frozen trunk, class-balanced CE, MaxNorm, from stage 1's best weights."""
+    s2 = cfg.ltr.stage2
+    optimizer = instantiate(cfg.model.optimizer, lr=s2.lr, weight_decay=s2.weight_decay)
+    module = build_pretrain_module(
+        cfg,
+        dm.num_classes,
+        optimizer=optimizer,
+        scheduler=None,
+        ltr_stage={"class_counts": [int(c) for c in dm.train_counts], "max_norm": float(s2.max_norm)},
+    )
+    load_net_weights(module.net, stage1_best)
+    speed_up(module.net, compile_model=bool(cfg.model.compile))
+    stage2_dir = cache.dir / "stage2"
+    trainer, checkpoint = build_trainer(cfg, "pretrain_stage2", stage_dir, stage2_dir, int(s2.epochs))
+    trainer.fit(module, datamodule=dm)
+    best = _best_checkpoint(checkpoint, stage2_dir)
+    final = cache.dir / "best.ckpt"
+    final.write_bytes(best.read_bytes())  # the cache's best.ckpt is the model after both LTR stages
+    return module, trainer, final
+
+
+def _best_checkpoint(checkpoint: Any, ckpt_dir: Path) -> Path:
+    """The best-on-validation checkpoint as ``ckpt_dir/best.ckpt`` (``last.ckpt`` if validation never ran)."""
+    target = ckpt_dir / "best.ckpt"
+    best = Path(checkpoint.best_model_path) if checkpoint is not None and checkpoint.best_model_path else None
+    if best is None or not best.is_file():
+        log.warning("no validation ran (trainer.check_val_every_n_epoch > epochs?): using last.ckpt as best")
+        best = ckpt_dir / "last.ckpt"
+    if best.resolve() != target.resolve():
+        target.write_bytes(best.read_bytes())
+    return target
+
+
+def _align_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weights: Path | None, resume: str | None) -> None:
+    """Align the embedding head to the genetic anchors (frozen trunk by default) and test it."""
+    from visgen.lit.align import AlignModule
+
+    stage_dir = run_dir / "align"
+    start = time.time()
+    anchors = build_anchors(cfg, dm.class_names)
+    net_cfg = cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "IMAGENET1K_V2"})
+    net = instantiate(net_cfg, num_classes=dm.num_classes)
+    if weights is not None:
+        load_net_weights(net, weights)
+    speed_up(net, compile_model=bool(cfg.model.compile))
+    module = AlignModule(
+        net=net,
+        anchors=torch.as_tensor(anchors, dtype=torch.float32),
+        loss=instantiate(cfg.align.loss),
+        freeze_trunk=bool(cfg.align.freeze_trunk),
+        optimizer=instantiate(cfg.align.optimizer),
+        scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
+    )
+    trainer, checkpoint = build_trainer(cfg, "align", stage_dir, stage_dir / "checkpoints", int(cfg.align.epochs))
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
+        best = _best_checkpoint(checkpoint, stage_dir / "checkpoints")
+        trainer.test(module, datamodule=dm, ckpt_path=str(best), weights_only=False)
+        log_to_wandb(trainer, stage_dir)
+    finally:
+        _finish_wandb()
+    annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="align")
+    record.stages["align"] = {"best": str(best), "from": str(weights or "imagenet"), "wall_s": round(time.time() - start, 2)}
+
+
+def build_anchors(cfg: DictConfig, class_names: list[str]) -> Any:
+    """Genetic anchors [C, 256] for the data module's classes, preprocessed and (optionally) replaced by a control."""
+    from visgen.genetics.anchors import anchor_geometry, control_anchors, preprocess_anchors
+    from visgen.genetics.dataset import load_genetic_anchors
+
+    genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
+    genetics.pop("_target_", None)
+    fasta = genetics.pop("fasta", None) or data_path("foram_18S_rDNA.fasta")
+    genetic = load_genetic_anchors(fasta, **genetics, cache_dir=Path(cfg.cache_dir) / "genetics")
+    anchors, missing = genetic.for_classes(class_names)
+    if missing:
+        raise UserInputError(
+            f"{cfg.genetics.fasta}: no DNA for image species {', '.join(missing)}; use data.classes=dna or add their sequences"
+        )
+    anchors = preprocess_anchors(anchors, mode=str(cfg.align.anchor_mode))
+    anchors = control_anchors(anchors, kind=str(cfg.align.control), seed=int(cfg.align.control_seed))
+    log.info("anchor geometry (%s, control %s): %s", cfg.align.anchor_mode, cfg.align.control, anchor_geometry(anchors))
+    return anchors
+
+
+def _finish_wandb() -> None:
+    """Close a W&B run if one was opened (house rule 12: ``wandb.finish()`` in a ``finally``)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")  # only if something imported it: never import W&B just to close it
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()

@@ -1,0 +1,92 @@
+"""Content-addressed cache of pretraining runs, so a sweep never trains the same pretraining twice.
+
+The cache key is a hash of the resolved, pretraining-relevant part of the config (data, model, loss,
+LTR, the trainer keys that change the numbers, profile, seed, monitored metric). A folder counts as
+complete only once ``complete.json`` exists, written last and atomically; a folder without it holds an
+interrupted run whose ``last.ckpt`` the pipeline resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: What a finished pretraining leaves in the cache besides checkpoints (copied into each run folder).
+STAGE_OUTPUTS: tuple[str, ...] = ("metrics.json", "embeddings.npz", "per_species.csv")
+MARKER = "complete.json"
+
+
+def config_hash(relevant: Mapping[str, Any]) -> str:
+    """Return a short, order-independent hash of a plain (already resolved) config mapping.
+
+    Args:
+        relevant: JSON-serialisable mapping (numbers, strings, lists, dicts).
+
+    Returns:
+        16 hex digits of the SHA-256 of the canonical JSON (sorted keys, no whitespace).
+    """
+    blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class PretrainCache:
+    """One cache folder ``<root>/<hash>/`` holding ``best.ckpt``, ``last.ckpt``, outputs and a marker.
+
+    Args:
+        root: the cache root for pretraining (``<cache_dir>/pretrain``).
+        relevant: the pretraining-relevant config (see ``config_hash``); stored as ``config.json``.
+    """
+
+    def __init__(self, root: Path, relevant: Mapping[str, Any]) -> None:
+        self.key = config_hash(relevant)
+        self.dir = Path(root) / self.key
+        self.relevant = dict(relevant)
+
+    @property
+    def best(self) -> Path:
+        """Checkpoint selected on the validation metric."""
+        return self.dir / "best.ckpt"
+
+    @property
+    def last(self) -> Path:
+        """Checkpoint of the last finished epoch (resumes an interrupted run)."""
+        return self.dir / "last.ckpt"
+
+    @property
+    def marker(self) -> Path:
+        """Completion marker, written last."""
+        return self.dir / MARKER
+
+    def is_complete(self) -> bool:
+        """Whether a previous run finished this pretraining, test outputs included."""
+        return self.marker.is_file() and self.best.is_file() and all((self.dir / n).is_file() for n in STAGE_OUTPUTS[:2])
+
+    def prepare(self) -> None:
+        """Create the folder and record the config it stands for (for people browsing the cache)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.json").write_text(json.dumps(self.relevant, indent=2, sort_keys=True, default=str))
+
+    def store_outputs(self, stage_dir: Path) -> None:
+        """Copy a finished stage's test outputs from the run folder into the cache."""
+        for name in STAGE_OUTPUTS:
+            if (stage_dir / name).is_file():
+                shutil.copy2(stage_dir / name, self.dir / name)
+
+    def restore_outputs(self, stage_dir: Path) -> None:
+        """Copy the cached test outputs into a new run folder (a reused pretraining)."""
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        for name in STAGE_OUTPUTS:
+            if (self.dir / name).is_file():
+                shutil.copy2(self.dir / name, stage_dir / name)
+
+    def mark_complete(self, info: Mapping[str, Any]) -> None:
+        """Write the marker atomically, so a crash can never leave a half-written 'complete' folder."""
+        tmp = self.marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**info, "finished_at": time.time()}, indent=2, default=str))
+        os.replace(tmp, self.marker)
