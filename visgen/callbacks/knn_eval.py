@@ -1,0 +1,236 @@
+"""KNN evaluation callback: gather embeddings, de-duplicate, call ``visgen.eval``, log, write files.
+
+The evaluation dataloaders are ``[queries, gallery]``: dataloader 0 gives the validation (or test)
+images, dataloader 1 the training images without augmentation. Each step's output
+``{"embedding", "label", "index"}`` is collected here; at epoch end every rank gathers all ranks'
+outputs, drops the duplicates that ``DistributedSampler`` pads in (same ``index``), sorts by ``index``
+(so the arrays are identical to a single process's), and runs the KNN. Metrics are logged as
+``{stage}/knn/{name}`` on every rank (identical values), so ``ModelCheckpoint(monitor="val/knn/acc")``
+works under DDP. At test, rank 0 writes ``metrics.json``, ``embeddings.npz`` and ``per_species.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from visgen.eval.knn import Metric, knn_predict
+from visgen.eval.metrics import knn_metrics, per_species_table
+
+log = logging.getLogger(__name__)
+
+QUERY, GALLERY = 0, 1
+
+
+def gather_rows(pl_module: L.LightningModule, x: Tensor) -> Tensor:
+    """Concatenate a per-rank tensor [N_r, ...] across ranks into [sum N_r, ...] (rank order).
+
+    ``all_gather`` needs equal shapes, so ranks first exchange their row counts and pad to the max.
+    """
+    world = pl_module.trainer.world_size
+    if world == 1:
+        return x
+    sizes = pl_module.all_gather(torch.tensor([x.shape[0]], device=x.device)).reshape(world)
+    longest = int(sizes.max())
+    padded = torch.cat([x, x.new_zeros((longest - x.shape[0], *x.shape[1:]))])
+    everything = pl_module.all_gather(padded)  # [world, longest, ...]
+    return torch.cat([everything[r, : int(sizes[r])] for r in range(world)])
+
+
+def unique_by_index(embedding: np.ndarray, label: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Keep the first row of each ``index`` and sort rows by it.
+
+    Args:
+        embedding: [N, E]; label: [N]; index: [N] sample ids, unique within a split.
+
+    Returns:
+        ``(embedding [U,E], label [U], index [U])`` with U unique ids, ascending.
+    """
+    uniq, first = np.unique(index, return_index=True)
+    return embedding[first], label[first], uniq
+
+
+class KnnEvalCallback(L.Callback):
+    """k-NN evaluation of the embedding on validation (every validation run) and test (with files).
+
+    Args:
+        k: neighbours (5 in the paper).
+        metric: ``"euclidean"`` (the paper) or ``"cosine"``.
+        out_dir: where test writes ``metrics.json``, ``embeddings.npz``, ``per_species.csv``; None = no files.
+        class_names: [C] species names; default ``trainer.datamodule.class_names``.
+        rare_classes: rare class indices; default ``trainer.datamodule.rare_classes``.
+        buckets: [C] shot buckets; default ``trainer.datamodule.shot_buckets``.
+        extra: JSON-able facts copied into metrics.json (the pipeline passes ``stage`` and ``profile``).
+    """
+
+    def __init__(
+        self,
+        k: int = 5,
+        metric: Metric = "euclidean",
+        out_dir: str | Path | None = None,
+        class_names: Sequence[str] | None = None,
+        rare_classes: Sequence[int] | None = None,
+        buckets: Sequence[str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.k = k
+        self.metric: Metric = metric
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.class_names = list(class_names) if class_names is not None else None
+        self.rare_classes = [int(c) for c in rare_classes] if rare_classes is not None else None
+        self.buckets = list(buckets) if buckets is not None else None
+        self.extra = dict(extra or {})
+        self._outputs: dict[int, list[dict[str, Tensor]]] = {QUERY: [], GALLERY: []}
+        self.last_metrics: dict[str, float] = {}
+
+    # -- collection -------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        self._outputs = {QUERY: [], GALLERY: []}
+
+    def _collect(self, outputs: Any, dataloader_idx: int) -> None:
+        if dataloader_idx not in self._outputs:
+            raise RuntimeError(
+                f"KnnEvalCallback: unexpected dataloader {dataloader_idx}; expected [queries, gallery]"
+            )
+        self._outputs[dataloader_idx].append(
+            {key: outputs[key].detach() for key in ("embedding", "label", "index")}
+        )
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset()
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset()
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not trainer.sanity_checking:
+            self._collect(outputs, dataloader_idx)
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        self._collect(outputs, dataloader_idx)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The sanity check sees two batches of each loader: a KNN on that would be meaningless.
+        if not trainer.sanity_checking:
+            self._evaluate(trainer, pl_module, "val")
+        self._reset()
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluate(trainer, pl_module, "test")
+        self._reset()
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _split(self, pl_module: L.LightningModule, which: int, stage: str) -> tuple[np.ndarray, ...]:
+        outs = self._outputs[which]
+        if not outs:
+            name = "queries" if which == QUERY else "gallery"
+            raise RuntimeError(
+                f"KnnEvalCallback: no {name} batches at {stage}; the {stage} dataloaders must be [queries, gallery]"
+            )
+        parts = [
+            gather_rows(pl_module, torch.cat([o[key] for o in outs]))
+            for key in ("embedding", "label", "index")
+        ]
+        emb, lab, idx = (p.cpu().numpy() for p in parts)
+        return unique_by_index(emb.astype(np.float32), lab.astype(np.int64), idx.astype(np.int64))
+
+    def _facts(
+        self, trainer: L.Trainer, labels: np.ndarray
+    ) -> tuple[list[str], list[int] | None, list[str] | None]:
+        dm = getattr(trainer, "datamodule", None)
+        names = self.class_names or getattr(dm, "class_names", None)
+        rare = self.rare_classes if self.rare_classes is not None else getattr(dm, "rare_classes", None)
+        buckets = self.buckets if self.buckets is not None else getattr(dm, "shot_buckets", None)
+        if names is None:
+            names = [str(c) for c in range(int(labels.max()) + 1)]
+        return (
+            list(names),
+            (sorted(int(c) for c in rare) if rare is not None else None),
+            (list(buckets) if buckets is not None else None),
+        )
+
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        q_emb, q_lab, q_idx = self._split(pl_module, QUERY, stage)
+        g_emb, g_lab, g_idx = self._split(pl_module, GALLERY, stage)
+        names, rare, buckets = self._facts(trainer, np.concatenate([q_lab, g_lab]))
+        pred, neighbour_labels = knn_predict(g_emb, g_lab, q_emb, k=self.k, metric=self.metric)
+        metrics = knn_metrics(
+            pred, q_lab, neighbour_labels, num_classes=len(names), rare_classes=rare, buckets=buckets
+        )
+        self.last_metrics = {f"{stage}/knn/{name}": value for name, value in metrics.items()}
+        for key, value in self.last_metrics.items():
+            # Every rank holds the same gathered arrays, hence the same values: no sync needed.
+            pl_module.log(key, value, add_dataloader_idx=False, sync_dist=False)
+        log.info(
+            "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries, %d gallery",
+            stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab), len(g_lab),
+        )  # fmt: skip
+        if stage == "test" and self.out_dir is not None and trainer.is_global_zero:
+            n_train = np.bincount(g_lab, minlength=len(names))
+            table = per_species_table(
+                pred, q_lab, class_names=names, n_train=n_train, rare_classes=rare, buckets=buckets
+            )
+            self._write(names, rare, table, (g_emb, g_lab, g_idx), (q_emb, q_lab, q_idx))
+
+    def _write(
+        self,
+        names: list[str],
+        rare: list[int] | None,
+        table: list[dict[str, object]],
+        gallery: tuple[np.ndarray, ...],
+        queries: tuple[np.ndarray, ...],
+    ) -> None:
+        assert self.out_dir is not None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        # JSON has no NaN: an undefined metric (e.g. no rare class among the queries) is written as null.
+        record: dict[str, Any] = {key: None if math.isnan(v) else v for key, v in self.last_metrics.items()}
+        record.update(
+            rare_species=[names[c] for c in rare] if rare is not None else None,
+            k=self.k,
+            metric=self.metric,
+            n_queries=len(queries[1]),
+            n_gallery=len(gallery[1]),
+            **self.extra,
+        )
+        (self.out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        np.savez(
+            self.out_dir / "embeddings.npz",
+            gallery_embeddings=gallery[0],
+            gallery_labels=gallery[1],
+            gallery_index=gallery[2],
+            query_embeddings=queries[0],
+            query_labels=queries[1],
+            query_index=queries[2],
+            species=np.array(names),
+        )
+        with (self.out_dir / "per_species.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["species", "n_train", "bucket", "rare", "n_test", "acc"])
+            writer.writeheader()
+            writer.writerows(table)
+        log.info("wrote %s/{metrics.json,embeddings.npz,per_species.csv}", self.out_dir)

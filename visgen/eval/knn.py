@@ -1,0 +1,121 @@
+"""Exact k-nearest-neighbour search and majority-vote prediction — the project's only door into FAISS.
+
+Pure functions on numpy arrays. Euclidean search uses ``IndexFlatL2``; cosine search uses
+``IndexFlatIP`` on L2-normalised vectors. Returned distances are true distances (Euclidean, not
+squared; cosine distance 1 − cos) so "smaller is nearer" holds for both metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import faiss
+import numpy as np
+
+from visgen.errors import UserInputError
+
+Metric = Literal["euclidean", "cosine"]
+
+
+def _as_faiss(x: np.ndarray, name: str) -> np.ndarray:
+    """C-contiguous float32 [N, D] copy/view, which is what FAISS requires."""
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    if arr.ndim != 2:
+        raise UserInputError(
+            f"knn_search: {name} must be 2-D [N, D], got shape {arr.shape}; reshape the embeddings"
+        )
+    return arr
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def knn_search(
+    gallery: np.ndarray, queries: np.ndarray, k: int = 5, metric: Metric = "euclidean"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest gallery vectors of each query.
+
+    Args:
+        gallery: [N, D] reference embeddings.
+        queries: [M, D] query embeddings.
+        k: neighbours per query; must satisfy 1 <= k <= N.
+        metric: ``"euclidean"`` or ``"cosine"``.
+
+    Returns:
+        ``dist`` float32 [M, k] ascending, and ``idx`` int64 [M, k] gallery row indices. Equal distances
+        are ordered by gallery index so the result does not depend on FAISS's internal order.
+    """
+    if metric not in ("euclidean", "cosine"):
+        raise UserInputError(f"knn metric={metric!r}: unknown; use 'euclidean' or 'cosine'")
+    g = _as_faiss(gallery, "gallery")
+    q = _as_faiss(queries, "queries")
+    if g.shape[1] != q.shape[1]:
+        raise UserInputError(
+            f"knn_search: gallery dim {g.shape[1]} != query dim {q.shape[1]}; embed both with one model"
+        )
+    if not 1 <= k <= g.shape[0]:
+        raise UserInputError(
+            f"knn_search: k={k} but the gallery has {g.shape[0]} vectors; lower k or enlarge the gallery"
+        )
+    if metric == "euclidean":
+        index = faiss.IndexFlatL2(g.shape[1])
+        index.add(g)
+        sq, idx = index.search(q, k)
+        dist = np.sqrt(np.maximum(sq, 0.0))
+    else:
+        index = faiss.IndexFlatIP(g.shape[1])
+        index.add(_l2_normalise(g))
+        sim, idx = index.search(_l2_normalise(q), k)
+        dist = 1.0 - sim
+    order = np.lexsort((idx, dist), axis=1)  # primary key dist, secondary gallery index
+    dist = np.take_along_axis(dist, order, axis=1).astype(np.float32)
+    idx = np.take_along_axis(idx, order, axis=1).astype(np.int64)
+    return dist, idx
+
+
+def majority_vote(neighbour_labels: np.ndarray) -> np.ndarray:
+    """Most frequent label per row; ties go to the tied label whose first neighbour is nearest.
+
+    Args:
+        neighbour_labels: int [M, k], columns ordered nearest first.
+
+    Returns:
+        int64 [M] predicted labels.
+    """
+    nl = np.asarray(neighbour_labels, dtype=np.int64)
+    # counts[m, j] = how often neighbour j's label occurs in row m; the first column attaining the max
+    # count is the nearest neighbour among the tied labels, which is exactly the tie rule.
+    counts = (nl[:, :, None] == nl[:, None, :]).sum(axis=2)
+    best = counts.argmax(axis=1)
+    return nl[np.arange(nl.shape[0]), best]
+
+
+def knn_predict(
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    queries: np.ndarray,
+    k: int = 5,
+    metric: Metric = "euclidean",
+) -> tuple[np.ndarray, np.ndarray]:
+    """KNN classification by majority vote (ties → nearest).
+
+    Args:
+        gallery: [N, D] reference embeddings.
+        gallery_labels: int [N] their labels.
+        queries: [M, D] query embeddings.
+        k: neighbours per query.
+        metric: ``"euclidean"`` or ``"cosine"``.
+
+    Returns:
+        ``pred`` int64 [M] and ``neighbour_labels`` int64 [M, k] (nearest first).
+    """
+    labels = np.asarray(gallery_labels, dtype=np.int64)
+    if labels.shape != (np.asarray(gallery).shape[0],):
+        raise UserInputError(
+            f"knn_predict: {labels.shape[0]} gallery labels for {np.asarray(gallery).shape[0]} vectors; pass one label per vector"
+        )
+    _, idx = knn_search(gallery, queries, k=k, metric=metric)
+    neighbour_labels = labels[idx]
+    return majority_vote(neighbour_labels), neighbour_labels
