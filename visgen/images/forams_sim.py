@@ -1,0 +1,259 @@
+"""ForamSim: a synthetic, long-tailed, phylogeny-coupled planktic foraminifera image set.
+
+``simulate`` writes the real Endless Forams layout (one folder per species, 8-bit greyscale PNGs)
+plus ``manifest.csv`` (path, species, split, specimen parameters), ``dataset.json`` and
+``contact_sheet.png``. Species and their counts are the real 35 of ``endless_forams_classes.csv``
+(scale 1.0 = 27,729 images). Species traits are Brownian motion along a UPGMA tree of the real 18S
+sequences with Pagel's lambda ``phylo_signal`` (``phylogeny.py``); shells are drawn by ``render.py``.
+
+Determinism: every image has its own generator seeded from ``(seed, species index, image index)``
+and the noise tiles depend on ``seed`` only, so the bytes written do not depend on the number of
+worker processes or on the order in which they finish.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from visgen.errors import UserInputError
+from visgen.images import phylogeny
+from visgen.images.render import Textures, render_specimen
+from visgen.images.render_sheet import write_contact_sheet
+from visgen.images.shells import TRAIT_NAMES, sample_specimen
+
+log = logging.getLogger(__name__)
+
+# Bump whenever the pixels or the manifest for a given config change: it is part of the cache key.
+GENERATOR_VERSION = "1"
+MIN_PER_SPECIES = 5  # 3 train + 1 val + 1 test
+SPLIT_FRACTIONS = {"val": 0.1, "test": 0.2}  # the rest is train
+CHUNK = 128  # images per worker task: small enough to balance two cores, large enough to amortise IPC
+COMPLETE_MARKER = ".complete"
+
+# Difficulty knobs (documented defaults; the lead calibrates them against the real training pipeline).
+# intra_spread: specimen jitter of every latent trait, in units of the between-species spread (1).
+#   0.45 keeps sister species (latent distance ~ 0.3-0.8 per trait at lambda=1) overlapping.
+# nuisance: multiplier on view tilt, scale, lighting, blur, sensor noise and debris (0 = studio images).
+DEFAULT_INTRA_SPREAD = 0.45
+DEFAULT_NUISANCE = 1.0
+
+
+def species_counts(scale: float) -> list[tuple[str, int]]:
+    """Images per species at ``scale``: ``max(round(n * scale), MIN_PER_SPECIES)``, real table order."""
+    return [(s, max(round(n * scale), MIN_PER_SPECIES)) for s, n in phylogeny.species_table()]
+
+
+def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarray]:
+    """Latent species traits: Brownian motion along the 18S tree with Pagel's lambda.
+
+    Returns:
+        ``(species [35], latent [35, len(TRAIT_NAMES)])``.
+    """
+    names = [s for s, _ in phylogeny.species_table()]
+    cov, _, _ = phylogeny.species_covariance(names)
+    rng = np.random.default_rng([seed, 0xB405])
+    return names, phylogeny.brownian_traits(phylogeny.pagel_lambda(cov, phylo_signal), len(TRAIT_NAMES), rng)
+
+
+def split_labels(n: int, rng: np.random.Generator) -> list[str]:
+    """A seeded ~70/10/20 train/val/test assignment of ``n >= 5`` images, each split non-empty."""
+    n_val = max(1, round(SPLIT_FRACTIONS["val"] * n))
+    n_test = max(1, round(SPLIT_FRACTIONS["test"] * n))
+    labels = np.array(["train"] * (n - n_val - n_test) + ["val"] * n_val + ["test"] * n_test)
+    return rng.permutation(labels).tolist()
+
+
+_TEXTURES: dict[tuple[int, int], Textures] = {}
+
+
+def _render_chunk(task: tuple) -> list[dict]:
+    """Worker: render and write images ``start..stop-1`` of one species; return their manifest rows."""
+    out_dir, size, seed, s_idx, name, latent, splits, start, stop, intra, nuisance = task
+    key = (size, seed)
+    if key not in _TEXTURES:
+        _TEXTURES[key] = Textures(size, seed)
+    tex = _TEXTURES[key]
+    rows = []
+    for i in range(start, stop):
+        rng = np.random.default_rng([seed, s_idx, i])
+        sp = sample_specimen(name, latent, rng, intra_spread=intra, nuisance=nuisance)
+        rel = f"{name}/{name}_{i:05d}.png"
+        # compress_level=1: PNG encoding would otherwise cost as much as rendering.
+        Image.fromarray(render_specimen(sp, size, tex, rng), mode="L").save(
+            Path(out_dir) / rel, compress_level=1
+        )
+        rows.append({"path": rel, "species": name, "split": splits[i], **sp.row()})
+    return rows
+
+
+def _check_args(scale: float, size: int, phylo_signal: float, workers: int | None, out_dir: Path) -> None:
+    where = f"visgen simulate --out {out_dir}"
+    if not scale > 0:
+        raise UserInputError(f"{where}: --scale must be > 0, got {scale}; use e.g. --scale 0.05")
+    if not 32 <= size <= 1024:
+        raise UserInputError(f"{where}: --size must lie in [32, 1024] pixels, got {size}")
+    if not 0.0 <= phylo_signal <= 1.0:
+        raise UserInputError(
+            f"{where}: --phylo-signal (Pagel's lambda) must lie in [0, 1], got {phylo_signal}"
+        )
+    if workers is not None and workers < 1:
+        raise UserInputError(f"{where}: --workers must be >= 1, got {workers}")
+
+
+def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
+    """Create ``out_dir``; clear a previous ForamSim output there, refuse any other non-empty folder."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / "dataset.json").exists():
+            raise UserInputError(
+                f"{out_dir}: folder is not empty and is not a ForamSim output; choose an empty --out"
+            )
+        # A previous run at another scale would leave stale images behind and break byte-identity.
+        for name in species:
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in species:
+        (out_dir / name).mkdir(parents=True, exist_ok=True)
+
+
+def simulate(
+    out_dir: str | Path,
+    *,
+    scale: float = 1.0,
+    size: int = 128,
+    seed: int = 0,
+    phylo_signal: float = 1.0,
+    workers: int | None = None,
+    intra_spread: float = DEFAULT_INTRA_SPREAD,
+    nuisance: float = DEFAULT_NUISANCE,
+) -> Path:
+    """Generate ForamSim into ``out_dir`` (see the module docstring for the layout).
+
+    Args:
+        out_dir: output folder; created, or a previous ForamSim output there is replaced.
+        scale: fraction of the real 27,729 images (per species ``max(round(n*scale), 5)``).
+        size: image side in pixels.
+        seed: master seed (traits, specimens, splits, textures).
+        phylo_signal: Pagel's lambda in [0, 1]; 1 = traits follow the 18S tree, 0 = independent.
+        workers: processes; default all cores. The output does not depend on it.
+        intra_spread: intraspecific spread relative to the between-species spread (difficulty).
+        nuisance: strength of imaging nuisances (difficulty).
+
+    Returns:
+        ``out_dir`` as a Path.
+
+    Raises:
+        UserInputError: an argument is out of range or ``out_dir`` holds something else.
+    """
+    out_dir = Path(out_dir)
+    _check_args(scale, size, phylo_signal, workers, out_dir)
+    counts = species_counts(scale)
+    names, latents = species_latents(seed, phylo_signal)
+    _prepare_out_dir(out_dir, names)
+    tasks = []
+    for s_idx, (name, n) in enumerate(counts):
+        splits = split_labels(n, np.random.default_rng([seed, s_idx, 0x5B11]))
+        for start in range(0, n, CHUNK):
+            stop = min(start + CHUNK, n)
+            tasks.append(
+                (
+                    str(out_dir),
+                    size,
+                    seed,
+                    s_idx,
+                    name,
+                    latents[s_idx],
+                    splits,
+                    start,
+                    stop,
+                    intra_spread,
+                    nuisance,
+                )
+            )
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        chunks = [_render_chunk(t) for t in tasks]
+    else:
+        # spawn, not fork: callers (DataModules) may hold torch threads, which fork can deadlock.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            chunks = list(pool.map(_render_chunk, tasks))
+    rows = [row for chunk in chunks for row in chunk]
+    with open(out_dir / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    meta = {
+        "source": "forams_sim",
+        "synthetic": True,
+        "generator_version": GENERATOR_VERSION,
+        "scale": scale,
+        "size": size,
+        "seed": seed,
+        "phylo_signal": phylo_signal,
+        "intra_spread": intra_spread,
+        "nuisance": nuisance,
+        "n_images": len(rows),
+        "counts": dict(counts),
+    }
+    (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_contact_sheet(out_dir, names, out_dir / "contact_sheet.png")
+    log.info("ForamSim: %d images of %d species written to %s", len(rows), len(names), out_dir)
+    return out_dir
+
+
+def cache_key(
+    *, scale: float = 1.0, size: int = 128, seed: int = 0, phylo_signal: float = 1.0,
+    intra_spread: float = DEFAULT_INTRA_SPREAD, nuisance: float = DEFAULT_NUISANCE,
+) -> str:  # fmt: skip
+    """Short hash of everything that changes the output (``workers`` does not)."""
+    config = {
+        "version": GENERATOR_VERSION,
+        "scale": float(scale),
+        "size": int(size),
+        "seed": int(seed),
+        "phylo_signal": float(phylo_signal),
+        "intra_spread": float(intra_spread),
+        "nuisance": float(nuisance),
+    }
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **config: float) -> Path:
+    """``simulate`` into ``cache_root/forams_sim-<hash>/``, reusing it when a previous run completed.
+
+    The data is generated in a temporary sibling folder that is renamed into place only after the
+    completion marker is written, so an interrupted run never looks complete.
+
+    Args:
+        cache_root: folder holding the cached datasets.
+        workers: processes for a fresh generation.
+        **config: ``scale``, ``size``, ``seed``, ``phylo_signal``, ``intra_spread``, ``nuisance``.
+
+    Returns:
+        The dataset folder.
+    """
+    target = Path(cache_root) / f"forams_sim-{cache_key(**config)}"
+    if (target / COMPLETE_MARKER).exists():
+        log.info("ForamSim: reusing %s", target)
+        return target
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    simulate(tmp, workers=workers, **config)
+    (tmp / COMPLETE_MARKER).write_text(GENERATOR_VERSION + "\n")
+    if target.exists():  # an incomplete leftover, or a concurrent run that finished first
+        if (target / COMPLETE_MARKER).exists():
+            shutil.rmtree(tmp)
+            return target
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target

@@ -1,0 +1,203 @@
+"""A species tree from the real 18S rDNA, and Brownian-motion traits evolved along it.
+
+ForamSim's species traits must be coupled to the real genetics, so that closely related species
+look alike (and are therefore confusable) exactly as far as Pagel's lambda says. The chain is:
+
+1. Every real 18S sequence is joined to its image species through ``image_dna_join.csv``
+   (accession -> image-class name), which already resolves the synonyms (Trilobatus sacculifer =
+   Globigerinoides_sacculifer, ...). The FASTA is parsed minimally here to keep this module free of
+   the genetics package.
+2. Each sequence becomes a k-mer frequency profile (k=5, 1024 bins). The sequences cover different
+   stretches of the 18S gene (862-3501 bp), so they cannot be compared position by position without
+   an alignment; k-mer frequencies are alignment-free and mostly insensitive to where a fragment
+   starts. A species' profile is the mean of its sequences' profiles, and the genetic distance
+   between two species is the Euclidean distance between their mean profiles.
+3. UPGMA (average linkage) turns the distances into an ultrametric tree; its shared-path
+   covariance ``C[i, j]`` (root-to-MRCA depth, normalised so the tips have depth 1) is the
+   covariance of a Brownian motion run along the tree.
+4. Pagel's lambda scales the internal branches: ``C_lambda = lambda*C + (1-lambda)*diag(C)``.
+
+All functions are pure numpy/scipy and deterministic given their inputs.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy.cluster.hierarchy import linkage
+from scipy.spatial.distance import pdist, squareform
+
+from visgen.resources import data_path
+
+KMER = 5
+
+# Species without any 18S sequence in the shared data, placed as the sister of a congener.
+# - Globorotalia_crassaformis -> Globorotalia_truncatulinoides: G. truncatulinoides descends from
+#   G. crassaformis (both in the subgenus Truncorotalia; the classic Pliocene ancestor-descendant pair).
+# - Turborotalita_humilis -> Turborotalita_quinqueloba: the only congener with DNA here.
+# - Globigerinella_adamsi -> Globigerinella_siphonifera: a congener in the planispiral Globigerinella
+#   clade; of its two congeners with DNA, siphonifera has far more sequences (23 vs 2), so the placement
+#   rests on a stable profile.
+# The sister pair is joined at a small genetic distance (SISTER_QUANTILE of all inter-species distances),
+# i.e. as a recent split, the conservative guess for an unsequenced congener.
+NO_DNA_SISTERS: dict[str, str] = {
+    "Globorotalia_crassaformis": "Globorotalia_truncatulinoides",
+    "Turborotalita_humilis": "Turborotalita_quinqueloba",
+    "Globigerinella_adamsi": "Globigerinella_siphonifera",
+}
+SISTER_QUANTILE = 0.05
+
+
+def species_table() -> list[tuple[str, int]]:
+    """The 35 Endless Forams image species with their real image counts, largest first.
+
+    Returns:
+        ``[(Genus_species, n_images), ...]`` in the row order of ``endless_forams_classes.csv``.
+    """
+    with open(data_path("endless_forams_classes.csv"), newline="") as fh:
+        return [(row["species"], int(row["n_images"])) for row in csv.DictReader(fh)]
+
+
+def read_sequences_by_species(fasta: Path | None = None, join: Path | None = None) -> dict[str, list[str]]:
+    """Group the real 18S sequences by image species.
+
+    Args:
+        fasta: FASTA whose headers start with ``>ACCESSION``; default the shipped 18S file.
+        join: CSV with columns ``accession,image_species``; default the shipped join table.
+
+    Returns:
+        ``{image_species: [lowercase sequence, ...]}``; sequences whose accession is not in the join
+        table (species outside the 32 image classes) are left out.
+    """
+    fasta = fasta or data_path("foram_18S_rDNA.fasta")
+    join = join or data_path("image_dna_join.csv")
+    with open(join, newline="") as fh:
+        species_of = {row["accession"]: row["image_species"] for row in csv.DictReader(fh)}
+    records: dict[str, list[str]] = {}
+    acc, chunks = None, []
+    for line in [*Path(fasta).read_text().splitlines(), ">END"]:
+        if line.startswith(">"):
+            if acc in species_of:
+                records.setdefault(species_of[acc], []).append("".join(chunks).lower())
+            acc, chunks = line[1:].split()[0], []
+        else:
+            chunks.append(line.strip())
+    return records
+
+
+def kmer_profile(seq: str, k: int = KMER) -> np.ndarray:
+    """Relative k-mer frequencies of one sequence; windows with non-ACGT symbols are ignored.
+
+    Returns:
+        float64 ``[4**k]`` summing to 1.
+    """
+    code = np.full(256, -1, dtype=np.int64)
+    for i, base in enumerate("acgt"):
+        code[ord(base)] = i
+    digits = code[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    n = digits.size - k + 1
+    windows = np.lib.stride_tricks.sliding_window_view(digits, k)[:n]
+    valid = (windows >= 0).all(axis=1)
+    idx = windows[valid] @ (4 ** np.arange(k - 1, -1, -1))
+    counts = np.bincount(idx, minlength=4**k).astype(np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def genetic_distances(species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Alignment-free genetic distances between the image species that have 18S sequences.
+
+    Args:
+        species: image species names; those without sequences are reported, not placed.
+
+    Returns:
+        ``(D [S, S] float64, names)`` for the ``S`` species of ``species`` that have DNA, in that order.
+    """
+    seqs = read_sequences_by_species()
+    names = [s for s in species if s in seqs]
+    profiles = np.stack([np.mean([kmer_profile(q) for q in seqs[s]], axis=0) for s in names])
+    return squareform(pdist(profiles)), names
+
+
+def place_missing(dist: np.ndarray, names: list[str], all_species: Sequence[str]) -> np.ndarray:
+    """Extend a distance matrix to ``all_species`` by placing each species without DNA next to its sister.
+
+    Args:
+        dist: ``[S, S]`` distances between ``names``.
+        all_species: the full species list (order of the result).
+
+    Returns:
+        ``[N, N]`` distances over ``all_species``; a placed species copies its sister's row and sits
+        ``SISTER_QUANTILE`` of the inter-species distances away from it.
+    """
+    index = {s: i for i, s in enumerate(names)}
+    delta = float(np.quantile(dist[np.triu_indices_from(dist, 1)], SISTER_QUANTILE))
+    proxy = []
+    for s in all_species:
+        if s in index:
+            proxy.append(index[s])
+        elif s in NO_DNA_SISTERS:
+            proxy.append(index[NO_DNA_SISTERS[s]])
+        else:
+            raise KeyError(f"{s} has no 18S sequence and no documented sister in NO_DNA_SISTERS")
+    proxy_arr = np.array(proxy)
+    full = dist[np.ix_(proxy_arr, proxy_arr)].copy()
+    # Two tips sharing a proxy are the sister pair: give them the small split distance.
+    same = (proxy_arr[:, None] == proxy_arr[None, :]) & ~np.eye(len(proxy_arr), dtype=bool)
+    full[same] = delta
+    return full
+
+
+def tree_covariance(dist: np.ndarray) -> np.ndarray:
+    """Shared-path covariance of the UPGMA tree built from ``dist``, with unit tip depth.
+
+    In an ultrametric tree of height H, the path shared by tips i and j from the root has length
+    ``H - h(mrca(i, j))`` and ``h(mrca) = cophenetic(i, j) / 2``; that is the Brownian-motion covariance.
+
+    Args:
+        dist: ``[N, N]`` symmetric distances.
+
+    Returns:
+        ``[N, N]`` float64 covariance with ones on the diagonal.
+    """
+    from scipy.cluster.hierarchy import cophenet
+
+    z = linkage(squareform(dist, checks=False), method="average")
+    coph = squareform(cophenet(z))
+    height = coph.max() / 2.0
+    cov = (height - coph / 2.0) / height
+    np.fill_diagonal(cov, 1.0)
+    return cov
+
+
+def pagel_lambda(cov: np.ndarray, lam: float) -> np.ndarray:
+    """Pagel's lambda transform ``lam*C + (1-lam)*diag(C)`` (1: the tree, 0: a star, i.e. independence)."""
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"phylo_signal (Pagel's lambda) must lie in [0, 1], got {lam}")
+    return lam * cov + (1.0 - lam) * np.diag(np.diag(cov))
+
+
+def brownian_traits(cov: np.ndarray, n_traits: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``n_traits`` independent Brownian-motion characters with species covariance ``cov``.
+
+    Uses the symmetric square root (eigendecomposition), which tolerates the zero-length branches that
+    identical profiles would give, where a Cholesky factor would fail.
+
+    Returns:
+        ``[N, n_traits]`` float64, each column ~ N(0, cov).
+    """
+    vals, vecs = np.linalg.eigh(cov)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    return root @ rng.standard_normal((cov.shape[0], n_traits))
+
+
+def species_covariance(all_species: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The tree covariance over ``all_species`` and the raw genetic distances of those with DNA.
+
+    Returns:
+        ``(C [N, N], D [S, S], names_with_dna)``.
+    """
+    dist, names = genetic_distances(all_species)
+    return tree_covariance(place_missing(dist, names, all_species)), dist, names
