@@ -151,7 +151,8 @@ def build_trainer(cfg: DictConfig, stage: str, stage_dir: Path, ckpt_dir: Path, 
         if node is None:
             continue
         if name == "knn_eval":
-            callbacks.append(instantiate(node, out_dir=str(stage_dir)))
+            extra = {"stage": stage.removesuffix("_stage2"), "profile": str(cfg.profile.name)}
+            callbacks.append(instantiate(node, out_dir=str(stage_dir), extra=extra))
         elif name == "model_checkpoint":
             checkpoint = instantiate(node, dirpath=str(ckpt_dir))
             callbacks.append(checkpoint)
@@ -229,7 +230,10 @@ def _weight_balancing_stage2(cfg: DictConfig, dm: Any, stage_dir: Path, cache: P
         dm.num_classes,
         optimizer=optimizer,
         scheduler=None,
-        ltr_stage={"class_counts": [int(c) for c in dm.train_counts], "max_norm": float(s2.max_norm)},
+        freeze_trunk=True,
+        class_balanced=True,
+        class_counts=[int(c) for c in dm.train_counts],
+        max_norm=float(s2.max_norm),
     )
     load_net_weights(module.net, stage1_best)
     speed_up(module.net, compile_model=bool(cfg.model.compile))
@@ -271,6 +275,7 @@ def _align_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, wei
         anchors=torch.as_tensor(anchors, dtype=torch.float32),
         loss=instantiate(cfg.align.loss),
         freeze_trunk=bool(cfg.align.freeze_trunk),
+        ce_weight=float(cfg.align.ce_weight),
         optimizer=instantiate(cfg.align.optimizer),
         scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
     )

@@ -1,0 +1,179 @@
+"""Training throughput at paper scale: end-to-end images/s against the raw ResNet50 train-step ceiling.
+
+Both numbers come from ONE process on one GPU, so they share the card, clocks and library versions:
+
+1. ceiling: ``EmbeddingNet(resnet50)`` in bf16 autocast, channels-last, batch 256, 224 px, one SGD step
+   per batch on synthetic tensors already on the GPU (no data path at all);
+2. end-to-end: ``MetricPretrainModule`` through Lightning on ForamSim at 224 px with the real data path
+   (data module, M-per-class sampler, on-device augmentation), built by the same pipeline functions as
+   ``run.py``; images/s over epochs 2.. (the first epoch's warm-up — cuDNN autotuning, allocator growth,
+   worker start — is excluded).
+
+Writes a markdown report (command, GPU, torch version, both numbers, their ratio; goal >= 0.9).
+
+    python benchmarks/bench_train_gpu.py                       # on a CUDA machine -> reports/bench/train_gpu.md
+    python benchmarks/bench_train_gpu.py --smoke --out /tmp/x.md   # CPU logic check, tiny sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .` (the GPU image has none)
+
+from visgen.models.backbone import EmbeddingNet  # noqa: E402
+from visgen.pipeline import build_datamodule, build_pretrain_module  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def ceiling(device: torch.device, *, batch: int, size: int, trunk: str, steps: int, warmup: int, num_classes: int) -> float:
+    """Images/s of bare train steps (forward, CE, backward, SGD) on synthetic on-device tensors."""
+    net = EmbeddingNet(num_classes, trunk=trunk, channels_last=True).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-3)
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, num_classes, (batch,), device=device)
+    dtype = torch.bfloat16
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype):
+            loss = torch.nn.functional.cross_entropy(net(x)["logits"].float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+class Throughput(L.Callback):
+    """Counts training images and wall time from the second epoch on (the first is warm-up)."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.seconds = 0.0
+        self._t0 = 0.0
+        self._n0 = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        _sync(pl_module.device)
+        self._t0, self._n0 = time.perf_counter(), self.images
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+        if trainer.current_epoch >= 1:
+            self.images += int(batch["label"].shape[0])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        _sync(pl_module.device)
+        if trainer.current_epoch >= 1:
+            self.seconds += time.perf_counter() - self._t0
+
+
+def end_to_end(overrides: list[str], *, epochs: int) -> tuple[float, int, str]:
+    """Images/s of Lightning training through the real data path, epochs 2..``epochs``.
+
+    Returns:
+        (images/s, training images per epoch, precision string used).
+    """
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["+experiment=ltr_align", *overrides])
+    L.seed_everything(int(cfg.seed), workers=True)
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    module = build_pretrain_module(cfg, dm.num_classes)
+    if cfg.model.compile:
+        module.net.compile()
+    meter = Throughput()
+    # Validation and checkpointing are off: this measures the training loop the GPU has to be kept busy in.
+    trainer = instantiate(
+        cfg.trainer,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        callbacks=[meter],
+    )
+    trainer.fit(module, datamodule=dm)
+    per_epoch = int(sum(dm.train_counts))
+    return meter.images / max(meter.seconds, 1e-9), per_epoch, str(cfg.trainer.precision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "train_gpu.md")
+    parser.add_argument("--scale", type=float, default=0.25, help="ForamSim scale of the end-to-end run")
+    parser.add_argument("--epochs", type=int, default=3, help="end-to-end epochs (the first is warm-up)")
+    parser.add_argument("--steps", type=int, default=30, help="timed ceiling steps")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the net in both measurements")
+    parser.add_argument("--smoke", action="store_true", help="CPU logic check: resnet18, 32 px, tiny data")
+    args = parser.parse_args(argv)
+
+    smoke = args.smoke or not torch.cuda.is_available()
+    device = torch.device("cpu" if smoke else "cuda")
+    if smoke:
+        batch, size, trunk, steps, warmup = 16, 32, "resnet18", 2, 1
+        overrides = ["profile=quick", "trainer.accelerator=cpu", "data.image_size=32", "data.batch_size=16",
+                     "data.scale=0.02", "data.num_workers=0", "model.net.trunk=resnet18"]
+    else:
+        batch, size, trunk, steps, warmup = 256, 224, "resnet50", args.steps, 10
+        torch.backends.cudnn.benchmark = True
+        overrides = ["profile=paper", f"data.scale={args.scale}", f"data.batch_size={batch}"]
+    if args.compile:
+        overrides.append("model.compile=true")
+    overrides.append(f"cache_dir={ROOT / '.cache'}")
+
+    t0 = time.perf_counter()
+    raw = ceiling(device, batch=batch, size=size, trunk=trunk, steps=steps, warmup=warmup, num_classes=32)
+    print(f"ceiling: {raw:.0f} img/s ({trunk}, batch {batch}, {size} px, bf16 autocast, channels-last)", flush=True)
+    e2e, per_epoch, precision = end_to_end(overrides, epochs=max(args.epochs, 2))
+    ratio = e2e / raw
+    print(f"end-to-end: {e2e:.0f} img/s ({per_epoch} train images/epoch, {precision}); ratio {ratio:.2f}", flush=True)
+
+    gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
+    command = "python benchmarks/bench_train_gpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [
+        "# Training throughput: end-to-end vs. raw ResNet50 train-step ceiling",
+        "",
+        f"- command: `{command.strip()}`" + (" (SMOKE: CPU logic check, not a measurement)" if smoke else ""),
+        f"- device: {gpu}; torch {torch.__version__}; lightning {L.__version__}; date {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- data: ForamSim (synthetic) scale {args.scale if not smoke else 0.02}, {size} px, {per_epoch} training images/epoch;"
+        f" batch {batch}; end-to-end epochs 2..{max(args.epochs, 2)} timed (epoch 1 = warm-up)",
+        f"- torch.compile: {'on' if args.compile else 'off'}; total benchmark wall time {time.perf_counter() - t0:.0f} s",
+        "",
+        "| measurement | images/s |",
+        "| --- | ---: |",
+        f"| (1) raw {trunk} train step, synthetic on-device batch, bf16 autocast, channels-last | {raw:.0f} |",
+        f"| (2) MetricPretrainModule via Lightning, real data path ({precision}) | {e2e:.0f} |",
+        f"| ratio (2)/(1) (goal >= 0.9) | {ratio:.2f} |",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
