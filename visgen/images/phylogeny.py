@@ -10,8 +10,9 @@ look alike (and are therefore confusable) exactly as far as Pagel's lambda says.
 2. Each sequence becomes a k-mer frequency profile (k=5, 1024 bins). The sequences cover different
    stretches of the 18S gene (862-3501 bp), so they cannot be compared position by position without
    an alignment; k-mer frequencies are alignment-free and mostly insensitive to where a fragment
-   starts. A species' profile is the mean of its sequences' profiles, and the genetic distance
-   between two species is the Euclidean distance between their mean profiles.
+   starts. The genetic distance between two species is the net divergence of these profiles (mean
+   between-species profile distance minus the mean within-species distance, Nei's D_A), which removes
+   the floor that fragment-to-fragment noise puts under every distance.
 3. UPGMA (average linkage) turns the distances into an ultrametric tree; its shared-path
    covariance ``C[i, j]`` (root-to-MRCA depth, normalised so the tips have depth 1) is the
    covariance of a Brownian motion run along the tree.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,8 @@ KMER = 5
 #   clade; of its two congeners with DNA, siphonifera has far more sequences (23 vs 2), so the placement
 #   rests on a stable profile.
 # The sister pair is joined at a small genetic distance (SISTER_QUANTILE of all inter-species distances),
-# i.e. as a recent split, the conservative guess for an unsequenced congener.
+# i.e. as a recent split, the conservative guess for an unsequenced congener (capped at half the
+# sister's nearest distance so the pair stays sisters in the UPGMA tree).
 NO_DNA_SISTERS: dict[str, str] = {
     "Globorotalia_crassaformis": "Globorotalia_truncatulinoides",
     "Turborotalita_humilis": "Turborotalita_quinqueloba",
@@ -106,19 +109,39 @@ def kmer_profile(seq: str, k: int = KMER) -> np.ndarray:
     return counts / max(counts.sum(), 1.0)
 
 
+@lru_cache(maxsize=4)
+def _genetic_distances(species: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+    seqs = read_sequences_by_species()
+    names = tuple(s for s in species if s in seqs)
+    profiles = [np.stack([kmer_profile(q) for q in seqs[s]]) for s in names]
+    d_seq = squareform(pdist(np.concatenate(profiles)))
+    # member[n, s] = 1 if sequence n belongs to species s: block sums of d_seq in one product.
+    sizes = np.array([len(p) for p in profiles])
+    member = np.repeat(np.eye(len(names)), sizes, axis=0)
+    sums = member.T @ d_seq @ member
+    between = sums / np.outer(sizes, sizes)
+    within = np.diag(sums) / (sizes * (sizes - 1))  # every DNA species has >= 2 sequences
+    # Net divergence (Nei's D_A): between-species distance minus the within-species floor, which here
+    # is mostly k-mer noise from sequencing different stretches of the gene, not evolution.
+    net = np.maximum(between - (within[:, None] + within[None, :]) / 2, 0.0)
+    np.fill_diagonal(net, 0.0)
+    return net, names
+
+
 def genetic_distances(species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Alignment-free genetic distances between the image species that have 18S sequences.
 
+    The distance is the net divergence of k-mer profiles: the mean profile distance between the
+    sequences of two species minus the mean of their within-species distances (Nei's D_A).
+
     Args:
-        species: image species names; those without sequences are reported, not placed.
+        species: image species names; those without sequences are left out.
 
     Returns:
         ``(D [S, S] float64, names)`` for the ``S`` species of ``species`` that have DNA, in that order.
     """
-    seqs = read_sequences_by_species()
-    names = [s for s in species if s in seqs]
-    profiles = np.stack([np.mean([kmer_profile(q) for q in seqs[s]], axis=0) for s in names])
-    return squareform(pdist(profiles)), names
+    net, names = _genetic_distances(tuple(species))
+    return net.copy(), list(names)
 
 
 def place_missing(dist: np.ndarray, names: list[str], all_species: Sequence[str]) -> np.ndarray:
@@ -130,7 +153,8 @@ def place_missing(dist: np.ndarray, names: list[str], all_species: Sequence[str]
 
     Returns:
         ``[N, N]`` distances over ``all_species``; a placed species copies its sister's row and sits
-        ``SISTER_QUANTILE`` of the inter-species distances away from it.
+        ``SISTER_QUANTILE`` of the inter-species distances away from it (or half the sister's nearest
+        distance, if smaller).
     """
     index = {s: i for i, s in enumerate(names)}
     delta = float(np.quantile(dist[np.triu_indices_from(dist, 1)], SISTER_QUANTILE))
@@ -144,9 +168,12 @@ def place_missing(dist: np.ndarray, names: list[str], all_species: Sequence[str]
             raise KeyError(f"{s} has no 18S sequence and no documented sister in NO_DNA_SISTERS")
     proxy_arr = np.array(proxy)
     full = dist[np.ix_(proxy_arr, proxy_arr)].copy()
-    # Two tips sharing a proxy are the sister pair: give them the small split distance.
-    same = (proxy_arr[:, None] == proxy_arr[None, :]) & ~np.eye(len(proxy_arr), dtype=bool)
-    full[same] = delta
+    for i, j in zip(*np.nonzero(proxy_arr[:, None] == proxy_arr[None, :]), strict=True):
+        if i != j:
+            # The sister pair: a recent split, and always closer than the sister's nearest neighbour,
+            # so that UPGMA joins the pair before anything else.
+            row = dist[proxy_arr[i]]
+            full[i, j] = min(delta, 0.5 * float(np.min(row[row > 0])))
     return full
 
 

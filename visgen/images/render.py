@@ -169,7 +169,8 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
     g /= np.linalg.norm(g, axis=1, keepdims=True) + 1e-12
     ce, se = math.cos(sp.light_elevation), math.sin(sp.light_elevation)
     light = np.array([ce * math.cos(sp.light_azimuth), ce * math.sin(sp.light_azimuth), se])
-    halfway = (light + [0, 0, 1]) / np.linalg.norm(light + [0, 0, 1])
+    halfway = light + np.array([0.0, 0.0, 1.0])  # Blinn-Phong: halfway between light and viewer
+    halfway /= np.linalg.norm(halfway)
     diffuse = np.clip(g @ light, 0, 1)
     spec = np.clip(g @ halfway, 0, 1) ** 24
     pores = Textures.crop(tex.pores, size, rng)[ys, xs]
