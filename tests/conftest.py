@@ -1,0 +1,62 @@
+"""Shared test fixtures.
+
+``tiny_image_folder`` writes a miniature Endless-Forams-style dataset (one folder per species, 32-px
+greyscale PNGs, long-tailed counts) that every image-side test can reuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+#: Species (all with DNA) -> image count; long-tailed down to a 2-image species.
+TINY_COUNTS: dict[str, int] = {
+    "Globigerinoides_ruber": 12,
+    "Globigerina_bulloides": 9,
+    "Orbulina_universa": 6,
+    "Globorotalia_menardii": 5,
+    "Hastigerina_pelagica": 3,
+    "Tenuitella_iota": 2,
+}
+
+
+def write_tiny_image_folder(
+    root: Path, counts: Mapping[str, int] = TINY_COUNTS, size: int = 32, seed: int = 0
+) -> Path:
+    """Write ``root/<species>/<species>_<i>.png``: a bright disc on a dark noisy background.
+
+    Each species has its own disc radius, so the images are learnable; each image has its own
+    noise and disc offset, so no two files are identical.
+
+    Returns:
+        ``root``.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for s, (species, n) in enumerate(counts.items()):
+        folder = root / species
+        folder.mkdir(parents=True, exist_ok=True)
+        radius = 3 + 2 * s
+        for i in range(n):
+            cy, cx = size / 2 + rng.uniform(-2, 2, size=2)
+            disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+            img = rng.integers(0, 30, size=(size, size)).astype(np.uint8)
+            img[disc] = 200 + rng.integers(0, 40)
+            Image.fromarray(img).save(folder / f"{species}_{i:05d}.png")
+    return root
+
+
+@pytest.fixture
+def tiny_image_folder(tmp_path: Path) -> Path:
+    """A 6-species, 37-image folder-per-species dataset of 32-px greyscale PNGs (see TINY_COUNTS)."""
+    return write_tiny_image_folder(tmp_path / "tiny_forams")
+
+
+@pytest.fixture
+def tiny_counts() -> dict[str, int]:
+    """Species -> number of images written by ``tiny_image_folder``."""
+    return dict(TINY_COUNTS)

@@ -1,0 +1,177 @@
+"""Folder scanning: class selection, name forms, splits, manifest, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visgen.errors import UserInputError
+from visgen.images.folder import known_species, normalise_species_name, scan_image_folder, stratified_split
+
+
+def test_scan_tiny_folder_orders_classes_by_dna_id(
+    tiny_image_folder: Path, tiny_counts: dict[str, int]
+) -> None:
+    index = scan_image_folder(tiny_image_folder)
+    _, dna = known_species()
+    # DNA order (paper class ids): Globigerina_bulloides=3, ruber=11, menardii=16, pelagica=23, universa=27, iota=30.
+    assert index.class_names == [n for n in dna if n in tiny_counts]
+    assert index.class_names[:2] == ["Globigerina_bulloides", "Globigerinoides_ruber"]
+    assert len(index.paths) == sum(tiny_counts.values()) == 37
+    for c, name in enumerate(index.class_names):
+        assert (index.labels == c).sum() == tiny_counts[name]
+        assert all(p.startswith(name + "/") for p in np.asarray(index.paths)[index.labels == c])
+    assert index.scale == 1.0 and index.skipped == {}
+
+
+def test_split_keeps_every_species_in_every_split(
+    tiny_image_folder: Path, tiny_counts: dict[str, int]
+) -> None:
+    index = scan_image_folder(tiny_image_folder)
+    for split in ("train", "val", "test"):
+        counts = index.counts(split)
+        for c, name in enumerate(index.class_names):
+            if tiny_counts[name] >= 3:
+                assert counts[c] >= 1, (split, name)
+    iota = index.class_names.index("Tenuitella_iota")  # 2 images: one train, one test
+    assert (index.counts("train")[iota], index.counts("val")[iota], index.counts("test")[iota]) == (1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (1, (1, 0, 0)),
+        (2, (1, 0, 1)),
+        (3, (1, 1, 1)),
+        (4, (2, 1, 1)),
+        (10, (7, 1, 2)),
+        (100, (70, 10, 20)),
+        (5914, (4140, 591, 1183)),
+    ],
+)
+def test_stratified_split_sizes(n: int, expected: tuple[int, int, int]) -> None:
+    splits = stratified_split(np.zeros(n, dtype=np.int64), ["Globigerinoides_ruber"], seed=3)
+    assert tuple(int((splits == s).sum()) for s in ("train", "val", "test")) == expected
+
+
+def test_split_is_seeded_and_per_species_independent() -> None:
+    labels = np.repeat([0, 1], 50)
+    a = stratified_split(labels, ["A_a", "B_b"], seed=1)
+    assert np.array_equal(a, stratified_split(labels, ["A_a", "B_b"], seed=1))
+    assert not np.array_equal(a, stratified_split(labels, ["A_a", "B_b"], seed=2))
+    # Species B_b alone gets the same split as in the pair: adding a species changes nobody else.
+    alone = stratified_split(np.zeros(50, dtype=np.int64), ["B_b"], seed=1)
+    assert np.array_equal(a[50:], alone)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("12 - Globigerinoides ruber", "Globigerinoides_ruber"),
+        ("Orbulina universa", "Orbulina_universa"),
+        ("3_Globigerina_bulloides", "Globigerina_bulloides"),
+        ("globorotalia  MENARDII", "Globorotalia_menardii"),
+    ],
+)
+def test_folder_name_forms(tmp_path: Path, folder: str, name: str) -> None:
+    assert normalise_species_name(folder) == name
+    (tmp_path / folder).mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / folder / "a.png")
+    index = scan_image_folder(tmp_path)
+    assert index.class_names == [name]
+    assert index.paths == [f"{folder}/a.png"]
+
+
+def test_unknown_species_suggests_the_closest_name(tiny_image_folder: Path) -> None:
+    (tiny_image_folder / "Globigerinoides_rubber").mkdir()
+    with pytest.raises(UserInputError, match="did you mean 'Globigerinoides_ruber'") as err:
+        scan_image_folder(tiny_image_folder)
+    assert "\n" not in str(err.value) and "Globigerinoides_rubber" in str(err.value)
+
+
+def test_duplicate_species_folders_raise(tiny_image_folder: Path) -> None:
+    (tiny_image_folder / "11 - Globigerinoides ruber").mkdir()
+    with pytest.raises(UserInputError, match="merge the two folders"):
+        scan_image_folder(tiny_image_folder)
+
+
+def test_class_selection(tiny_image_folder: Path) -> None:
+    (tiny_image_folder / "Globorotalia_crassaformis").mkdir()  # no DNA
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(
+        tiny_image_folder / "Globorotalia_crassaformis" / "x.png"
+    )
+    dna = scan_image_folder(tiny_image_folder)
+    assert "Globorotalia_crassaformis" not in dna.class_names
+    assert dna.skipped == {"species folders not selected": 1}
+    every = scan_image_folder(tiny_image_folder, classes="all")
+    assert every.class_names[-1] == "Globorotalia_crassaformis" and len(every.class_names) == 7
+    chosen = scan_image_folder(tiny_image_folder, classes=["Orbulina universa", "Tenuitella_iota"])
+    assert chosen.class_names == ["Orbulina_universa", "Tenuitella_iota"]
+    assert len(chosen.paths) == 8
+    with pytest.raises(UserInputError, match="no folder for species Globigerinita_uvula"):
+        scan_image_folder(tiny_image_folder, classes=["Globigerinita_uvula"])
+    with pytest.raises(UserInputError, match=r"data\.classes"):
+        scan_image_folder(tiny_image_folder, classes="most")
+
+
+def test_explicit_list_admits_species_outside_the_table(tmp_path: Path) -> None:
+    (tmp_path / "Neogloboquadrina_humerosa").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "Neogloboquadrina_humerosa" / "a.png")
+    with pytest.raises(UserInputError, match="unknown species"):
+        scan_image_folder(tmp_path)
+    assert scan_image_folder(tmp_path, classes=["Neogloboquadrina_humerosa"]).class_names == [
+        "Neogloboquadrina_humerosa"
+    ]
+
+
+def test_empty_folder_and_non_image_file(tiny_image_folder: Path) -> None:
+    (tiny_image_folder / "Candeina_nitida").mkdir()
+    (tiny_image_folder / "Orbulina_universa" / "notes.txt").write_text("scale bar 100 um")
+    (tiny_image_folder / "Orbulina_universa" / ".DS_Store").write_bytes(b"\0")
+    index = scan_image_folder(tiny_image_folder)
+    assert index.skipped == {"empty species folder": 1, "non-image file": 1}
+    assert "Candeina_nitida" not in index.class_names and len(index.paths) == 37
+    assert "skipped 1 (empty species folder)" in index.summary()
+    with pytest.raises(UserInputError, match=r"Candeina_nitida: empty species folder; add images"):
+        scan_image_folder(tiny_image_folder, on_bad_image="error")
+    (tiny_image_folder / "Candeina_nitida").rmdir()
+    with pytest.raises(UserInputError, match=r"notes\.txt: non-image file; remove it"):
+        scan_image_folder(tiny_image_folder, on_bad_image="error")
+
+
+def test_manifest_splits_and_scale(tiny_image_folder: Path) -> None:
+    index = scan_image_folder(tiny_image_folder)
+    rows = ["path,species,split,size_px"]
+    flipped = {"train": "test", "val": "val", "test": "train"}
+    rows += [f"{p},x,{flipped[s]},1" for p, s in zip(index.paths[:-1], index.splits[:-1], strict=True)]
+    rows.append("Globigerinoides_ruber/missing.png,Globigerinoides_ruber,train,1")
+    (tiny_image_folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    (tiny_image_folder / "dataset.json").write_text(json.dumps({"source": "forams_sim", "scale": 0.05}))
+    from_manifest = scan_image_folder(tiny_image_folder)
+    assert from_manifest.scale == 0.05
+    assert from_manifest.paths == index.paths[:-1]
+    assert [flipped[s] for s in index.splits[:-1]] == from_manifest.splits.tolist()
+    assert from_manifest.skipped == {"image not in manifest": 1, "manifest row without its image": 1}
+    with pytest.raises(UserInputError, match=r"Tenuitella_iota_00001.png: image not in manifest"):
+        scan_image_folder(tiny_image_folder, on_bad_image="error")
+    (tiny_image_folder / index.paths[-1]).unlink()
+    with pytest.raises(UserInputError, match=r"manifest row without its image; restore .*missing.png"):
+        scan_image_folder(tiny_image_folder, on_bad_image="error")
+
+
+def test_bad_manifest_and_root(tiny_image_folder: Path, tmp_path: Path) -> None:
+    (tiny_image_folder / "manifest.csv").write_text("path,split\nGlobigerinoides_ruber/a.png,training\n")
+    with pytest.raises(UserInputError, match=r"manifest.csv:2: split 'training'"):
+        scan_image_folder(tiny_image_folder)
+    (tiny_image_folder / "manifest.csv").write_text("file,split\n")
+    with pytest.raises(UserInputError, match="columns 'path' and 'split'"):
+        scan_image_folder(tiny_image_folder)
+    with pytest.raises(UserInputError, match="image folder not found"):
+        scan_image_folder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="no species folders"):
+        scan_image_folder(tmp_path / "empty")

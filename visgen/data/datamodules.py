@@ -1,0 +1,266 @@
+"""``ForamImageDataModule``: wires folder scan, decode cache, samplers and device augmentation.
+
+``prepare_data`` writes files only (ForamSim generation, the decode cache) and sets no state;
+``setup`` reads them and assigns the splits. Bad images are found while decoding, i.e. before the
+first training step, never mid-epoch.
+
+Batches are dicts. Loaders yield ``{"image": uint8 [B,1,S,S], "label", "index"}``;
+``on_after_batch_transfer`` turns the image into float [B,3,S,S] (ImageNet-normalised, augmented on
+the device while training). Under DDP the training batch sampler and the evaluation
+``DistributedSampler`` shard per rank here, so the Trainer runs with
+``use_distributed_sampler=False`` (conf/trainer/ddp*.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from visgen.data.datasets import UInt8ImageDataset, keep_batch
+from visgen.data.image_cache import DecodedImages, decode_to_cache
+from visgen.errors import UserInputError
+from visgen.images import longtail
+from visgen.images.folder import ImageIndex, scan_image_folder
+from visgen.images.samplers import MPerClassBatchSampler, RandomBatchSampler
+from visgen.images.transforms import BatchAugment
+
+log = logging.getLogger(__name__)
+
+_AUGMENT_KEYS = {
+    "rotation_deg",
+    "crop_scale",
+    "crop_ratio",
+    "blur_sigma",
+    "blur_p",
+    "mean",
+    "std",
+    "channels_last",
+}
+
+
+class ForamImageDataModule(L.LightningDataModule):
+    """Foram images (ForamSim or a real folder-per-species layout) for metric learning.
+
+    Args:
+        root: dataset folder for ``source="folder"`` (ignored for ForamSim).
+        source: ``"forams_sim"`` (generate, cached) or ``"folder"``.
+        sim: ``visgen.images.forams_sim.simulate`` keywords (scale, size, seed, phylo_signal, ...);
+            ``size`` defaults to ``image_size``; None values are dropped.
+        image_size: side of the decoded square images.
+        batch_size: training images per batch.
+        m_per_class: images per class per training batch (``sampler="m_per_class"``).
+        num_workers: DataLoader worker processes.
+        classes: ``"dna"`` (32 species with 18S data), ``"all"`` (35) or a list of species.
+        augment: ``{"train": bool}`` switches training augmentation; the other keys go to
+            :class:`~visgen.images.transforms.BatchAugment` (rotation_deg, crop_scale, crop_ratio,
+            blur_sigma, blur_p, channels_last).
+        cache_dir: where ForamSim and the decode cache live.
+        device_resident: keep every decoded image on the accelerator and gather batches there
+            (loaders then only carry indices; the fastest path when the data fits in device memory).
+        eval_batch_size: batch size of val/test/gallery loaders (default ``batch_size``).
+        sampler: ``"m_per_class"`` or ``"random"``.
+        epoch_length: training images per epoch (default: the training set size).
+        split_fractions, split_seed: the stratified split when the folder has no manifest.
+        on_bad_image: ``"skip"`` (counted) or ``"error"`` (one-line error before training).
+        seed: seed of the sampler and of the augmentation generators.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        source: str = "forams_sim",
+        sim: dict[str, Any] | None = None,
+        image_size: int = 64,
+        batch_size: int = 64,
+        m_per_class: int = 4,
+        num_workers: int = 2,
+        classes: str | Sequence[str] = "dna",
+        augment: dict[str, Any] | None = None,
+        cache_dir: str | Path = ".cache",
+        device_resident: bool = False,
+        eval_batch_size: int | None = None,
+        sampler: str = "m_per_class",
+        epoch_length: int | None = None,
+        split_fractions: Sequence[float] = (0.7, 0.1, 0.2),
+        split_seed: int = 0,
+        on_bad_image: str = "skip",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if source not in ("forams_sim", "folder"):
+            raise UserInputError(f"data.source={source!r}: use 'forams_sim' or 'folder'")
+        if source == "folder" and root is None:
+            raise UserInputError("data.root is not set; point it at a folder with one sub-folder per species")
+        if sampler not in ("m_per_class", "random"):
+            raise UserInputError(f"data.sampler={sampler!r}: use 'm_per_class' or 'random'")
+        augment = dict(augment or {})
+        unknown = set(augment) - _AUGMENT_KEYS - {"train"}
+        if unknown:
+            raise UserInputError(
+                f"data.augment: unknown keys {sorted(unknown)}; known: {sorted(_AUGMENT_KEYS | {'train'})}"
+            )
+        self.root = None if root is None else Path(root)
+        self.source = source
+        self.sim = {k: v for k, v in (sim or {}).items() if v is not None}
+        self.sim.setdefault("size", image_size)
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.m_per_class = int(m_per_class)
+        self.num_workers = int(num_workers)
+        self.classes = classes
+        self.augment_train = bool(augment.pop("train", True))
+        self.augmenter = BatchAugment(seed=seed, **augment)
+        self.cache_dir = Path(cache_dir)
+        self.device_resident = bool(device_resident)
+        self.sampler = sampler
+        self.epoch_length = epoch_length
+        self.split_fractions = tuple(split_fractions)
+        self.split_seed = int(split_seed)
+        self.on_bad_image = on_bad_image
+        self.seed = int(seed)
+        self._datasets: dict[str, UInt8ImageDataset] = {}
+        self._resident: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ files (prepare_data)
+    def _dataset_root(self) -> Path:
+        if self.source == "folder":
+            assert self.root is not None
+            return self.root
+        from visgen.images.forams_sim import simulate_cached
+
+        return simulate_cached(self.cache_dir, **self.sim)
+
+    def _scan(self, root: Path) -> ImageIndex:
+        return scan_image_folder(
+            root,
+            classes=self.classes,
+            split_fractions=self.split_fractions,
+            split_seed=self.split_seed,
+            on_bad_image=self.on_bad_image,
+        )
+
+    def _decode(self) -> tuple[ImageIndex, DecodedImages]:
+        index = self._scan(self._dataset_root())
+        return index, decode_to_cache(index, self.image_size, self.cache_dir, on_bad_image=self.on_bad_image)
+
+    def prepare_data(self) -> None:
+        """Generate ForamSim (cached) and decode every image once into the uint8 cache (files only)."""
+        self._decode()
+
+    # ------------------------------------------------------------------ state (setup)
+    def setup(self, stage: str | None = None) -> None:
+        """Load the splits from the decode cache (building it if ``prepare_data`` did not run)."""
+        if self._datasets:
+            return
+        index, decoded = self._decode()
+        ok = decoded.ok
+        self.index = index
+        self.class_names: list[str] = list(index.class_names)
+        self.num_classes = len(self.class_names)
+        self.scale = float(index.scale)
+        self.skipped = {**index.skipped, **decoded.skipped}
+        self._images_path = decoded.images_path
+        for split in ("train", "val", "test"):
+            rows = index.split_indices(split)
+            rows = rows[ok[rows]]
+            self._datasets[split] = UInt8ImageDataset(
+                decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
+            )
+        self.train_counts = longtail.class_counts(self._datasets["train"].labels.numpy(), self.num_classes)
+        self.shot_buckets = longtail.shot_buckets(self.train_counts, self.scale)
+        self.rare_classes = sorted(longtail.rare_classes(self.train_counts, self.scale))
+        meta = index.root / "dataset.json"
+        self.dataset_info: dict[str, Any] = (
+            json.loads(meta.read_text()) if meta.exists() else {"source": "folder"}
+        )
+        self.dataset_info.update(
+            root=str(index.root),
+            image_size=self.image_size,
+            split_sizes={s: len(d) for s, d in self._datasets.items()},
+            skipped=self.skipped,
+        )
+        if self.sampler == "m_per_class":
+            # Fail in setup, before any training step, if batch_size/m_per_class cannot work.
+            MPerClassBatchSampler(self._datasets["train"].labels.numpy(), self.m_per_class, self.batch_size)
+        log.info("%s; %d rare species", index.summary(), len(self.rare_classes))
+
+    # ------------------------------------------------------------------ loaders
+    def _rank_world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return int(self.trainer.global_rank), int(self.trainer.world_size)
+
+    def _loader(self, dataset: UInt8ImageDataset, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            num_workers=self.num_workers,
+            collate_fn=keep_batch,
+            pin_memory=torch.cuda.is_available() and not self.device_resident,
+            persistent_workers=self.num_workers > 0,
+            **kwargs,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Training batches (M-per-class or random), sharded per DDP rank by the batch sampler."""
+        ds = self._datasets["train"]
+        rank, world = self._rank_world()
+        common = {"length": self.epoch_length, "seed": self.seed, "rank": rank, "world_size": world}
+        if self.sampler == "m_per_class":
+            batches = MPerClassBatchSampler(ds.labels.numpy(), self.m_per_class, self.batch_size, **common)
+        else:
+            batches = RandomBatchSampler(len(ds), self.batch_size, **common)
+        return self._loader(ds, batch_sampler=batches)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        ds = self._datasets[split]
+        rank, world = self._rank_world()
+        # Padding duplicates from DistributedSampler are dropped by the KNN callback via `index`.
+        sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
+        return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler)
+
+    def gallery_dataloader(self) -> DataLoader:
+        """Training images in order, without augmentation (the KNN gallery)."""
+        return self._eval_loader("train")
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """``[val, gallery]``."""
+        return [self._eval_loader("val"), self.gallery_dataloader()]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """``[test, gallery]``."""
+        return [self._eval_loader("test"), self.gallery_dataloader()]
+
+    # ------------------------------------------------------------------ device side
+    def _resident_images(self, device: torch.device) -> torch.Tensor:
+        """Every decoded image on ``device``, uint8 [N_all,S,S], uploaded once per device."""
+        key = str(device)
+        if key not in self._resident:
+            self._resident[key] = torch.from_numpy(np.load(self._images_path)).to(device)
+        return self._resident[key]
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """uint8 images -> normalised float [B,3,S,S], augmented when the Trainer is training."""
+        if not isinstance(batch, dict):
+            return batch
+        batch = dict(batch)
+        if "image" not in batch and "row" in batch:  # device_resident: gather the batch on device
+            batch["image"] = self._resident_images(batch["row"].device)[batch.pop("row")].unsqueeze(1)
+        if "image" not in batch:
+            return batch
+        training = bool(self.trainer is not None and self.trainer.training)
+        batch["image"] = self.augmenter(batch["image"], train=training and self.augment_train)
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing to checkpoint: sampler shuffles derive from (seed, epoch)."""
+        return {}
