@@ -1,0 +1,133 @@
+"""The paper-table writer on fixture multiruns whose means and stds are worked out by hand."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from report_fixtures import make_job, metrics_of, write_multirun_yaml
+
+from visgen.errors import UserInputError
+from visgen.report.directions import directions
+from visgen.report.runs import collect_runs, expected_jobs
+from visgen.report.table import aggregate, load_published, write_report
+
+
+@pytest.fixture
+def multirun(tmp_path: Path) -> Path:
+    root = tmp_path / "paper_table_quick"
+    # Task overrides win over sweeper params, as in Hydra: seeds 0,1,2 although params say 0.
+    root.mkdir()
+    write_multirun_yaml(
+        root,
+        "rtl_softmax,ltr,ltr_align,ltr_align_shuffled,ltr_align_random,imagenet_align",
+        "0",
+        "1.0",
+        task=["seed=0,1,2"],
+    )
+    for s, (acc, rare) in enumerate([(0.70, 0.30), (0.72, 0.30), (0.74, 0.30)]):
+        make_job(root, "rtl_softmax", s, metrics=metrics_of(acc, rare))
+    for s, (acc, rare) in enumerate([(0.80, 0.40), (0.82, 0.50), (0.84, 0.60)]):
+        make_job(root, "ltr", s, metrics=metrics_of(acc, rare))
+    both = ("pretrain", "align")
+    make_job(root, "ltr_align", 0, stages=both, metrics=metrics_of(0.85, 0.70))
+    make_job(root, "ltr_align", 1, stages=both, metrics=metrics_of(0.87, 0.72))
+    make_job(root, "ltr_align", 2, stages=both, status="failed", error="RuntimeError: boom")
+    for s, rare in enumerate([0.55, 0.56, 0.57]):
+        make_job(root, "ltr_align_shuffled", s, stages=both, metrics=metrics_of(0.8, rare))
+    make_job(root, "ltr_align_random", 0, stages=both, metrics=metrics_of(0.8, 0.50))
+    make_job(root, "ltr_align_random", 1, stages=both, status=None)  # died before run.json
+    # ltr_align_random seed 2 never ran: no folder at all, known only from multirun.yaml.
+    for s in range(3):
+        make_job(
+            root, "imagenet_align", s, stages=("align",), status="unavailable", error="no ImageNet weights"
+        )
+    # λ = 0: genetic anchors no better than shuffled ones.
+    make_job(root, "ltr_align", 0, 0.0, stages=both, metrics=metrics_of(0.6, 0.50))
+    make_job(root, "ltr_align", 1, 0.0, stages=both, metrics=metrics_of(0.6, 0.52))
+    make_job(root, "ltr_align_shuffled", 0, 0.0, stages=both, metrics=metrics_of(0.6, 0.50))
+    make_job(root, "ltr_align_shuffled", 1, 0.0, stages=both, metrics=metrics_of(0.6, 0.53))
+    return root
+
+
+def _rows(multirun: Path) -> dict[tuple[str, float | None], object]:
+    return {(r.name, r.phylo_signal): r for r in aggregate(collect_runs(multirun), load_published())}
+
+
+def test_mean_and_sample_std_over_seeds(multirun: Path) -> None:
+    rows = _rows(multirun)
+    ltr = rows[("ltr", 1.0)]
+    # By hand: acc 80, 82, 84 -> 82 ± 2; rare 40, 50, 60 -> 50 ± 10 (sample std, ddof = 1).
+    assert ltr.mean["acc"] == pytest.approx(82.0) and ltr.std["acc"] == pytest.approx(2.0)
+    assert ltr.mean["rare_acc"] == pytest.approx(50.0) and ltr.std["rare_acc"] == pytest.approx(10.0)
+    # Two finished seeds of three: 71 ± sqrt(2), the failed seed excluded from the mean.
+    la = rows[("ltr_align", 1.0)]
+    assert (la.n_ok, len(la.seeds), la.stage) == (2, 3, "align")
+    assert la.mean["rare_acc"] == pytest.approx(71.0) and la.std["rare_acc"] == pytest.approx(2**0.5)
+
+
+def test_failed_missing_and_unavailable_runs_are_shown(multirun: Path) -> None:
+    rows = _rows(multirun)
+    assert rows[("ltr_align", 1.0)].status == "1 failed, 2 ok"
+    rnd = rows[("ltr_align_random", 1.0)]
+    # seed 1: folder without run.json; seed 2: no folder, expected by the sweep.
+    assert rnd.status == "2 missing, 1 ok" and rnd.seeds == [0, 1, 2]
+    assert rows[("imagenet_align", 1.0)].status == "3 unavailable" and not rows[("imagenet_align", 1.0)].mean
+
+
+def test_expected_jobs_follow_hydra_override_precedence(multirun: Path) -> None:
+    jobs = expected_jobs(multirun)
+    assert len(jobs) == 6 * 3 and ("ltr_align_random", 2, 1.0) in jobs
+
+
+def test_published_values_sit_beside_the_right_rows(multirun: Path) -> None:
+    rows = _rows(multirun)
+    # From published_results.csv (Karaderi et al. 2023): baseline 77.7 / 37.4, row 5 83.3 / 48.2, row 7 rare 59.7.
+    assert rows[("rtl_softmax", 1.0)].published == {"acc": 77.7, "rare_acc": 37.4}
+    assert rows[("ltr", 1.0)].published == {"acc": 83.3, "rare_acc": 48.2}
+    assert rows[("ltr_align", 1.0)].published == {"rare_acc": 59.7}
+    assert rows[("ltr_align_shuffled", 1.0)].published == {}
+    assert rows[("ltr_align", 0.0)].published == {}  # λ = 0 is our control, not the paper's setting
+
+
+def test_directions_are_judged_from_the_numbers(multirun: Path) -> None:
+    verdicts = [d.verdict for d in directions(aggregate(collect_runs(multirun), load_published()))]
+    # LTR 50 > 30; align 71 > 50; genetic 71 > shuffled 56; random has one seed (50): 71 > 50;
+    # at λ = 0 genetic 51 vs shuffled 51.5: the edge is lost.
+    # Random has one finished seed, so that comparison cannot be weighed against seed noise.
+    assert verdicts == ["held", "held", "held", "held (one seed: no noise estimate)", "held"]
+    found = directions(aggregate(collect_runs(multirun), load_published()))
+    assert found[3].evidence.startswith("ltr_align 71.0 vs ltr_align_random 50.0")
+
+
+def test_write_report_writes_markdown_and_csv(multirun: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    paths = write_report(multirun, out)
+    md, csv_path = out / "paper_table_quick.md", out / "paper_table_quick.csv"
+    assert paths[:2] == [md, csv_path]
+    text = md.read_text()
+    assert "ForamSim — SYNTHETIC images, λ ∈ {1, 0}, scale 0.1, 64 px" in text
+    assert "| ltr | 1 | pretrain | 3/3 | 82.0 ± 2.0 | 82.0 ± 2.0 | 50.0 ± 10.0 |" in text
+    assert "| ltr_align | 1 | align | 2/3 (1 failed, 2 ok) |" in text
+    assert "seed 2: RuntimeError: boom" in text and "fixture-host" in text
+    table = {
+        (r["experiment"], r["phylo_signal"]): r for r in csv.DictReader(io.StringIO(csv_path.read_text()))
+    }
+    assert float(table[("ltr", "1.0")]["rare_acc_std"]) == pytest.approx(10.0)
+    assert table[("ltr", "1.0")]["published_rare_acc"] == "48.2"
+    assert table[("imagenet_align", "1.0")]["status"] == "3 unavailable"
+
+
+def test_rows_follow_the_paper_order(multirun: Path) -> None:
+    names = [(r.name, r.phylo_signal) for r in aggregate(collect_runs(multirun), load_published())]
+    assert names[:3] == [("rtl_softmax", 1.0), ("ltr", 1.0), ("ltr_align", 1.0)]
+    assert names[-2:] == [("ltr_align", 0.0), ("ltr_align_shuffled", 0.0)]
+
+
+def test_missing_or_empty_folder_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="no such multirun folder"):
+        collect_runs(tmp_path / "nope")
+    with pytest.raises(UserInputError, match="holds no job folder"):
+        collect_runs(tmp_path)

@@ -1,0 +1,208 @@
+"""Read the job folders of a Hydra multirun into plain records (pure, torch-free).
+
+A job folder is whatever ``python run.py`` leaves (docs/design.md, "Run directory"): ``run.json``,
+``.hydra/config.yaml`` and one ``<stage>/metrics.json`` per stage. A job that died before writing
+``run.json`` still has ``.hydra/config.yaml`` and is recorded as ``missing``; a job the sweep asked
+for but that never started has no folder at all and is found through the sweep's ``multirun.yaml``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from visgen.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+#: The metric families of the paper table, as keys of ``metrics.json`` without the ``test/knn/`` prefix.
+METRICS: tuple[str, ...] = ("acc", "per_class_acc", "rare_acc", "many_acc", "medium_acc", "few_acc")
+STAGES: tuple[str, ...] = ("pretrain", "align")
+
+# The three sweep keys that identify a table cell; "+experiment" is how the sweep adds the group.
+_EXPERIMENT_KEYS = ("+experiment", "experiment", "++experiment")
+_SEED_KEYS = ("seed", "+seed", "++seed")
+_LAMBDA_KEYS = ("data.phylo_signal", "+data.phylo_signal", "++data.phylo_signal")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one job of a sweep produced.
+
+    Attributes:
+        job_dir: the job folder (``None`` for a job the sweep expected but never started).
+        name: experiment name (``name`` in the config, equal to the experiment file's name).
+        seed: the run's seed.
+        phylo_signal: ForamSim's λ; ``None`` for real images.
+        profile: ``quick`` / ``paper`` / ...
+        status: ``ok`` | ``failed`` | ``unavailable`` | ``missing`` (no result written).
+        error: the one-line reason for a non-ok status.
+        stage: the stage whose metrics are reported (the last of ``stages``).
+        metrics: ``{"acc": 0.83, ...}`` as fractions, keys from ``METRICS``; empty unless ok.
+        data: the dataset facts from ``run.json`` (``source``, ``scale``, ``size``, ``synthetic`` ...).
+        extra: other ``run.json`` fields kept for the header (``machine``, wall times).
+    """
+
+    job_dir: Path | None
+    name: str
+    seed: int | None
+    phylo_signal: float | None
+    profile: str
+    status: str
+    error: str = ""
+    stage: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        log.warning("unreadable %s (%s)", path, err)
+        return None
+
+
+def _get(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _as_lambda(value: Any, data: dict[str, Any]) -> float | None:
+    # Real images have no λ: the data source decides, not the (ignored) config default.
+    if data.get("synthetic") is False or data.get("source") == "folder":
+        return None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def find_job_dirs(multirun_dir: Path) -> list[Path]:
+    """Every folder under ``multirun_dir`` that holds ``run.json`` or ``.hydra/config.yaml``, sorted."""
+    found = {p.parent for p in multirun_dir.rglob("run.json")}
+    found |= {p.parent.parent for p in multirun_dir.rglob(".hydra/config.yaml")}
+    # The sweep root itself holds multirun.yaml, never a job's .hydra; keep only real jobs.
+    return sorted(d for d in found if d != multirun_dir or (d / "run.json").exists())
+
+
+def read_run(job_dir: Path) -> RunRecord:
+    """Turn one job folder into a ``RunRecord`` (never raises for a broken job: it becomes a status)."""
+    cfg_path = job_dir / ".hydra" / "config.yaml"
+    cfg: dict[str, Any] = {}
+    if cfg_path.exists():
+        try:
+            cfg = yaml.safe_load(cfg_path.read_text()) or {}
+        except yaml.YAMLError as err:
+            log.warning("unreadable %s (%s)", cfg_path, err)
+    run = _read_json(job_dir / "run.json") if (job_dir / "run.json").exists() else None
+    run = run or {}
+    data = run.get("data") or {}
+    name = str(run.get("name") or cfg.get("name") or job_dir.name)
+    seed_raw = run.get("seed", cfg.get("seed"))
+    seed = int(seed_raw) if isinstance(seed_raw, int) else None
+    lam = _as_lambda(data.get("phylo_signal", _get(cfg, "data.phylo_signal")), data)
+    profile = str(run.get("profile") or _get(cfg, "profile.name") or "unknown")
+    # The config lists the stages asked for; run.json's `stages` maps the stages that ran to their facts.
+    stages = cfg.get("stages") or list(run.get("stages") or {}) or list(STAGES)
+    stage = str(stages[-1]) if stages else None
+    extra = {k: v for k, v in run.items() if k not in {"name", "profile", "seed", "status", "error", "data"}}
+    common = {"job_dir": job_dir, "name": name, "seed": seed, "phylo_signal": lam, "profile": profile}
+    if not run:
+        return RunRecord(**common, status="missing", error="no run.json (job killed or crashed)", stage=stage)
+    status = str(run.get("status", "missing"))
+    if status != "ok":
+        return RunRecord(
+            **common, status=status, error=str(run.get("error") or ""), stage=stage, data=data, extra=extra
+        )
+    metrics_path = job_dir / str(stage) / "metrics.json"
+    raw = _read_json(metrics_path) if metrics_path.exists() else None
+    if raw is None:
+        return RunRecord(
+            **common, status="missing", error=f"no {stage}/metrics.json", stage=stage, data=data, extra=extra
+        )
+    metrics = {m: float(raw[f"test/knn/{m}"]) for m in METRICS if raw.get(f"test/knn/{m}") is not None}
+    return RunRecord(**common, status="ok", stage=stage, metrics=metrics, data=data, extra=extra)
+
+
+def _sweep_values(params: dict[str, str], keys: Iterable[str]) -> list[str] | None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for key in keys:
+        if key in params:
+            parsed = OverridesParser.create().parse_overrides([f"{key}={params[key]}"])[0]
+            return (
+                list(parsed.sweep_string_iterator()) if parsed.is_sweep_override() else [str(parsed.value())]
+            )
+    return None
+
+
+def expected_jobs(multirun_dir: Path) -> list[tuple[str, int | None, float | None]]:
+    """The (experiment, seed, λ) cells the sweep asked for, read from ``multirun_dir/multirun.yaml``.
+
+    Command-line overrides win over ``hydra.sweeper.params``, as in Hydra's basic sweeper. Returns an
+    empty list when the file is absent or does not name the experiments (the table then shows only
+    the jobs that exist).
+    """
+    path = multirun_dir / "multirun.yaml"
+    if not path.exists():
+        return []
+    try:
+        hydra_cfg = (yaml.safe_load(path.read_text()) or {}).get("hydra", {})
+        params = {str(k): str(v) for k, v in ((hydra_cfg.get("sweeper") or {}).get("params") or {}).items()}
+        for item in (hydra_cfg.get("overrides") or {}).get("task") or []:
+            key, _, value = str(item).partition("=")
+            params[key] = value
+        names = _sweep_values(params, _EXPERIMENT_KEYS)
+        seeds = _sweep_values(params, _SEED_KEYS) or [None]
+        lams = _sweep_values(params, _LAMBDA_KEYS) or [None]
+    except Exception as err:  # a grammar we cannot expand must not stop the report
+        log.warning("could not expand the sweep in %s (%s); listing only existing jobs", path, err)
+        return []
+    if not names:
+        return []
+    return [
+        (n, int(s) if s is not None else None, float(lam) if lam is not None else None)
+        for n, s, lam in itertools.product(names, seeds, lams)
+    ]
+
+
+def collect_runs(multirun_dir: Path) -> list[RunRecord]:
+    """All jobs of a multirun folder, plus a ``missing`` record for each expected job without a folder.
+
+    Raises:
+        UserInputError: ``multirun_dir`` does not exist or holds no job at all.
+    """
+    multirun_dir = Path(multirun_dir)
+    if not multirun_dir.is_dir():
+        raise UserInputError(
+            f"{multirun_dir}: no such multirun folder; pass the folder `python run.py -m` wrote"
+        )
+    records = [read_run(d) for d in find_job_dirs(multirun_dir)]
+    expected = expected_jobs(multirun_dir)
+    if not records and not expected:
+        raise UserInputError(
+            f"{multirun_dir}: holds no job folder (no run.json or .hydra/config.yaml); is it a multirun?"
+        )
+    seen = {(r.name, r.seed, r.phylo_signal) for r in records}
+    profile = records[0].profile if records else "unknown"
+    for name, seed, lam in expected:
+        if (name, seed, lam) not in seen:
+            records.append(
+                RunRecord(None, name, seed, lam, profile, status="missing", error="job never ran (no folder)")
+            )
+    n_bad = sum(r.status != "ok" for r in records)
+    log.info("read %d jobs from %s (%d not ok)", len(records), multirun_dir, n_bad)
+    return records
