@@ -1,0 +1,283 @@
+"""Read rDNA FASTA files into clean, species-labelled records (pure Python, torch-free).
+
+Accepts plain or gzipped files (detected by content, not by name), wrapped or single-line sequences,
+any letter case, CRLF/CR line ends, blank lines, ``;`` comment lines, non-breaking and repeated
+spaces in headers. Whitespace and alignment gaps (``-``, ``.``) inside sequences are removed.
+
+Species come from the header by a rule: ``"genbank"`` (``>ACCESSION Genus species ...``) or a
+regular expression with named groups ``id`` and ``species``. Names are normalised to the image-class
+form ``Genus_species`` (genus capitalised, epithet lower case) and then mapped through a synonym
+table, because the genetic and the image taxonomies spell some species differently.
+
+IUPAC ambiguity codes (r y k m s w b d h v n): ``iupac="skip"`` skips the record (the default; the
+paper's 32-class join uses pure-ACGT sequences only), ``"drop"`` deletes the ambiguous bases,
+``"error"`` refuses the file. Other unusable records are skipped and counted by reason, or refused
+with one line naming file, record and fix when ``on_bad_record="error"``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visgen.errors import UserInputError
+
+IUPAC_CODES = frozenset("rykmswbdhvn")
+_DNA = frozenset("acgt")
+_GAPS = str.maketrans("", "", "-.")
+# Every Unicode whitespace (NBSP, thin space, ...) counts as a separator in headers.
+_SPACE_RUN = re.compile(r"\s+")
+_NAME_TOKEN = re.compile(r"^[A-Za-z][A-Za-z-]*$")
+
+# Skip reasons: the keys of FastaResult.skipped, fixed strings so summaries can be compared.
+EMPTY = "empty sequence"
+DUPLICATE = "duplicate accession"
+NO_SPECIES = "no species in header"
+NOT_DNA = "not DNA"
+AMBIGUOUS = "IUPAC ambiguity codes"
+TOO_SHORT = "too short"
+EXCLUDED = "excluded by config"
+
+_FIXES = {
+    EMPTY: "remove the record or add its sequence",
+    DUPLICATE: "keep one record per accession",
+    NO_SPECIES: "write the header as '>ACCESSION Genus species' or set header_rule to a matching regex",
+    NOT_DNA: "only nucleotide sequences (a c g t and IUPAC codes) can be embedded",
+    AMBIGUOUS: "use iupac='skip' or iupac='drop'",
+    TOO_SHORT: "SGT needs at least min_length bases",
+}
+
+
+@dataclass(frozen=True)
+class SequenceRecord:
+    """One usable FASTA record.
+
+    Attributes:
+        id: the accession (first header token, or the regex ``id`` group).
+        species: image-class form ``Genus_species`` after synonyms.
+        sequence: lower-case bases a, c, g, t (ambiguity codes are skipped or dropped before this).
+        genetic_species: the normalised name as the header spells it, before synonyms.
+    """
+
+    id: str
+    species: str
+    sequence: str
+    genetic_species: str
+
+
+@dataclass
+class FastaResult:
+    """Records read from one file and what was skipped.
+
+    Attributes:
+        path: the file read.
+        records: usable records in file order.
+        skipped: number of skipped records per reason.
+        n_read: number of records (headers) in the file.
+    """
+
+    path: Path
+    records: list[SequenceRecord] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    n_read: int = 0
+
+    def summary(self) -> str:
+        """One line: ``<file>: read N records, kept K, skipped S (reason), ...``."""
+        parts = [f"{self.path.name}: read {self.n_read} records, kept {len(self.records)}"]
+        parts += [f"skipped {n} ({reason})" for reason, n in sorted(self.skipped.items())]
+        return ", ".join(parts)
+
+
+def normalise_species(name: str) -> str:
+    """``"globigerinoides  RUBER-albus"`` -> ``"Globigerinoides_ruber-albus"``; ``""`` if not a binomial.
+
+    Underscores, NBSP and repeated spaces separate words; only genus and epithet are kept.
+    """
+    words = _SPACE_RUN.split(name.replace("_", " ").strip())
+    if len(words) < 2 or not all(_NAME_TOKEN.match(w) for w in words[:2]):
+        return ""
+    return f"{words[0].capitalize()}_{words[1].lower()}"
+
+
+def _read_text(path: Path) -> str:
+    """Decode a (possibly gzipped) text file; refuse missing, empty, binary and HTML files."""
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such FASTA file; check the path")
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise UserInputError(
+                f"{path}: corrupt gzip file ({err}); re-download or re-compress it"
+            ) from None
+    if not data.strip():
+        raise UserInputError(
+            f"{path}: file is empty; pass a FASTA file with '>ACCESSION Genus species' records"
+        )
+    if b"\x00" in data:
+        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Legacy exports write NBSP as the single byte 0xA0; latin-1 decodes any byte string.
+        text = data.decode("latin-1")
+    if any(ord(c) < 32 and c not in "\t\n\r\f\v" for c in text[:4096]):
+        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype", "<html", "<?xml", "<")):
+        raise UserInputError(
+            f"{path}: looks like HTML/XML (a failed download?), not FASTA; fetch the FASTA itself"
+        )
+    return text
+
+
+def _raw_records(path: Path, text: str) -> Iterator[tuple[str, str]]:
+    """Yield ``(header, sequence)`` with whitespace removed from sequences; refuse text before a header."""
+    header: str | None = None
+    chunks: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(";"):
+            continue
+        if stripped.startswith(">"):
+            if header is not None:
+                yield header, "".join(chunks)
+            header, chunks = stripped[1:], []
+        elif header is None:
+            raise UserInputError(
+                f"{path}: line {number} comes before any '>' header, so this is not FASTA; "
+                "each record must start with '>ACCESSION Genus species'"
+            )
+        else:
+            chunks.append("".join(stripped.split()))
+    if header is not None:
+        yield header, "".join(chunks)
+
+
+def _parse_header(header: str, rule: re.Pattern[str] | None) -> tuple[str, str]:
+    """Return ``(id, normalised species or "")`` for one header line (without ``>``)."""
+    clean = _SPACE_RUN.sub(" ", header).strip()
+    if rule is None:
+        accession, _, rest = clean.partition(" ")
+        return accession, normalise_species(rest)
+    match = rule.search(clean)
+    if match is None:
+        return clean.partition(" ")[0], ""
+    return match.group("id").strip(), normalise_species(match.group("species") or "")
+
+
+def _compile_rule(header_rule: str) -> re.Pattern[str] | None:
+    if header_rule == "genbank":
+        return None
+    try:
+        rule = re.compile(header_rule)
+    except re.error as err:
+        raise UserInputError(f"header_rule {header_rule!r}: invalid regex ({err}); fix the pattern") from None
+    if not {"id", "species"} <= set(rule.groupindex):
+        raise UserInputError(
+            f"header_rule {header_rule!r}: needs named groups (?P<id>...) and (?P<species>...); "
+            "or use header_rule='genbank'"
+        )
+    return rule
+
+
+def read_fasta(
+    path: str | Path,
+    *,
+    header_rule: str = "genbank",
+    synonyms: Mapping[str, str] | None = None,
+    iupac: str = "skip",
+    min_length: int = 2,
+    on_bad_record: str = "skip",
+    exclude: Collection[str] = (),
+) -> FastaResult:
+    """Read a FASTA file into species-labelled records.
+
+    Args:
+        path: FASTA file, plain or gzipped.
+        header_rule: ``"genbank"`` or a regex with named groups ``id`` and ``species``.
+        synonyms: genetic name -> image-class name; both sides in any spelling that
+            ``normalise_species`` accepts (``"Trilobatus sacculifer"`` or ``"Trilobatus_sacculifer"``).
+        iupac: ``"skip"`` | ``"drop"`` | ``"error"`` for records with ambiguity codes.
+        min_length: fewest bases a usable record has (2 = one dinucleotide).
+        on_bad_record: ``"skip"`` (count by reason) or ``"error"`` (refuse with one line).
+        exclude: accessions to leave out on purpose (counted as ``excluded by config``, never an error).
+
+    Returns:
+        The records and the skip counts.
+
+    Raises:
+        UserInputError: the file is missing or not FASTA, an option is invalid, or a record is
+            unusable under ``on_bad_record="error"`` / ``iupac="error"``.
+    """
+    path = Path(path)
+    if iupac not in ("skip", "drop", "error"):
+        raise UserInputError(f"iupac={iupac!r} is not a policy; use 'skip', 'drop' or 'error'")
+    if on_bad_record not in ("skip", "error"):
+        raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
+    rule = _compile_rule(header_rule)
+    table = _synonym_table(synonyms or {})
+    result = FastaResult(path=path)
+    skipped: Counter[str] = Counter()
+    seen: set[str] = set()
+    excluded = frozenset(exclude)
+    for header, raw in _raw_records(path, _read_text(path)):
+        result.n_read += 1
+        accession, genetic = _parse_header(header, rule)
+        sequence = raw.lower().translate(_GAPS)
+        reason = EXCLUDED if accession in excluded else _problem(accession, genetic, sequence, seen)
+        if reason is None and not set(sequence) <= _DNA:
+            if iupac == "error":
+                raise UserInputError(
+                    f"{path}: record {accession!r} has {AMBIGUOUS}; {_FIXES[AMBIGUOUS]} (or fix the sequence)"
+                )
+            if iupac == "skip":
+                reason = AMBIGUOUS
+            else:
+                sequence = "".join(b for b in sequence if b in _DNA)
+        if reason is None and len(sequence) < min_length:
+            reason = TOO_SHORT
+        if accession:
+            seen.add(
+                accession
+            )  # a second record with this accession is a duplicate even if this one is skipped
+        if reason is not None:
+            if on_bad_record == "error" and reason not in (AMBIGUOUS, EXCLUDED):
+                raise UserInputError(f"{path}: record {accession or header!r}: {reason}; {_FIXES[reason]}")
+            skipped[reason] += 1
+            continue
+        result.records.append(SequenceRecord(accession, table.get(genetic, genetic), sequence, genetic))
+    result.skipped = dict(skipped)
+    return result
+
+
+def _problem(accession: str, genetic: str, sequence: str, seen: set[str]) -> str | None:
+    """The skip reason of a record before the IUPAC policy, or None if it is usable so far."""
+    if not sequence:
+        return EMPTY
+    if accession in seen:
+        return DUPLICATE
+    if not genetic:
+        return NO_SPECIES
+    if not set(sequence) <= _DNA | IUPAC_CODES:
+        return NOT_DNA
+    return None
+
+
+def _synonym_table(synonyms: Mapping[str, str]) -> dict[str, str]:
+    """Normalise both sides of the synonym table; refuse entries that are not binomials."""
+    table = {}
+    for genetic, image in synonyms.items():
+        key, value = normalise_species(str(genetic)), normalise_species(str(image))
+        if not key or not value:
+            raise UserInputError(
+                f"synonyms: entry {genetic!r}: {image!r} is not 'Genus species' on both sides; fix the table"
+            )
+        table[key] = value
+    return table
