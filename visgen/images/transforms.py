@@ -144,12 +144,13 @@ class BatchAugment(nn.Module):
         theta_rad = params.angle_deg.to(grey.dtype) * (math.pi / 180.0)
         cos, sin = torch.cos(theta_rad), torch.sin(theta_rad)
         w, h = params.crop_w.to(grey.dtype), params.crop_h.to(grey.dtype)
-        # Output (u, v) in [-1, 1]^2 samples input R(-angle) @ diag(w, h) @ (u, v) + centre; with y
-        # pointing down, a negative-angle sampling rotation turns the content counter-clockwise.
+        # Output (u, v) in [-1, 1]^2 samples input R(angle) @ diag(w, h) @ (u, v) + centre. With the
+        # y axis pointing down the screen, sampling through R(angle) turns the content
+        # counter-clockwise, the same sense as torch/numpy rot90 (tested).
         theta = torch.stack(
             [
-                torch.stack([w * cos, h * sin, params.centre_x.to(grey.dtype)], dim=1),
-                torch.stack([-w * sin, h * cos, params.centre_y.to(grey.dtype)], dim=1),
+                torch.stack([w * cos, -h * sin, params.centre_x.to(grey.dtype)], dim=1),
+                torch.stack([w * sin, h * cos, params.centre_y.to(grey.dtype)], dim=1),
             ],
             dim=1,
         )
