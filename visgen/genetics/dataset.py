@@ -1,0 +1,197 @@
+"""The genetics "data module": FASTA -> per-sequence SGT embeddings -> species anchors, cached.
+
+``load_genetic_anchors`` is what the pipeline calls with the keys of ``conf/genetics/sgt.yaml``.
+The result is cached on disk under a hash of the FASTA bytes and every option, so changing the file
+or any option recomputes it and nothing stale is ever reused. Pure numpy, torch-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from visgen.genetics.anchors import species_anchors
+from visgen.genetics.encoding import ALPHABETS, encode
+from visgen.genetics.fasta import read_fasta
+from visgen.genetics.sgt import sgt_embed
+
+log = logging.getLogger(__name__)
+
+_CACHE_VERSION = 1  # bump when the computation changes, so old cache files are not reused
+
+
+@dataclass
+class GeneticAnchors:
+    """Sequences, their SGT embeddings and the per-species anchors.
+
+    Attributes:
+        species: S image-class species names (sorted), the rows of ``anchors``.
+        anchors: [S, D] float64 anchors (D = 256 for the dinucleotide alphabet).
+        embeddings: [N, D] float64 per-sequence embeddings.
+        sequence_species: N image-class species, one per sequence.
+        ids: N accessions.
+        sequences: N lower-case nucleotide sequences as embedded.
+        genetic_species: N species names as the FASTA spells them (normalised), before synonyms:
+            with ``sequence_species`` this is the genetic-name -> image-class mapping.
+        summary: the FASTA reader's one-line summary (records read, kept, skipped by reason).
+    """
+
+    species: list[str]
+    anchors: np.ndarray
+    embeddings: np.ndarray
+    sequence_species: list[str]
+    ids: list[str]
+    sequences: list[str]
+    genetic_species: list[str]
+    summary: str
+
+    def name_map(self) -> dict[str, str]:
+        """Genetic species name -> image-class name, for every species in the file."""
+        return dict(zip(self.genetic_species, self.sequence_species, strict=True))
+
+    def for_classes(self, class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Anchors in the order of an image data set's classes.
+
+        Args:
+            class_names: C image-class names (``Genus_species``).
+
+        Returns:
+            ``(anchors, missing)``: anchors [C, D] with a row of NaN for each class without DNA (so it
+            cannot be used by accident), and the names of those classes (also logged).
+        """
+        index = {name: k for k, name in enumerate(self.species)}
+        out = np.full((len(class_names), self.anchors.shape[1]), np.nan)
+        missing = []
+        for c, name in enumerate(class_names):
+            if name in index:
+                out[c] = self.anchors[index[name]]
+            else:
+                missing.append(name)
+        if missing:
+            log.warning("%d image classes have no DNA: %s", len(missing), ", ".join(missing))
+        return out, missing
+
+
+def _cache_key(fasta: Path, options: Mapping[str, object]) -> str:
+    digest = hashlib.sha256(fasta.read_bytes())
+    digest.update(json.dumps({**options, "version": _CACHE_VERSION}, sort_keys=True).encode())
+    return digest.hexdigest()[:20]
+
+
+def load_genetic_anchors(
+    fasta_path: str | Path,
+    *,
+    header_rule: str = "genbank",
+    alphabet: str = "dinucleotide",
+    stride: int = 1,
+    kappa: float = 1,
+    length_sensitive: bool = False,
+    statistic: str = "mean",
+    synonyms: Mapping[str, str] | None = None,
+    iupac: str = "skip",
+    min_length: int = 2,
+    exclude: Collection[str] = (),
+    on_bad_record: str = "skip",
+    cache_dir: str | Path | None = None,
+) -> GeneticAnchors:
+    """Read a FASTA file, embed every usable record with SGT and build species anchors.
+
+    Args:
+        fasta_path: FASTA file (plain or gzipped); see ``visgen.genetics.fasta.read_fasta``.
+        header_rule, synonyms, iupac, min_length, exclude, on_bad_record: passed to ``read_fasta``.
+        alphabet: ``"dinucleotide"`` (16 symbols, the paper) or ``"base"`` (A, C, G, T).
+        stride: dinucleotide stride, 1 (paper) or 2.
+        kappa, length_sensitive: SGT options (paper: 1, False).
+        statistic: anchor statistic, ``"mean"`` (paper), ``"median"`` or ``"medoid"``.
+        cache_dir: folder for the cache file; ``None`` disables caching.
+
+    Returns:
+        The sequences, embeddings [N, A*A] and anchors [S, A*A].
+
+    Raises:
+        UserInputError: the FASTA file is unusable (see ``read_fasta``) or has no usable record.
+    """
+    from visgen.errors import UserInputError
+
+    fasta = Path(fasta_path)
+    if alphabet not in ALPHABETS:
+        raise UserInputError(f"genetics.alphabet={alphabet!r}: use one of {sorted(ALPHABETS)}")
+    options = {
+        "header_rule": header_rule, "alphabet": alphabet, "stride": stride, "kappa": kappa,
+        "length_sensitive": length_sensitive, "statistic": statistic, "iupac": iupac,
+        "synonyms": dict(sorted((synonyms or {}).items())), "min_length": min_length,
+        "exclude": sorted(exclude), "on_bad_record": on_bad_record,
+    }  # fmt: skip
+    cache_file = None
+    if cache_dir is not None:
+        if not fasta.is_file():
+            raise UserInputError(f"{fasta}: no such FASTA file; check genetics.fasta")
+        cache_file = Path(cache_dir) / f"genetic-anchors-{_cache_key(fasta, options)}.npz"
+        if cache_file.is_file():
+            try:
+                result = _load(cache_file)
+                log.info("genetic anchors from cache %s (%s)", cache_file, result.summary)
+                return result
+            except (OSError, ValueError, KeyError) as err:  # a truncated file from a killed run
+                log.warning("ignoring unreadable cache %s (%s); recomputing", cache_file, err)
+
+    read = read_fasta(
+        fasta, header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
+        on_bad_record=on_bad_record, exclude=exclude,
+    )  # fmt: skip
+    if not read.records:
+        raise UserInputError(
+            f"{fasta}: no usable records ({read.summary()}); check the file and genetics options"
+        )
+    log.info("%s", read.summary())
+    encoded = [encode(r.sequence, alphabet=alphabet, stride=stride) for r in read.records]
+    embeddings = sgt_embed(
+        encoded, alphabet=ALPHABETS[alphabet], kappa=kappa, length_sensitive=length_sensitive
+    )
+    sequence_species = [r.species for r in read.records]
+    species, anchors = species_anchors(embeddings, sequence_species, statistic)
+    result = GeneticAnchors(
+        species=species,
+        anchors=anchors,
+        embeddings=embeddings,
+        sequence_species=sequence_species,
+        ids=[r.id for r in read.records],
+        sequences=[r.sequence for r in read.records],
+        genetic_species=[r.genetic_species for r in read.records],
+        summary=read.summary(),
+    )
+    if cache_file is not None:
+        _save(cache_file, result)
+    return result
+
+
+def _save(path: Path, result: GeneticAnchors) -> None:
+    """Write atomically (temp file + rename) so a killed run never leaves a half-written cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            species=np.array(result.species, dtype=str), anchors=result.anchors,
+            embeddings=result.embeddings, sequence_species=np.array(result.sequence_species, dtype=str),
+            ids=np.array(result.ids, dtype=str), sequences=np.array(result.sequences, dtype=str),
+            genetic_species=np.array(result.genetic_species, dtype=str), summary=np.array(result.summary),
+        )  # fmt: skip
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> GeneticAnchors:
+    with np.load(path, allow_pickle=False) as z:
+        return GeneticAnchors(
+            species=z["species"].tolist(), anchors=z["anchors"], embeddings=z["embeddings"],
+            sequence_species=z["sequence_species"].tolist(), ids=z["ids"].tolist(),
+            sequences=z["sequences"].tolist(), genetic_species=z["genetic_species"].tolist(),
+            summary=str(z["summary"]),
+        )  # fmt: skip
