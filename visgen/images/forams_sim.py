@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 # Bump whenever the pixels or the manifest for a given config change: it is part of the cache key.
 GENERATOR_VERSION = "1"
-MIN_PER_SPECIES = 5  # 3 train + 1 val + 1 test
+# Floor per species: 3 train + 1 val + 1 test, capped at the real count so that scale 1.0 reproduces
+# the real 27,729 exactly (Globigerinella adamsi has 4 real images: 2 train + 1 val + 1 test).
+MIN_PER_SPECIES = 5
 SPLIT_FRACTIONS = {"val": 0.1, "test": 0.2}  # the rest is train
 CHUNK = 128  # images per worker task: small enough to balance two cores, large enough to amortise IPC
 COMPLETE_MARKER = ".complete"
@@ -51,8 +53,8 @@ DEFAULT_NUISANCE = 1.0
 
 
 def species_counts(scale: float) -> list[tuple[str, int]]:
-    """Images per species at ``scale``: ``max(round(n * scale), MIN_PER_SPECIES)``, real table order."""
-    return [(s, max(round(n * scale), MIN_PER_SPECIES)) for s, n in phylogeny.species_table()]
+    """Images per species at ``scale``: ``max(round(n * scale), min(n, MIN_PER_SPECIES))``, real table order."""
+    return [(s, max(round(n * scale), min(n, MIN_PER_SPECIES))) for s, n in phylogeny.species_table()]
 
 
 def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarray]:
@@ -68,7 +70,7 @@ def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarr
 
 
 def split_labels(n: int, rng: np.random.Generator) -> list[str]:
-    """A seeded ~70/10/20 train/val/test assignment of ``n >= 5`` images, each split non-empty."""
+    """A seeded ~70/10/20 train/val/test assignment of ``n >= 4`` images, each split non-empty."""
     n_val = max(1, round(SPLIT_FRACTIONS["val"] * n))
     n_test = max(1, round(SPLIT_FRACTIONS["test"] * n))
     labels = np.array(["train"] * (n - n_val - n_test) + ["val"] * n_val + ["test"] * n_test)
@@ -141,7 +143,7 @@ def simulate(
 
     Args:
         out_dir: output folder; created, or a previous ForamSim output there is replaced.
-        scale: fraction of the real 27,729 images (per species ``max(round(n*scale), 5)``).
+        scale: fraction of the real 27,729 images (per species ``max(round(n*scale), min(n, 5))``).
         size: image side in pixels.
         seed: master seed (traits, specimens, splits, textures).
         phylo_signal: Pagel's lambda in [0, 1]; 1 = traits follow the 18S tree, 0 = independent.

@@ -1,0 +1,167 @@
+"""ForamSim: layout, real counts, splits, determinism across worker counts, trait coupling, cache, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.spatial.distance import pdist, squareform
+
+from visgen.cli import main
+from visgen.errors import UserInputError
+from visgen.eval.mantel import mantel
+from visgen.images import forams_sim, phylogeny
+
+SPECIES = [s for s, _ in phylogeny.species_table()]
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def sim_005(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The issue's reference run: --scale 0.05 --size 64 --seed 0 (1,394 images), on 2 workers."""
+    return forams_sim.simulate(tmp_path_factory.mktemp("a") / "sim", scale=0.05, size=64, seed=0, workers=2)
+
+
+def test_counts_follow_the_real_table_with_a_floor() -> None:
+    real = dict(phylogeny.species_table())
+    counts = dict(forams_sim.species_counts(0.05))
+    assert list(counts) == SPECIES
+    assert counts == {s: max(round(n * 0.05), min(n, 5)) for s, n in real.items()}
+    # The floor never exceeds the real count: G. adamsi has 4 real images.
+    assert counts["Globigerinoides_ruber"] == 296 and counts["Tenuitella_iota"] == 5
+    assert counts["Globigerinella_adamsi"] == 4
+    assert sum(n for _, n in forams_sim.species_counts(1.0)) == 27729
+
+
+@pytest.mark.parametrize("n", [4, 5, 6, 7, 13, 25, 296])
+def test_split_labels_keep_every_split(n: int) -> None:
+    labels = forams_sim.split_labels(n, np.random.default_rng(n))
+    counts = {s: labels.count(s) for s in ("train", "val", "test")}
+    assert sum(counts.values()) == n
+    assert counts["train"] >= min(n - 2, 3) and counts["val"] >= 1 and counts["test"] >= 1
+    if n >= 100:
+        assert abs(counts["val"] / n - 0.1) < 0.01 and abs(counts["test"] / n - 0.2) < 0.01
+
+
+def test_layout_counts_and_manifest(sim_005: Path) -> None:
+    folders = sorted(p.name for p in sim_005.iterdir() if p.is_dir())
+    assert folders == sorted(SPECIES)
+    expected = dict(forams_sim.species_counts(0.05))
+    for name in SPECIES:
+        files = sorted((sim_005 / name).glob("*.png"))
+        assert len(files) == expected[name]
+        assert files[0].name == f"{name}_00000.png"
+    with Image.open(sim_005 / "Orbulina_universa" / "Orbulina_universa_00000.png") as img:
+        assert img.mode == "L" and img.size == (64, 64)
+    with open(sim_005 / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(expected.values())
+    assert all((sim_005 / r["path"]).is_file() and r["path"].startswith(r["species"] + "/") for r in rows)
+    for name in SPECIES:  # every species, the rarest included, is in every split
+        assert {r["split"] for r in rows if r["species"] == name} == {"train", "val", "test"}
+    assert {"view", "chambers_per_whorl", "coiling", "blur"} <= set(rows[0])
+    meta = json.loads((sim_005 / "dataset.json").read_text())
+    assert meta["source"] == "forams_sim" and meta["synthetic"] is True
+    assert (meta["scale"], meta["size"], meta["seed"], meta["phylo_signal"]) == (0.05, 64, 0, 1.0)
+    assert meta["counts"] == expected and meta["generator_version"] == forams_sim.GENERATOR_VERSION
+    with Image.open(sim_005 / "contact_sheet.png") as sheet:
+        assert sheet.size[1] == 35 * 64  # one row per species
+
+
+def test_byte_identical_across_runs_and_worker_counts(sim_005: Path, tmp_path: Path) -> None:
+    again = forams_sim.simulate(tmp_path / "b", scale=0.05, size=64, seed=0, workers=1)
+    assert _tree_bytes(again) == _tree_bytes(sim_005)
+    other = forams_sim.simulate(tmp_path / "c", scale=0.001, size=64, seed=1, workers=1)
+    a = (sim_005 / "Candeina_nitida" / "Candeina_nitida_00000.png").read_bytes()
+    assert (other / "Candeina_nitida" / "Candeina_nitida_00000.png").read_bytes() != a
+
+
+def test_images_are_bright_shells_on_a_dark_background(sim_005: Path) -> None:
+    imgs = np.stack([np.asarray(Image.open(p)) for p in sorted(sim_005.glob("G*/*_00000.png"))]).astype(float)
+    border = np.concatenate([imgs[:, :3].ravel(), imgs[:, -3:].ravel(), imgs[:, :, :3].ravel()])
+    centre = imgs[:, 24:40, 24:40]
+    assert border.mean() < 50 and centre.mean() > 2.5 * border.mean()
+
+
+def _mantel_to_dna(seed: int, lam: float) -> tuple[float, float]:
+    names, latent = forams_sim.species_latents(seed, lam)
+    dist, with_dna = phylogeny.genetic_distances(names)
+    idx = [names.index(s) for s in with_dna]
+    return mantel(squareform(pdist(latent[idx])), dist, permutations=999, seed=0)
+
+
+def test_traits_follow_the_18s_distances_only_with_phylo_signal() -> None:
+    # Measured over 10 trait draws (seeds 0-9) on the real 32 DNA species: at lambda=1 the mean Mantel r
+    # is 0.26 (seed 0: r=0.42, p=0.001); at lambda=0 it is -0.04 with no draw significant.
+    with_signal = [_mantel_to_dna(s, 1.0) for s in range(10)]
+    without = [_mantel_to_dna(s, 0.0) for s in range(10)]
+    assert np.mean([r for r, _ in with_signal]) > 0.2
+    assert sum(p < 0.05 for _, p in with_signal) >= 7
+    assert abs(np.mean([r for r, _ in without])) < 0.1
+    assert sum(p < 0.05 for _, p in without) <= 2
+
+
+def test_cache_reuses_complete_runs_and_redoes_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kw = {"scale": 0.001, "size": 32, "seed": 3, "phylo_signal": 0.5}
+    first = forams_sim.simulate_cached(tmp_path, workers=1, **kw)
+    assert (first / forams_sim.COMPLETE_MARKER).exists() and first.name.startswith("forams_sim-")
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary folder left behind
+
+    def no_generation(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a complete cache entry was regenerated")
+
+    monkeypatch.setattr(forams_sim, "simulate", no_generation)
+    assert forams_sim.simulate_cached(tmp_path, workers=2, **kw) == first
+    monkeypatch.undo()
+    assert forams_sim.simulate_cached(tmp_path, **{**kw, "seed": 4}) != first
+    (first / forams_sim.COMPLETE_MARKER).unlink()  # an interrupted run: regenerated, same bytes
+    before = _tree_bytes(first)
+    assert forams_sim.simulate_cached(tmp_path, workers=1, **kw) == first
+    assert _tree_bytes(first) == before | {
+        forams_sim.COMPLETE_MARKER: before.get(forams_sim.COMPLETE_MARKER, b"1\n")
+    }
+
+
+def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    args = ["simulate", "--out", str(out), "--scale", "0.001", "--size", "32", "--workers", "1"]
+    assert main([*args, "--phylo-signal", "0"]) == 0
+    assert "written to" in capsys.readouterr().out
+    assert json.loads((out / "dataset.json").read_text())["phylo_signal"] == 0.0
+    assert len(list(out.glob("*/*.png"))) == sum(n for _, n in forams_sim.species_counts(0.001))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scale", "0"], "--scale must be > 0"),
+        (["--scale", "-1"], "--scale must be > 0"),
+        (["--phylo-signal", "1.5"], "must lie in [0, 1]"),
+        (["--phylo-signal", "-0.1"], "must lie in [0, 1]"),
+        (["--size", "8"], "--size must lie in"),
+        (["--workers", "0"], "--workers must be >= 1"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "x"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_refuses_a_foreign_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(UserInputError, match="not a ForamSim output"):
+        forams_sim.simulate(tmp_path, scale=0.001, size=32, workers=1)
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
