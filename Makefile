@@ -30,9 +30,9 @@ test: $(STAMP) ## the test suite (CPU; GPU tests skip without CUDA)
 bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 	$(BIN)/python benchmarks/run_all.py $(ARGS)
 
-paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (quick profile) -> reports/paper_table_quick.md
-	$(BIN)/python run.py -m +sweep=paper_table $(ARGS)
-	$(BIN)/visgen report multirun/paper_table_quick --out reports
+paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (PROFILE=quick) -> reports/paper_table_<profile>.md
+	$(BIN)/python run.py -m +sweep=paper_table profile=$(or $(PROFILE),quick) $(ARGS)
+	$(BIN)/visgen report multirun/paper_table_$(or $(PROFILE),quick) --out reports
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
