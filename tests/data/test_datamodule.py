@@ -1,0 +1,158 @@
+"""ForamImageDataModule end to end on the tiny folder: facts, batches, gallery, bad input, Trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from visgen.data.datamodules import ForamImageDataModule
+from visgen.errors import UserInputError
+from visgen.images import longtail
+from visgen.images.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+
+def _dm(root: Path, tmp_path: Path, **kw) -> ForamImageDataModule:
+    args = {"source": "folder", "image_size": 16, "batch_size": 8, "m_per_class": 2, "num_workers": 0}
+    args.update(kw)
+    return ForamImageDataModule(root, cache_dir=tmp_path / "cache", **args)
+
+
+def test_facts_after_setup(tiny_image_folder: Path, tmp_path: Path, tiny_counts: dict[str, int]) -> None:
+    dm = _dm(tiny_image_folder, tmp_path)
+    dm.prepare_data()
+    assert not hasattr(dm, "class_names")  # prepare_data writes files and sets no state
+    dm.setup("fit")
+    assert dm.num_classes == 6 and sorted(dm.class_names) == sorted(tiny_counts)
+    # Train counts follow the 0.7/0.1/0.2 split of each species (12 -> 9, 9 -> 6, 6 -> 4, 5 -> 3, 3 -> 1, 2 -> 1).
+    expected = {
+        "Globigerinoides_ruber": 9,
+        "Globigerina_bulloides": 6,
+        "Orbulina_universa": 4,
+        "Globorotalia_menardii": 3,
+        "Hastigerina_pelagica": 1,
+        "Tenuitella_iota": 1,
+    }
+    assert dict(zip(dm.class_names, dm.train_counts.tolist(), strict=True)) == expected
+    assert dm.scale == 1.0
+    assert dm.shot_buckets == longtail.shot_buckets(dm.train_counts) == ["few"] * 6
+    assert dm.rare_classes == list(range(6))
+    assert dm.dataset_info["split_sizes"] == {"train": 24, "val": 5, "test": 8}
+
+
+def test_batches_are_dicts_with_the_right_shapes(tiny_image_folder: Path, tmp_path: Path) -> None:
+    dm = _dm(tiny_image_folder, tmp_path)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) == {"image", "label", "index"}
+    assert batch["image"].shape == (8, 1, 16, 16) and batch["image"].dtype == torch.uint8
+    assert batch["label"].dtype == torch.long and batch["index"].dtype == torch.long
+    assert sorted(np.bincount(batch["label"].numpy()).tolist())[-4:] == [2, 2, 2, 2]  # 4 classes x 2
+    out = dm.on_after_batch_transfer(batch, 0)  # no trainer attached: evaluation path
+    expected = (batch["image"].float() / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        IMAGENET_STD
+    ).view(1, 3, 1, 1)
+    assert out["image"].shape == (8, 3, 16, 16)
+    torch.testing.assert_close(out["image"], expected)
+    assert torch.equal(out["label"], batch["label"])
+
+
+def test_gallery_is_the_training_set_in_order(tiny_image_folder: Path, tmp_path: Path) -> None:
+    dm = _dm(tiny_image_folder, tmp_path, eval_batch_size=5)
+    dm.setup("fit")
+    val, gallery = dm.val_dataloader()
+    test, gallery2 = dm.test_dataloader()
+    g = list(gallery)
+    labels = torch.cat([b["label"] for b in g])
+    index = torch.cat([b["index"] for b in g])
+    assert torch.equal(index, torch.arange(24))
+    assert torch.equal(labels, dm._datasets["train"].labels)
+    images = torch.cat([b["image"] for b in g])[:, 0].numpy()
+    decoded = np.load(dm._images_path)
+    assert np.array_equal(images, decoded[dm._datasets["train"].rows])
+    assert torch.equal(torch.cat([b["label"] for b in gallery2]), labels)
+    assert sum(len(b["index"]) for b in val) == 5 and sum(len(b["index"]) for b in test) == 8
+    assert torch.equal(torch.cat([b["index"] for b in test]), torch.arange(8))
+
+
+def test_device_resident_batches_equal_loaded_ones(tiny_image_folder: Path, tmp_path: Path) -> None:
+    plain = _dm(tiny_image_folder, tmp_path)
+    resident = _dm(tiny_image_folder, tmp_path, device_resident=True)
+    plain.setup("fit")
+    resident.setup("fit")
+    a = next(iter(plain.train_dataloader()))
+    b = next(iter(resident.train_dataloader()))
+    assert "image" not in b and "row" in b
+    assert torch.equal(a["index"], b["index"])
+    torch.testing.assert_close(
+        resident.on_after_batch_transfer(b, 0)["image"], plain.on_after_batch_transfer(a, 0)["image"]
+    )
+
+
+def test_bad_input_is_caught_before_training(tiny_image_folder: Path, tmp_path: Path) -> None:
+    (tiny_image_folder / "Orbulina_universa" / "broken.png").write_text("not a png")
+    strict = _dm(tiny_image_folder, tmp_path, on_bad_image="error")
+    with pytest.raises(UserInputError, match=r"broken\.png: not an image"):
+        strict.prepare_data()
+    lenient = _dm(tiny_image_folder, tmp_path)
+    lenient.prepare_data()
+    lenient.setup("fit")
+    assert lenient.skipped == {"not an image": 1}
+    assert sum(lenient.dataset_info["split_sizes"].values()) == 37  # the 38th file is dropped
+    with pytest.raises(UserInputError, match="needs 8 classes per batch"):
+        _dm(tiny_image_folder, tmp_path / "x", m_per_class=1).setup("fit")
+    with pytest.raises(UserInputError, match=r"data\.root is not set"):
+        ForamImageDataModule(None, source="folder")
+    with pytest.raises(UserInputError, match="unknown keys"):
+        ForamImageDataModule(tiny_image_folder, source="folder", augment={"rotate": 10})
+
+
+class _TinyNet(L.LightningModule):
+    """Records what the Trainer hands to each step (no learning needed for this test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(3 * 16 * 16, 2)
+        self.seen: list[tuple[str, int, tuple[int, ...], bool]] = []
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self.seen.append(("train", 0, tuple(batch["image"].shape), batch["image"].dtype == torch.float32))
+        return self.layer(batch["image"].flatten(1)).sum()
+
+    def validation_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self.seen.append(
+            ("val", dataloader_idx, tuple(batch["image"].shape), batch["image"].dtype == torch.float32)
+        )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_trainer_fit_augments_train_only(tiny_image_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    dm = _dm(tiny_image_folder, tmp_path)
+    calls: list[bool] = []
+    original = dm.augmenter.forward
+    monkeypatch.setattr(
+        dm.augmenter, "forward", lambda x, train=False: calls.append(train) or original(x, train)
+    )
+    net = _TinyNet()
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=2,
+    )
+    trainer.fit(net, datamodule=dm)
+    train_steps = [s for s in net.seen if s[0] == "train"]
+    assert len(train_steps) == 2 and all(s[2] == (8, 3, 16, 16) and s[3] for s in train_steps)
+    assert {s[1] for s in net.seen if s[0] == "val"} == {0, 1}  # val and gallery loaders
+    assert calls.count(True) == 2 and calls.count(False) == len(net.seen) - 2
