@@ -198,7 +198,8 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
     if t["spines"] > 0.05:
         # Spine halo: a thin bright fringe of speckle just outside the silhouette.
         halo_mask = Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
-        halo = np.asarray(halo_mask.filter(ImageFilter.GaussianBlur(2.0 * size / 128)), np.float32) / 255
+        # A box blur is enough for a fringe that the final blur softens anyway, and is ~3x cheaper.
+        halo = np.asarray(halo_mask.filter(ImageFilter.BoxBlur(2.0 * size / 128)), np.float32) / 255
         fringe = np.clip(halo - mask, 0, 1) * speck_img * t["spines"] * 0.5
         pil = Image.fromarray(np.clip(np.asarray(pil, np.float32) + 255 * fringe, 0, 255).astype(np.uint8))
     if sp.blur > 0.05:
