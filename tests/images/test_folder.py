@@ -175,3 +175,15 @@ def test_bad_manifest_and_root(tiny_image_folder: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="no species folders"):
         scan_image_folder(tmp_path / "empty")
+
+
+def test_species_scales_follow_the_generated_counts(tiny_image_folder: Path) -> None:
+    # Globigerinoides_ruber has 5914 real images, Tenuitella_iota 8.
+    meta = {"scale": 0.01, "counts": {"Globigerinoides_ruber": 59, "Tenuitella_iota": 5}}
+    (tiny_image_folder / "dataset.json").write_text(json.dumps(meta))
+    index = scan_image_folder(
+        tiny_image_folder, classes=["Globigerinoides_ruber", "Tenuitella_iota", "Orbulina_universa"]
+    )
+    assert index.class_scale.tolist() == pytest.approx(
+        [59 / 5914, 5 / 8, 0.01]
+    )  # no count given: dataset scale

@@ -65,3 +65,14 @@ def test_class_counts_and_members() -> None:
     with pytest.raises(ValueError, match="scale"):
         longtail.full_scale_counts([1], 0.0)
     assert longtail.bucket_members(["few", "many", "few"]) == {"many": [1], "medium": [], "few": [0, 2]}
+
+
+def test_per_class_scale() -> None:
+    # ForamSim at scale 0.1 floors an 8-image species at 5 (own scale 5/8): 3 training images are
+    # 4.8 at full scale (few), not 30 (medium) as the dataset scale alone would say.
+    counts = np.array([414, 3])
+    scales = np.array([0.1, 5 / 8])
+    assert longtail.full_scale_counts(counts, scales).tolist() == pytest.approx([4140, 4.8])
+    assert longtail.shot_buckets(counts, scales) == ["many", "few"]
+    assert longtail.shot_buckets(counts, 0.1) == ["many", "medium"]
+    assert longtail.rare_classes(counts, scales) == {1}

@@ -177,8 +177,10 @@ class ForamImageDataModule(L.LightningDataModule):
                 decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
             )
         self.train_counts = longtail.class_counts(self._datasets["train"].labels.numpy(), self.num_classes)
-        self.shot_buckets = longtail.shot_buckets(self.train_counts, self.scale)
-        self.rare_classes = sorted(longtail.rare_classes(self.train_counts, self.scale))
+        # Per-species scale: ForamSim's floor keeps rare species above count x scale (see folder.py).
+        self.class_scale = np.asarray(index.class_scale, dtype=np.float64)
+        self.shot_buckets = longtail.shot_buckets(self.train_counts, self.class_scale)
+        self.rare_classes = sorted(longtail.rare_classes(self.train_counts, self.class_scale))
         meta = index.root / "dataset.json"
         self.dataset_info: dict[str, Any] = (
             json.loads(meta.read_text()) if meta.exists() else {"source": "folder"}

@@ -49,6 +49,8 @@ class ImageIndex:
         mtimes_ns: int64 [N] modification times (part of the decode-cache key).
         class_names: species in label order (``Genus_species``).
         scale: dataset scale (``dataset.json``; 1.0 for real images).
+        class_scale: float64 [C] per-species scale for the long-tail buckets (see
+            :func:`species_scales`); equals ``scale`` except for species ForamSim floored.
         skipped: inputs dropped while scanning, ``{reason: count}``.
     """
 
@@ -60,7 +62,12 @@ class ImageIndex:
     mtimes_ns: np.ndarray
     class_names: list[str]
     scale: float = 1.0
+    class_scale: np.ndarray | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.class_scale is None:
+            self.class_scale = np.full(len(self.class_names), self.scale, dtype=np.float64)
 
     def split_indices(self, split: str) -> np.ndarray:
         """Positions (into ``paths``) of one split, int64 [n], ascending."""
@@ -330,7 +337,7 @@ def scan_image_folder(
         splits = stratified_split(label_arr, class_names, split_fractions, split_seed)
 
     sel = np.flatnonzero(keep)
-    scale = _read_scale(root)
+    scale, generated = _read_dataset_json(root)
     index = ImageIndex(
         root=root,
         paths=[rel_paths[i] for i in sel],
@@ -340,23 +347,51 @@ def scan_image_folder(
         mtimes_ns=np.asarray(mtimes, dtype=np.int64)[sel],
         class_names=class_names,
         scale=scale,
+        class_scale=species_scales(class_names, scale, generated),
         skipped={k: v for k, v in skipped.items() if v},
     )
     log.info(index.summary())
     return index
 
 
-def _read_scale(root: Path) -> float:
-    """``scale`` from ``root/dataset.json`` (ForamSim), else 1.0 (real images)."""
+def species_scales(
+    class_names: Sequence[str], scale: float, generated: dict[str, int] | None = None
+) -> np.ndarray:
+    """Per-species scale = generated images / real images of the species (float64 [C]).
+
+    ForamSim generates ``max(round(n·scale), floor)`` images of a species with ``n`` real ones, so
+    for floored rare species the true scale is larger than the dataset's. Dividing their counts by
+    the dataset scale would inflate them into the wrong shot bucket; dividing by their own scale
+    does not. Species without a generated count (real images, species outside the shipped table)
+    use ``scale``.
+
+    Args:
+        class_names: species in label order.
+        scale: the dataset scale.
+        generated: ``dataset.json["counts"]``, images generated per species.
+    """
+    with open(data_path("endless_forams_classes.csv"), newline="") as fh:
+        real = {r["species"]: int(r["n_images"]) for r in csv.DictReader(fh)}
+    out = np.full(len(class_names), float(scale), dtype=np.float64)
+    for c, name in enumerate(class_names):
+        if generated and name in generated and real.get(name, 0) > 0:
+            out[c] = generated[name] / real[name]
+    return out
+
+
+def _read_dataset_json(root: Path) -> tuple[float, dict[str, int] | None]:
+    """(``scale``, per-species ``counts``) from ``root/dataset.json`` (ForamSim), else (1.0, None)."""
     meta = root / "dataset.json"
     if not meta.exists():
-        return 1.0
+        return 1.0, None
     try:
-        scale = float(json.loads(meta.read_text()).get("scale", 1.0))
-    except (ValueError, TypeError, json.JSONDecodeError) as err:
+        info = json.loads(meta.read_text())
+        scale = float(info.get("scale", 1.0))
+        counts = {str(k): int(v) for k, v in (info.get("counts") or {}).items()}
+    except (ValueError, TypeError, AttributeError, json.JSONDecodeError) as err:
         raise UserInputError(
             f"{meta}: not valid JSON with a numeric 'scale' ({err}); fix or delete it"
         ) from err
     if not scale > 0:
         raise UserInputError(f"{meta}: scale must be > 0, got {scale}; fix the file")
-    return scale
+    return scale, counts or None

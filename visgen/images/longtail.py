@@ -6,7 +6,10 @@ hard-code the 20/100 thresholds. The buckets follow the long-tail literature the
 
 Counts are judged at FULL scale: a scaled-down ForamSim dataset (``scale`` < 1, from its
 ``dataset.json``) keeps the real species' buckets, so ``Globigerinoides_ruber`` is "many" at every
-profile and ``Tenuitella_iota`` is "few". Real images have ``scale = 1.0``.
+profile and ``Tenuitella_iota`` is "few". Real images have ``scale = 1.0``. The scale may be given
+per class: ForamSim floors every species at a few images, so at scale 0.1 a species with 8 real
+images still gets 5 — its own scale is 5/8, not 0.1, and dividing by 0.1 would call it "medium"
+(see :func:`visgen.images.folder.species_scales`).
 
 Pure numpy, no torch.
 """
@@ -43,12 +46,15 @@ def class_counts(labels: Sequence[int] | np.ndarray, num_classes: int) -> np.nda
     return np.bincount(arr, minlength=num_classes).astype(np.int64)
 
 
-def full_scale_counts(train_counts: Sequence[float] | np.ndarray, scale: float = 1.0) -> np.ndarray:
+def full_scale_counts(
+    train_counts: Sequence[float] | np.ndarray, scale: float | Sequence[float] | np.ndarray = 1.0
+) -> np.ndarray:
     """Normalise training counts of a scaled dataset to full scale (``count / scale``).
 
     Args:
         train_counts: training images per class, shape [C].
-        scale: the dataset scale (ForamSim's ``dataset.json`` ``scale``; 1.0 for real images).
+        scale: the dataset scale, a scalar or one per class [C] (ForamSim: generated / real images
+            of the species; 1.0 for real images).
 
     Returns:
         float64 array [C].
@@ -56,9 +62,10 @@ def full_scale_counts(train_counts: Sequence[float] | np.ndarray, scale: float =
     Raises:
         ValueError: ``scale`` is not positive.
     """
-    if not scale > 0:
+    scales = np.asarray(scale, dtype=np.float64)
+    if not (scales > 0).all():
         raise ValueError(f"scale must be > 0, got {scale}")
-    return np.asarray(train_counts, dtype=np.float64).reshape(-1) / float(scale)
+    return np.asarray(train_counts, dtype=np.float64).reshape(-1) / scales
 
 
 def shot_bucket(n_train_full_scale: float) -> str:
@@ -81,12 +88,14 @@ def shot_bucket(n_train_full_scale: float) -> str:
     return "few"
 
 
-def shot_buckets(train_counts: Sequence[float] | np.ndarray, scale: float = 1.0) -> list[str]:
+def shot_buckets(
+    train_counts: Sequence[float] | np.ndarray, scale: float | Sequence[float] | np.ndarray = 1.0
+) -> list[str]:
     """Shot bucket per class.
 
     Args:
         train_counts: training images per class as present in the dataset, shape [C].
-        scale: dataset scale; counts are divided by it before bucketing.
+        scale: dataset scale, scalar or per class [C]; counts are divided by it before bucketing.
 
     Returns:
         list of C bucket names.
@@ -94,13 +103,16 @@ def shot_buckets(train_counts: Sequence[float] | np.ndarray, scale: float = 1.0)
     return [shot_bucket(n) for n in full_scale_counts(train_counts, scale)]
 
 
-def rare_classes(train_counts_full_scale: Sequence[float] | np.ndarray, scale: float = 1.0) -> set[int]:
+def rare_classes(
+    train_counts_full_scale: Sequence[float] | np.ndarray, scale: float | Sequence[float] | np.ndarray = 1.0
+) -> set[int]:
     """The rare-class set: medium ∪ few, i.e. classes with ≤ 100 training images at full scale.
 
     Args:
         train_counts_full_scale: training images per class, shape [C]; already at full scale
             unless ``scale`` is given.
-        scale: optional dataset scale to normalise by (default 1.0 = counts are full scale).
+        scale: optional dataset scale (scalar or per class) to normalise by (default 1.0 = counts
+            are full scale).
 
     Returns:
         set of class indices.
