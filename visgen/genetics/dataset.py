@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,13 @@ def load_genetic_anchors(
                 result = _load(cache_file)
                 log.info("genetic anchors from cache %s (%s)", cache_file, result.summary)
                 return result
-            except (OSError, ValueError, KeyError) as err:  # a truncated file from a killed run
+            except (
+                OSError,
+                ValueError,
+                KeyError,
+                EOFError,
+                zipfile.BadZipFile,
+            ) as err:  # a truncated file from a killed run
                 log.warning("ignoring unreadable cache %s (%s); recomputing", cache_file, err)
 
     read = read_fasta(

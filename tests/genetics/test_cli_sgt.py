@@ -1,0 +1,62 @@
+"""``visgen sgt`` end to end: the shipped FASTA against the published oracle, and a bad file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from visgen.resources import data_path
+
+
+def _visgen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "visgen.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_sgt_on_the_shipped_fasta(
+    tmp_path: Path, oracle: pd.DataFrame, oracle_embeddings: np.ndarray
+) -> None:
+    out = tmp_path / "sub" / "embeddings"  # no .npz suffix: written exactly there anyway
+    proc = _visgen("sgt", str(data_path("foram_18S_rDNA.fasta")), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.strip().splitlines()
+    assert line.startswith(
+        "foram_18S_rDNA.fasta: read 878 records, embedded 854, skipped 24 (IUPAC ambiguity codes); "
+    )
+    with np.load(out, allow_pickle=False) as z:
+        assert sorted(z.files) == ["embeddings", "ids", "species"]
+        ids, species, emb = z["ids"].tolist(), z["species"].tolist(), z["embeddings"]
+    assert emb.shape == (854, 256) and emb.dtype == np.float64 and len(ids) == len(species) == 854
+    assert species[ids.index("MK499771")] == "Candeina_nitida"
+    rows = [ids.index(a) for a in oracle["accession"]]
+    assert len(rows) == 804
+    assert np.abs(emb[rows] - oracle_embeddings).max() <= 1e-9
+
+
+def test_sgt_options_change_the_output(tmp_path: Path) -> None:
+    fasta = tmp_path / "two.fasta"
+    fasta.write_text(">A1 Orbulina universa\nacgtacgtta\n>A2 Candeina nitida\nggcattnac\n")
+    out = tmp_path / "b.npz"
+    proc = _visgen(
+        "sgt", str(fasta), "--out", str(out), "--alphabet", "base", "--iupac", "drop", "--kappa", "5"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "embedded 2" in proc.stdout
+    with np.load(out) as z:
+        assert z["embeddings"].shape == (2, 16)
+
+
+def test_sgt_on_a_bad_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "page.fasta"
+    bad.write_text("<!DOCTYPE html><html><body>404</body></html>")
+    proc = _visgen("sgt", str(bad), "--out", str(tmp_path / "x.npz"))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {bad}: looks like HTML") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.npz").exists()
