@@ -158,7 +158,16 @@ class KnnEvalCallback(L.Callback):
             for key in ("embedding", "label", "index")
         ]
         emb, lab, idx = (p.cpu().numpy() for p in parts)
-        return unique_by_index(emb.astype(np.float32), lab.astype(np.int64), idx.astype(np.int64))
+        unique = unique_by_index(emb.astype(np.float32), lab.astype(np.int64), idx.astype(np.int64))
+        if len(unique[2]) < len(idx) and pl_module.trainer.is_global_zero:
+            log.info(
+                "%s %s: dropped %d padded duplicates of %d gathered rows",
+                stage,
+                "queries" if which == QUERY else "gallery",
+                len(idx) - len(unique[2]),
+                len(idx),
+            )
+        return unique
 
     def _facts(
         self, trainer: L.Trainer, labels: np.ndarray
@@ -187,10 +196,11 @@ class KnnEvalCallback(L.Callback):
         for key, value in self.last_metrics.items():
             # Every rank holds the same gathered arrays, hence the same values: no sync needed.
             pl_module.log(key, value, add_dataloader_idx=False, sync_dist=False)
-        log.info(
-            "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries, %d gallery",
-            stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab), len(g_lab),
-        )  # fmt: skip
+        if trainer.is_global_zero:
+            log.info(
+                "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries, %d gallery",
+                stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab), len(g_lab),
+            )  # fmt: skip
         if stage == "test" and self.out_dir is not None and trainer.is_global_zero:
             n_train = np.bincount(g_lab, minlength=len(names))
             table = per_species_table(

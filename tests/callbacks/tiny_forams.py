@@ -1,0 +1,100 @@
+"""Test helpers for the KNN callback: a tiny dict-batch DataModule and an independent KNN oracle.
+
+Not a test module (no ``test_`` prefix); importable by ``ddp_spawn`` children because pytest puts this
+folder on ``sys.path`` and multiprocessing passes ``sys.path`` on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from visgen.lit.pretrain import MetricPretrainModule
+from visgen.losses.triplet import TripletLoss
+from visgen.models.backbone import EmbeddingNet
+
+CLASS_NAMES = ["Globigerina_bulloides", "Orbulina_universa", "Hastigerina_pelagica"]
+RARE = [1, 2]
+BUCKETS = ["many", "medium", "few"]
+# Odd split sizes, so a 2-process DistributedSampler must pad with a duplicate.
+SIZES = {"train": 21, "val": 9, "test": 13}
+
+
+class DictImages(Dataset):
+    """32-px images whose mean pattern depends on the class, so KNN accuracy is not trivial."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        patterns = torch.randn(len(CLASS_NAMES), 3, 32, 32, generator=torch.Generator().manual_seed(123))
+        g = torch.Generator().manual_seed(seed)
+        self.labels = torch.randint(0, len(CLASS_NAMES), (n,), generator=g)
+        self.images = patterns[self.labels] + 1.5 * torch.randn(n, 3, 32, 32, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": self.images[i], "label": self.labels[i], "index": torch.tensor(i)}
+
+
+class TinyDataModule(L.LightningDataModule):
+    """Train / val / test splits with the attributes the real ForamImageDataModule exposes."""
+
+    def __init__(self, batch_size: int = 4) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.splits = {name: DictImages(n, seed) for seed, (name, n) in enumerate(SIZES.items())}
+        self.class_names = list(CLASS_NAMES)
+        self.rare_classes = list(RARE)
+        self.shot_buckets = list(BUCKETS)
+        self.train_counts = np.bincount(self.splits["train"].labels.numpy(), minlength=len(CLASS_NAMES))
+
+    def _loader(self, split: str) -> DataLoader:
+        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self._loader("val"), self._loader("train")]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._loader("test"), self._loader("train")]
+
+
+def tiny_module(seed: int = 0) -> MetricPretrainModule:
+    """A resnet18 pretraining module with deterministic initial weights."""
+    torch.manual_seed(seed)
+    net = EmbeddingNet(num_classes=len(CLASS_NAMES), trunk="resnet18")
+    return MetricPretrainModule(
+        net, TripletLoss(reciprocal=True), optimizer=functools.partial(torch.optim.SGD, lr=0.01)
+    )
+
+
+def oracle_metrics(npz: dict[str, np.ndarray], k: int) -> dict[str, float]:
+    """KNN metrics from embeddings.npz by brute force and loops, sharing no code with visgen.eval."""
+    g, gl = npz["gallery_embeddings"].astype(np.float64), npz["gallery_labels"]
+    q, ql = npz["query_embeddings"].astype(np.float64), npz["query_labels"]
+    correct, in_top = [], []
+    for x, y in zip(q, ql, strict=True):
+        d = np.sqrt(((g - x) ** 2).sum(axis=1))
+        votes = [int(gl[j]) for j in sorted(range(len(g)), key=lambda j: (d[j], j))[:k]]
+        counts = Counter(votes)
+        pred = next(v for v in votes if counts[v] == max(counts.values()))
+        correct.append(pred == y)
+        in_top.append(int(y) in votes)
+    per_class = {
+        c: float(np.mean([ok for ok, y in zip(correct, ql, strict=True) if y == c])) for c in set(ql.tolist())
+    }
+    bucket = {b: [per_class[c] for c in per_class if BUCKETS[c] == b] for b in ("many", "medium", "few")}
+    return {
+        "acc": float(np.mean(correct)),
+        "per_class_acc": float(np.mean(list(per_class.values()))),
+        "rare_acc": float(np.mean([per_class[c] for c in RARE if c in per_class])),
+        **{f"{b}_acc": float(np.mean(v)) if v else float("nan") for b, v in bucket.items()},
+        f"top{k}_acc": float(np.mean(in_top)),
+    }
