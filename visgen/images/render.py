@@ -182,7 +182,7 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
         # Keel: a bright rim where the wall turns parallel to the coil axis on the chamber's outer side.
         along = g @ rot[:, 2]
         outward = np.einsum("ni,ni->n", g, (radial @ rot.T)[k])
-        shade += t["keel"] * 0.6 * np.exp(-((along / 0.18) ** 2)) * np.clip(outward, 0, 1)
+        shade += t["keel"] * 0.9 * np.exp(-((along / 0.3) ** 2)) * np.clip(outward, 0, 1) ** 2
     shell = np.zeros((size, size), dtype=np.float64)
     shell[ys, xs] = shade
     # Sutures: chamber boundaries inside the shell are grooves, darker in reflected light.

@@ -26,7 +26,7 @@ def write_contact_sheet(root: Path, species: Sequence[str], out: Path, *, per_ro
     """
     sheet = Image.new("L", (LABEL_WIDTH + per_row * THUMB, len(species) * THUMB), color=255)
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=15)
     for row, name in enumerate(species):
         draw.text((6, row * THUMB + THUMB // 2 - 6), name.replace("_", " "), fill=0, font=font)
         for col, path in enumerate(sorted((root / name).glob("*.png"))[:per_row]):
