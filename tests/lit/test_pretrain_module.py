@@ -27,8 +27,9 @@ class DictImages(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"image": self.images[i], "label": self.labels[i], "index": torch.tensor(i)}
+    def __getitem__(self, i: int | slice) -> dict[str, torch.Tensor]:
+        index = torch.arange(len(self.labels))[i]
+        return {"image": self.images[i], "label": self.labels[i], "index": index}
 
 
 def make_module(**kwargs: object) -> MetricPretrainModule:
@@ -127,3 +128,16 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     for key in ("embedding", "logits"):
         assert torch.equal(a[key], b[key]), key
     torch.testing.assert_close(reloaded.ce_class_weights, class_balanced_weights([4, 4, 4]))
+
+
+def test_bf16_autocast_gives_float32_embeddings_and_losses() -> None:
+    module = make_module()
+    fit(module, steps=1)  # attaches a trainer, so the step's self.log calls are legal
+    batch = DictImages(6, 3)[0:6]  # a slice is already a collated dict batch
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module.net(batch["image"])
+        assert out["embedding"].dtype == torch.bfloat16  # autocast is really active
+        step = module.validation_step(batch, 0, dataloader_idx=1)
+        terms = module.loss_terms(out, batch["label"])
+    assert step["embedding"].dtype == torch.float32
+    assert terms["loss"].dtype == torch.float32 and torch.isfinite(terms["loss"])
