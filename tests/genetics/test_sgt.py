@@ -124,3 +124,16 @@ def test_refuses_bad_input(seqs: list[str], alphabet: str, kappa: float, match: 
 
 def test_empty_batch() -> None:
     assert sgt_embed([], alphabet="ACGT").shape == (0, 16)
+
+
+def test_carry_loop_equals_carry_matrix(oracle_sequences: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Very long sequences carry between blocks with a loop; it must equal the [J, J] product."""
+    from visgen.genetics import sgt as sgt_module
+
+    encoded = [dinucleotides(s) for s in oracle_sequences[:30]]
+    for kappa in (1.0, 50.0):  # blocks of 32 and of 12 positions
+        matrix = sgt_embed(encoded, alphabet=DINUCLEOTIDE_ALPHABET, kappa=kappa)
+        with monkeypatch.context() as m:
+            m.setattr(sgt_module, "_MAX_CARRY_MATRIX", 0)
+            loop = sgt_embed(encoded, alphabet=DINUCLEOTIDE_ALPHABET, kappa=kappa)
+        assert np.abs(matrix - loop).max() <= 1e-15 * max(1.0, np.abs(matrix).max())
