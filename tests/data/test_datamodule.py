@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -156,3 +157,35 @@ def test_trainer_fit_augments_train_only(tiny_image_folder: Path, tmp_path: Path
     assert len(train_steps) == 2 and all(s[2] == (8, 3, 16, 16) and s[3] for s in train_steps)
     assert {s[1] for s in net.seen if s[0] == "val"} == {0, 1}  # val and gallery loaders
     assert calls.count(True) == 2 and calls.count(False) == len(net.seen) - 2
+
+
+def test_ddp_ranks_shard_train_and_eval(tiny_image_folder: Path, tmp_path: Path) -> None:
+    per_rank = []
+    for rank in (0, 1):
+        dm = _dm(tiny_image_folder, tmp_path, eval_batch_size=4)
+        dm.setup("fit")
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2, training=False)  # what the loaders read
+        train = [b["index"].tolist() for b in dm.train_dataloader()]
+        test = torch.cat([b["index"] for b in dm.test_dataloader()[0]]).tolist()
+        per_rank.append((train, test))
+    (train0, test0), (train1, test1) = per_rank
+    assert len(train0) == len(train1) == 24 // 8 // 2
+    assert not {tuple(b) for b in train0} & {tuple(b) for b in train1}
+    # 8 test images over 2 ranks: 4 each, disjoint, together every image once.
+    assert sorted(test0 + test1) == list(range(8)) and len(test0) == len(test1) == 4
+
+
+def test_worker_processes_give_the_same_batches(tiny_image_folder: Path, tmp_path: Path) -> None:
+    inline = _dm(tiny_image_folder, tmp_path, eval_batch_size=6)
+    workers = _dm(tiny_image_folder, tmp_path, eval_batch_size=6, num_workers=2)
+    inline.setup("fit")
+    workers.setup("fit")
+    next(iter(inline.gallery_dataloader()))  # opens the parent's memmap; workers must reopen theirs
+    a = list(inline.gallery_dataloader())
+    b = list(workers.gallery_dataloader())
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b, strict=True):
+        assert all(torch.equal(x[k], y[k]) for k in ("image", "label", "index"))
+    assert [t["index"].tolist() for t in inline.train_dataloader()] == [
+        t["index"].tolist() for t in workers.train_dataloader()
+    ]

@@ -180,3 +180,17 @@ def test_bad_config_and_input_shape() -> None:
         BatchAugment(crop_scale=(0.5, 1.2))
     with pytest.raises(ValueError, match=r"\[B,1,H,W\]"):
         BatchAugment()(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_augment_matches_cpu_for_the_same_parameters() -> None:
+    images = torch.randint(0, 256, (16, 1, 64, 64), dtype=torch.uint8)
+    aug = BatchAugment(seed=0)
+    params = aug.sample_params(16)
+    cpu = aug(images, params=params)
+    moved = AugmentParams(**{k: v.cuda() for k, v in vars(params).items()})
+    gpu = aug(images.cuda(), params=moved)
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=2e-4, rtol=0)
+    out = aug(images.cuda(), train=True)  # the device generator path
+    assert out.device.type == "cuda" and out.shape == (16, 3, 64, 64)

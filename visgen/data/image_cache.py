@@ -140,7 +140,10 @@ def decode_to_cache(
         else:
             # forkserver, not fork: the parent may hold torch/CUDA threads that a fork would copy in
             # an inconsistent state; the workers only need numpy + Pillow.
-            pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("forkserver"))
+            # The server would otherwise preload __main__ (run.py -> torch, hydra): seconds per start.
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["visgen.images.decode"])
+            pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
             results = pool.map(_decode_chunk, *zip(*jobs, strict=True))
         try:
             for start, (block, errors) in zip(starts, results, strict=True):
