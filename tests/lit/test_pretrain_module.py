@@ -141,3 +141,35 @@ def test_bf16_autocast_gives_float32_embeddings_and_losses() -> None:
         terms = module.loss_terms(out, batch["label"])
     assert step["embedding"].dtype == torch.float32
     assert terms["loss"].dtype == torch.float32 and torch.isfinite(terms["loss"])
+
+
+def test_resume_from_checkpoint_equals_uninterrupted_training(tmp_path: Path) -> None:
+    def module() -> MetricPretrainModule:
+        return make_module(
+            optimizer=functools.partial(torch.optim.SGD, lr=0.1, momentum=0.9, weight_decay=5e-3),
+            scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
+            class_balanced=True,
+            class_counts=[4, 4, 4],
+            max_norm=0.5,
+        )
+
+    def trainer(epochs: int) -> L.Trainer:
+        return L.Trainer(
+            accelerator="cpu", max_epochs=epochs, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        )  # fmt: skip
+
+    data = DataLoader(DictImages(12, 3), batch_size=6)  # 2 steps per epoch, fixed order
+    straight = module()
+    trainer(2).fit(straight, data)
+
+    first = module()
+    interrupted = trainer(1)
+    interrupted.fit(first, data)
+    interrupted.save_checkpoint(tmp_path / "last.ckpt")
+    resumed = module()
+    torch.nn.init.zeros_(resumed.net.embed_head.weight)  # only the checkpoint can restore it
+    trainer(2).fit(resumed, data, ckpt_path=tmp_path / "last.ckpt", weights_only=True)
+
+    for (key, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
