@@ -101,11 +101,17 @@ def test_long_real_sequence_matches_package(oracle_sequences: list[str]) -> None
         assert np.all(np.abs(ours - ref) <= TOL * np.maximum(1.0, np.abs(ref)))
 
 
-def test_order_and_batching_do_not_matter(oracle_sequences: list[str]) -> None:
+def test_order_and_batching_do_not_matter(
+    oracle_sequences: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from visgen.genetics import sgt as sgt_module
+
     encoded = [dinucleotides(s) for s in oracle_sequences[:40]]
     together = sgt_embed(encoded, alphabet=DINUCLEOTIDE_ALPHABET)
     alone = np.stack([sgt_embed([e], alphabet=DINUCLEOTIDE_ALPHABET)[0] for e in encoded[::-1]])[::-1]
     assert np.abs(together - alone).max() <= 1e-15
+    monkeypatch.setattr(sgt_module, "_BATCH_ELEMENTS", 1)  # every sequence over budget: batches of one
+    assert np.abs(sgt_embed(encoded, alphabet=DINUCLEOTIDE_ALPHABET) - together).max() <= 1e-15
 
 
 @pytest.mark.parametrize(

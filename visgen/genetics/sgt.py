@@ -162,8 +162,9 @@ def sgt_embed(
     padded = -(-lengths[order] // block) * block * a
     start = 0
     while start < len(order):
-        fits = np.arange(1, len(order) - start + 1) * padded[start:] <= _BATCH_ELEMENTS
-        stop = start + (len(fits) if fits.all() else max(1, int(np.argmin(fits))))
+        # (count x longest) grows with every member added, so the members that fit form a prefix.
+        window = padded[start : start + _BATCH_ELEMENTS // padded[start] + 1]
+        stop = start + max(1, int((np.arange(1, len(window) + 1) * window <= _BATCH_ELEMENTS).sum()))
         idx = order[start:stop]
         wk, w0 = _pair_sums([codes[i] for i in idx], lengths[idx], a, kappa, block)
         if length_sensitive:
