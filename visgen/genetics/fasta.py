@@ -129,8 +129,7 @@ def _read_text(path: Path) -> str:
         text = data.decode("latin-1")
     if any(ord(c) < 32 and c not in "\t\n\r\f\v" for c in text[:4096]):
         raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
-    head = text.lstrip()[:200].lower()
-    if head.startswith(("<!doctype", "<html", "<?xml", "<")):
+    if text.lstrip().startswith("<"):  # <!DOCTYPE html>, <html>, <?xml ...>: never FASTA
         raise UserInputError(
             f"{path}: looks like HTML/XML (a failed download?), not FASTA; fetch the FASTA itself"
         )
@@ -244,9 +243,8 @@ def read_fasta(
         if reason is None and len(sequence) < min_length:
             reason = TOO_SHORT
         if accession:
-            seen.add(
-                accession
-            )  # a second record with this accession is a duplicate even if this one is skipped
+            # A second record with this accession is a duplicate even if this one is skipped.
+            seen.add(accession)
         if reason is not None:
             if on_bad_record == "error" and reason not in (AMBIGUOUS, EXCLUDED):
                 raise UserInputError(f"{path}: record {accession or header!r}: {reason}; {_FIXES[reason]}")
