@@ -160,16 +160,16 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
     q = q / ppu**2
     zbuf, cid = _zbuffer(c, q, half * ppu, size)
 
-    # Shade only the shell pixels, as 1-D arrays: normals from the winning chamber's quadric gradient.
+    # Shade only the shell pixels, as 1-D float32 arrays: normals from the winning chamber's quadric gradient.
     mask = cid >= 0
     ys, xs = np.nonzero(mask)
     k = cid[ys, xs]
-    rel = np.stack([xs + 0.5, ys + 0.5, zbuf[ys, xs]], axis=1) - c[k]
-    g = np.einsum("nij,nj->ni", q[k], rel)
+    pix = np.stack([xs.astype(np.float32) + 0.5, ys.astype(np.float32) + 0.5, zbuf[ys, xs]], axis=1)
+    g = np.einsum("nij,nj->ni", q.astype(np.float32)[k], pix - c.astype(np.float32)[k])
     g /= np.linalg.norm(g, axis=1, keepdims=True) + 1e-12
     ce, se = math.cos(sp.light_elevation), math.sin(sp.light_elevation)
-    light = np.array([ce * math.cos(sp.light_azimuth), ce * math.sin(sp.light_azimuth), se])
-    halfway = light + np.array([0.0, 0.0, 1.0])  # Blinn-Phong: halfway between light and viewer
+    light = np.array([ce * math.cos(sp.light_azimuth), ce * math.sin(sp.light_azimuth), se], np.float32)
+    halfway = light + np.array([0.0, 0.0, 1.0], np.float32)  # Blinn-Phong: between light and viewer
     halfway /= np.linalg.norm(halfway)
     diffuse = np.clip(g @ light, 0, 1)
     spec = np.clip(g @ halfway, 0, 1) ** 24
@@ -180,52 +180,55 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
     shade = sp.light_gain * (wall * (0.22 + 0.78 * diffuse) + 0.35 * (1 - 0.6 * t["pores"]) * spec)
     if t["keel"] > 0.05:
         # Keel: a bright rim where the wall turns parallel to the coil axis on the chamber's outer side.
-        along = g @ rot[:, 2]
-        outward = np.einsum("ni,ni->n", g, (radial @ rot.T)[k])
+        along = g @ rot[:, 2].astype(np.float32)
+        outward = np.einsum("ni,ni->n", g, (radial @ rot.T).astype(np.float32)[k])
         shade += t["keel"] * 0.9 * np.exp(-((along / 0.3) ** 2)) * np.clip(outward, 0, 1) ** 2
-    shell = np.zeros((size, size), dtype=np.float64)
-    shell[ys, xs] = shade
+
+    # Compose in one float32 image; a single conversion to uint8 before the (PIL) blur.
+    img = sp.background * tex.vignette
+    img[ys, xs] = shade
     # Sutures: chamber boundaries inside the shell are grooves, darker in reflected light.
     suture = np.zeros_like(mask)
     suture[:, 1:] |= (cid[:, 1:] != cid[:, :-1]) & mask[:, 1:] & mask[:, :-1]
     suture[1:, :] |= (cid[1:, :] != cid[:-1, :]) & mask[1:, :] & mask[:-1, :]
-    shell[suture] *= 0.55
-    _aperture(shell, sp, rot, ppu, centre_px, zbuf, size)
-
-    img = np.where(mask, shell, sp.background * tex.vignette)
+    img[suture] *= 0.55
+    _aperture(img, sp, rot, ppu, centre_px, zbuf, centres[-1], radial[-1])
     _debris(img, sp.debris, size, rng)
-    pil = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8), mode="L")
     if t["spines"] > 0.05:
-        # Spine halo: a thin bright fringe of speckle just outside the silhouette.
+        # Spine halo: a thin bright fringe of speckle just outside the silhouette. A box blur is enough
+        # for a fringe that the final blur softens anyway, and is ~3x cheaper than a Gaussian.
         halo_mask = Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
-        # A box blur is enough for a fringe that the final blur softens anyway, and is ~3x cheaper.
-        halo = np.asarray(halo_mask.filter(ImageFilter.BoxBlur(2.0 * size / 128)), np.float32) / 255
-        fringe = np.clip(halo - mask, 0, 1) * speck_img * t["spines"] * 0.5
-        pil = Image.fromarray(np.clip(np.asarray(pil, np.float32) + 255 * fringe, 0, 255).astype(np.uint8))
+        halo = np.asarray(halo_mask.filter(ImageFilter.BoxBlur(2.0 * size / 128)), np.float32) * (1 / 255)
+        img += np.clip(halo - mask, 0, 1) * speck_img * (t["spines"] * 0.5)
+    pil = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8), mode="L")
     if sp.blur > 0.05:
         pil = pil.filter(ImageFilter.GaussianBlur(sp.blur * size / 128))
-    out = np.asarray(pil, np.float32) + 255 * sp.noise * Textures.crop(tex.noise, size, rng)
+    out = np.asarray(pil, np.float32) + (255 * sp.noise) * Textures.crop(tex.noise, size, rng)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _aperture(
-    shell: np.ndarray,
+    img: np.ndarray,
     sp: Specimen,
     rot: np.ndarray,
     ppu: float,
     centre_px: np.ndarray,
     zbuf: np.ndarray,
-    size: int,
+    final_centre: np.ndarray,
+    final_radial: np.ndarray,
 ) -> None:
-    """Darken the primary aperture: an arch at the umbilical base of the final chamber (in place)."""
+    """Darken the primary aperture at the umbilical base of the final chamber (``img`` in place).
+
+    ``final_centre``/``final_radial`` are the final chamber's centre and radial unit vector in the coil
+    frame (``shell_geometry``); the aperture sits towards the coil axis and down on the umbilical side.
+    """
     if sp.final_sphere or rot[2, 2] > -0.2:
         # Hidden unless the umbilical side faces the viewer; Orbulina's apertures are areal pores,
         # already part of the wall texture.
         return
-    centres, _, _, radial = shell_geometry(sp)
     t = sp.traits
-    # Towards the coil axis and down to the umbilical side of the final chamber.
-    p = centres[-1] - radial[-1] * 0.75 - np.array([0.0, 0.0, 0.75 * t["flatten"]])
+    size = img.shape[0]
+    p = final_centre - final_radial * 0.75 - np.array([0.0, 0.0, 0.75 * t["flatten"]])
     pv = rot @ p * ppu
     pv[:2] += centre_px
     rad = t["aperture"] * ppu
@@ -235,8 +238,10 @@ def _aperture(
         return
     dx = np.arange(x0, x1) + 0.5 - pv[0]
     dy = np.arange(y0, y1)[:, None] + 0.5 - pv[1]
-    inside = (dx * dx + dy * dy < rad * rad) & (zbuf[y0:y1, x0:x1] < pv[2] + 0.25 * rad)
-    shell[y0:y1, x0:x1] = np.where(inside, shell[y0:y1, x0:x1] * 0.15, shell[y0:y1, x0:x1])
+    zwin = zbuf[y0:y1, x0:x1]
+    # On the shell (finite depth) and not hidden behind another chamber.
+    inside = (dx * dx + dy * dy < rad * rad) & np.isfinite(zwin) & (zwin < pv[2] + 0.25 * rad)
+    img[y0:y1, x0:x1][inside] *= 0.15
 
 
 def _debris(img: np.ndarray, count: int, size: int, rng: np.random.Generator) -> None:
