@@ -114,3 +114,20 @@ def test_checkpoint_round_trip_restores_net_and_anchors(tmp_path: Path) -> None:
     other.eval()
     with torch.no_grad():
         assert torch.equal(module(x)["embedding"], other(x)["embedding"])
+
+
+def test_feature_reuse_trains_identically_and_skips_the_trunk() -> None:
+    def train(reuse: bool) -> AlignModule:
+        module = make_module(reuse_features=reuse)
+        L.Trainer(
+            accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False,
+        ).fit(module, DataLoader(DictImages(12, 3), batch_size=4))  # fmt: skip
+        return module
+
+    plain, reused = train(False), train(True)
+    assert plain.trunk_batches == 6 and reused.trunk_batches == 3  # epoch 2 ran on cached features
+    assert torch.equal(plain.net.embed_head.weight, reused.net.embed_head.weight)
+    assert not any(k.startswith("_feature") for k in reused.state_dict())
+    with pytest.raises(UserInputError, match="freeze_trunk"):
+        make_module(reuse_features=True, freeze_trunk=False)

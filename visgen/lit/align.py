@@ -53,6 +53,9 @@ class AlignModule(EmbeddingModule):
         scheduler: optional partial building an epoch-wise LR scheduler.
         freeze_trunk: keep the trunk bit-identical (no gradients and BatchNorm statistics fixed).
         ce_weight: if > 0 the classifier is also trained with this weight on CE; else it is frozen.
+        reuse_features: cache the frozen trunk's pooled features by sample ``index`` during training and
+            skip the trunk for samples seen before. Only valid when training images are NOT augmented
+            (the cache would otherwise freeze one random view per image); needs ``freeze_trunk``.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class AlignModule(EmbeddingModule):
         scheduler: SchedulerFactory | None = None,
         freeze_trunk: bool = True,
         ce_weight: float = 0.0,
+        reuse_features: bool = False,
     ) -> None:
         super().__init__(net, optimizer, scheduler)
         anchors = torch.as_tensor(anchors, dtype=torch.float32)
@@ -80,11 +84,19 @@ class AlignModule(EmbeddingModule):
             )
         if ce_weight < 0:
             raise UserInputError(f"align.ce_weight={ce_weight}: must be >= 0")
+        if reuse_features and not freeze_trunk:
+            raise UserInputError(
+                "align.reuse_features=true needs align.freeze_trunk=true (a trained trunk's features change)"
+            )
         self.save_hyperparameters(ignore=["net", "anchors", "loss", "optimizer", "scheduler"])
         self.loss = loss
         self.register_buffer("anchors", anchors.clone())
         self.net.set_trunk_frozen(freeze_trunk)
         self.net.classifier.requires_grad_(ce_weight > 0)
+        # Plain attributes, not buffers: a cache is not model state and must stay out of checkpoints.
+        self._feature_cache: Tensor | None = None  # [N, F], row i = features of sample index i
+        self._cached: Tensor | None = None  # bool [N]
+        self.trunk_batches = 0  # training batches that ran the trunk (how much the cache saved)
 
     def on_fit_start(self) -> None:
         """Log the anchor geometry once, before the first step."""
@@ -97,7 +109,7 @@ class AlignModule(EmbeddingModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """One step; logs ``train/loss``, ``train/align_pos``, ``train/align_neg`` (and ``train/ce``)."""
-        out = self.net(batch["image"])
+        out = self._train_forward(batch)
         labels = batch["label"]
         terms = self.loss(out["embedding"], labels, self.anchors)
         logged = {"loss": terms["loss"], "align_pos": terms["pos"], "align_neg": terms["neg"]}
@@ -107,3 +119,31 @@ class AlignModule(EmbeddingModule):
             logged["loss"] = terms["loss"] + self.hparams.ce_weight * ce
         log_terms(self, logged, batch_size=labels.shape[0])
         return logged["loss"]
+
+    def _train_forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Network outputs for a training batch, reading trunk features from the cache when allowed."""
+        index = batch["index"]
+        if not self.hparams.reuse_features:
+            self.trunk_batches += 1
+            return self.net(batch["image"])
+        if self._cached is not None and index.max() < len(self._cached) and bool(self._cached[index].all()):
+            return self.net.heads(self._feature_cache[index])  # type: ignore[index]
+        self.trunk_batches += 1
+        with torch.no_grad():
+            features = self.net(batch["image"])["features"].float()
+        self._store(index, features)
+        return self.net.heads(features)
+
+    def _store(self, index: Tensor, features: Tensor) -> None:
+        """Write features [B, F] into the cache rows ``index``, growing it to the largest index seen."""
+        size = int(index.max()) + 1
+        if self._feature_cache is None or size > len(self._feature_cache):
+            old_cache, old_mask = self._feature_cache, self._cached
+            grown = max(size, 2 * len(old_cache) if old_cache is not None else size)
+            self._feature_cache = features.new_zeros((grown, features.shape[1]))
+            self._cached = torch.zeros(grown, dtype=torch.bool, device=features.device)
+            if old_cache is not None and old_mask is not None:
+                self._feature_cache[: len(old_cache)] = old_cache
+                self._cached[: len(old_mask)] = old_mask
+        self._feature_cache[index] = features
+        self._cached[index] = True  # type: ignore[index]

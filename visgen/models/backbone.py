@@ -173,6 +173,16 @@ class EmbeddingNet(nn.Module):
         """
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        features = self.trunk(x)
+        return self.heads(self.trunk(x))
+
+    def heads(self, features: Tensor) -> dict[str, Tensor]:
+        """Apply the embedding and classifier heads to pooled trunk features.
+
+        Args:
+            features: [B, F] pooled trunk features (e.g. cached ones when the trunk is frozen).
+
+        Returns:
+            ``features`` [B, F], ``embedding`` [B, E], ``logits`` [B, C].
+        """
         embedding = self.embed_head(features)
         return {"features": features, "embedding": embedding, "logits": self.classifier(embedding)}
