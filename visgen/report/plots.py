@@ -63,11 +63,26 @@ def _knn_pred(z: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _anchors(run_dir: Path, z: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
-    # The anchors the alignment used: inside align/embeddings.npz, or beside it as anchors.npy.
-    if z is not None and "anchors" in z:
+    """The anchors the alignment used [C, D]: saved with the run, else rebuilt from its config."""
+    if z is None:
+        return None
+    if "anchors" in z:
         return z["anchors"]
     path = run_dir / "align" / "anchors.npy"
-    return np.load(path, allow_pickle=False) if path.exists() else None
+    if path.exists():
+        return np.load(path, allow_pickle=False)
+    cfg_path = run_dir / ".hydra" / "config.yaml"
+    if not cfg_path.exists():
+        return None
+    try:
+        from omegaconf import OmegaConf
+
+        from visgen.pipeline import build_anchors  # the pipeline's own recipe: same FASTA, mode and control
+
+        return np.asarray(build_anchors(OmegaConf.load(cfg_path), [str(s) for s in z["species"]]))
+    except Exception as err:  # plots are optional: a config we cannot rebuild from is a logged skip
+        log.info("anchors of %s not rebuilt (%s: %s)", run_dir, type(err).__name__, err)
+        return None
 
 
 def draw_run_plots(

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Paper profile (ResNet50, 224 px, all 27,729 ForamSim images, 20 + 5 epochs) on one GPU: Table 1 rows 5 (ltr) and
+# 7 (ltr_align) plus the anchor controls, seed 0, λ = 1; then `visgen report` -> reports/paper_table_gpu.md.
+#
+#   bash experiments/paper_table/gpu_rows.sh            # on the GPU machine, repo root, with .whl/ carried
+#   SMOKE=1 bash experiments/paper_table/gpu_rows.sh    # the same logic on this CPU at toy size (venv python)
+#   ROWS=ltr,ltr_align BUDGET_S=400 bash experiments/paper_table/gpu_rows.sh   # fewer rows / a hard time limit
+#
+# ltr and ltr_align share one pretraining (same cache key): it is trained once, by the first row.
+# Everything small (run.json, metrics, per-species tables, configs, the report and its plots) comes back as
+# $OUT/results.tgz; checkpoints and embeddings stay on the machine.
+set -uo pipefail
+OUT=${OUT:-$PWD/gpu_rows_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 WANDB_MODE=offline HYDRA_FULL_ERROR=1
+export VISGEN_CACHE=${VISGEN_CACHE:-/tmp/visgen_cache}
+ROWS=${ROWS:-ltr,ltr_align,ltr_align_shuffled,ltr_align_random}
+WORK=${WORK:-/tmp/visgen_gpu_rows}
+MR=$WORK/multirun/paper_table_gpu
+T0=$(date +%s)
+stamp() { echo "[gpu_rows +$(($(date +%s) - T0))s] $*"; }
+
+if [ "${SMOKE:-0}" = 1 ]; then
+  PY=${PYTHON:-.venv/bin/python}
+  export PYTHONPATH=$PWD
+  SIZE=(profile=quick trainer.accelerator=cpu data.scale=0.02 data.image_size=32 data.num_workers=0
+        trainer.max_epochs=1 trainer.check_val_every_n_epoch=1 align.epochs=1)
+else
+  PY=${PYTHON:-python3}
+  stamp "installing the carried wheels"
+  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 3
+  export PYTHONPATH=/tmp/site:$PWD
+  SIZE=(profile=paper)
+fi
+GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+stamp "device: ${GPU:-no GPU}; rows: $ROWS"
+
+rm -rf "$MR"
+# The command-line +experiment/seed/λ replace the sweep's own lists (Hydra: the command line wins).
+# BUDGET_S stops the sweep in time to still report and pack what finished (unfinished rows show as missing).
+timeout --signal=INT "${BUDGET_S:-100000}" $PY run.py -m +sweep=paper_table "+experiment=$ROWS" seed=0 data.phylo_signal=1.0 "${SIZE[@]}" \
+  hydra.sweep.dir="$MR" 2>&1 | grep -vE "it/s|━|^\s*$" | tee "$OUT/sweep.log" | grep -E "visgen:|stage|after|error|Error" | tail -40
+stamp "sweep finished"
+
+# Record where it ran: run.json names the host only.
+echo "${GPU:-no GPU}; $(nproc) CPUs; torch $($PY -c 'import torch; print(torch.__version__)')" > "$MR/device.txt"
+if $PY -c "import matplotlib, sklearn, yaml" 2>/dev/null; then
+  $PY -m visgen.cli report "$MR" --out "$WORK/reports" | tail -30
+else
+  echo "matplotlib/sklearn/yaml missing here: run visgen report on the results instead" | tee -a "$OUT/sweep.log"
+fi
+tar czf "$OUT/results.tgz" -C "$WORK" --exclude="*.ckpt" --exclude="*.npz" --exclude="csv" multirun \
+  $([ -d "$WORK/reports" ] && echo reports)
+stamp "done: $(ls "$OUT" | tr '\n' ' ')"
