@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fasta", type=Path, help="FASTA file (plain or .gz)")
     p.add_argument("--out", type=Path, required=True, help="output .npz (ids, species, embeddings)")
     p.add_argument("--stride", type=int, choices=(1, 2), default=1, help="dinucleotide stride (paper: 1)")
-    p.add_argument("--kappa", type=int, default=1, help="SGT tuning parameter kappa (paper: 1)")
+    p.add_argument("--kappa", type=float, default=1.0, help="SGT tuning parameter kappa > 0 (paper: 1)")
     p.add_argument("--length-sensitive", action="store_true", help="length-sensitive SGT (paper: off)")
     p.add_argument(
         "--alphabet",

@@ -60,3 +60,13 @@ def test_sgt_on_a_bad_file_is_one_line_exit_2(tmp_path: Path) -> None:
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: {bad}: looks like HTML") and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_sgt_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(">A1 Orbulina universa\nacgtacgtta\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, so no folder can be made under it")
+    proc = _visgen("sgt", str(fasta), "--out", str(blocker / "x.npz"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {blocker / 'x.npz'}: cannot write")

@@ -54,14 +54,17 @@ def embed_fasta_file(
     embeddings = sgt_embed(
         encoded, alphabet=ALPHABETS[alphabet], kappa=kappa, length_sensitive=length_sensitive
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:  # a file handle: np.savez would append ".npz" to other names
-        np.savez(
-            fh,
-            ids=np.array([r.id for r in read.records], dtype=str),
-            species=np.array([r.species for r in read.records], dtype=str),
-            embeddings=embeddings,
-        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:  # a file handle: np.savez would append ".npz" to other names
+            np.savez(
+                fh,
+                ids=np.array([r.id for r in read.records], dtype=str),
+                species=np.array([r.species for r in read.records], dtype=str),
+                embeddings=embeddings,
+            )
+    except OSError as err:
+        raise UserInputError(f"{out}: cannot write ({err.strerror}); choose a writable --out path") from None
     skipped = "".join(f", skipped {n} ({reason})" for reason, n in sorted(read.skipped.items()))
     seconds = time.perf_counter() - start
     return (
