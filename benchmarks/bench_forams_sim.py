@@ -3,6 +3,8 @@
 Generates into a temporary folder (deleted afterwards) with all cores, and writes a markdown report
 stamped with the command, machine, load and date. The goal on the 2-core development machine is
 >= 500 images/s. On a busy machine pass ``--scale`` to time a subset; the report records the scale.
+Besides wall-clock images/s it reports the CPU time of all processes, from which the rate on idle
+cores follows; on a shared machine the wall-clock figure mostly measures the other users.
 
     python benchmarks/bench_forams_sim.py                      # -> reports/bench/forams_sim.md
     python benchmarks/bench_forams_sim.py --scale 0.2 --out /tmp/forams_sim.md
@@ -14,6 +16,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -38,23 +41,30 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run(scale: float, size: int, workers: int | None, repeats: int) -> tuple[int, list[float]]:
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the worker pool)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run(scale: float, size: int, workers: int | None, repeats: int) -> tuple[int, list[float], list[float]]:
     """Time ``repeats`` full generations (process start-up, rendering, PNG writing, manifest, sheet).
 
     Returns:
-        ``(n_images, [seconds per repeat])``.
+        ``(n_images, [wall seconds per repeat], [CPU seconds per repeat])``.
     """
-    times, n_images = [], 0
+    walls, cpus, n_images = [], [], 0
     for _ in range(repeats):
         tmp = Path(tempfile.mkdtemp(prefix="bench_forams_sim-"))
         try:
-            start = time.perf_counter()
+            cpu0, start = _cpu_seconds(), time.perf_counter()
             out = simulate(tmp / "sim", scale=scale, size=size, seed=0, workers=workers)
-            times.append(time.perf_counter() - start)
+            walls.append(time.perf_counter() - start)
+            cpus.append(_cpu_seconds() - cpu0)
             n_images = sum(1 for _ in out.glob("*/*.png"))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return n_images, times
+    return n_images, walls, cpus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "forams_sim.md")
     ns = parser.parse_args(argv)
     load = os.getloadavg()
-    n_images, times = run(ns.scale, ns.size, ns.workers, ns.repeats)
-    best = min(times)
-    rate = n_images / best
+    n_images, walls, cpus = run(ns.scale, ns.size, ns.workers, ns.repeats)
+    workers = ns.workers or os.cpu_count() or 1
+    rate = n_images / min(walls)
+    # CPU time is what contention from other users' jobs does not inflate (much): the rate this work
+    # would reach with `workers` otherwise idle cores.
+    capacity = n_images / (min(cpus) / workers)
     command = "python benchmarks/bench_forams_sim.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    verdict = "meets" if rate >= GOAL else "misses"
     lines = [
         "# ForamSim generation benchmark",
         "",
@@ -79,16 +91,22 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {_cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
         f"- load average before the run (1/5/15 min): {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-        "(the cores are shared; a loaded machine lowers the rate)",
+        "(the cores are shared; a load above the core count lowers the wall-clock rate)",
         f"- workload: scale {ns.scale} = {n_images} images at {ns.size} px, seed 0, "
-        f"workers {ns.workers or os.cpu_count()}, generator version {GENERATOR_VERSION}",
+        f"workers {workers}, generator version {GENERATOR_VERSION}",
         "- timed: everything `simulate` does (worker start-up, rendering, PNG writing, manifest, contact sheet)",
         "",
-        "| repeat | seconds | images/s |",
-        "| --- | --- | --- |",
-        *(f"| {i + 1} | {t:.1f} | {n_images / t:.0f} |" for i, t in enumerate(times)),
+        "| repeat | wall s | images/s (wall) | CPU s (all processes) | ms CPU / image |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {i + 1} | {w:.1f} | {n_images / w:.0f} | {c:.1f} | {1000 * c / n_images:.2f} |"
+            for i, (w, c) in enumerate(zip(walls, cpus, strict=True))
+        ),
         "",
-        f"**{rate:.0f} images/s** (best of {len(times)}); goal >= {GOAL:.0f} images/s: {verdict} it.",
+        f"**{rate:.0f} images/s wall-clock** (best of {len(walls)}); goal >= {GOAL:.0f}: "
+        f"{'met' if rate >= GOAL else 'missed'}.",
+        f"CPU-bound capacity on {workers} idle cores: {capacity:.0f} images/s "
+        f"(= images / (CPU seconds / workers)); goal {'met' if capacity >= GOAL else 'missed'} on that measure.",
         "",
     ]
     ns.out.parent.mkdir(parents=True, exist_ok=True)
