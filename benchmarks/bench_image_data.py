@@ -129,7 +129,7 @@ def main() -> None:
         cfg = {"n_png": 64, "src": 96, "n": 2048, "size": 32, "batch": 64, "m": 8, "epochs": 1, "steps": 3}
     else:
         cfg = {
-            "n_png": 2000,
+            "n_png": 6000,
             "src": 480,
             "n": 27729,
             "size": 224,
