@@ -41,7 +41,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def ceiling(device: torch.device, *, batch: int, size: int, trunk: str, steps: int, warmup: int, num_classes: int) -> float:
+def ceiling(
+    device: torch.device, *, batch: int, size: int, trunk: str, steps: int, warmup: int, num_classes: int
+) -> float:
     """Images/s of bare train steps (forward, CE, backward, SGD) on synthetic on-device tensors."""
     net = EmbeddingNet(num_classes, trunk=trunk, channels_last=True).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-3)
@@ -79,7 +81,9 @@ class Throughput(L.Callback):
         _sync(pl_module.device)
         self._t0, self._n0 = time.perf_counter(), self.images
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         if trainer.current_epoch >= 1:
             self.images += int(batch["label"].shape[0])
 
@@ -134,8 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cpu" if smoke else "cuda")
     if smoke:
         batch, size, trunk, steps, warmup = 16, 32, "resnet18", 2, 1
-        overrides = ["profile=quick", "trainer.accelerator=cpu", "data.image_size=32", "data.batch_size=16",
-                     "data.scale=0.02", "data.num_workers=0", "model.net.trunk=resnet18"]
+        overrides = [
+            "profile=quick",
+            "trainer.accelerator=cpu",
+            "data.image_size=32",
+            "data.batch_size=16",
+            "data.scale=0.02",
+            "data.num_workers=0",
+            "model.net.trunk=resnet18",
+        ]
     else:
         batch, size, trunk, steps, warmup = 256, 224, "resnet50", args.steps, 10
         torch.backends.cudnn.benchmark = True
@@ -146,12 +157,22 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     raw = ceiling(device, batch=batch, size=size, trunk=trunk, steps=steps, warmup=warmup, num_classes=32)
-    print(f"ceiling: {raw:.0f} img/s ({trunk}, batch {batch}, {size} px, bf16 autocast, channels-last)", flush=True)
+    print(
+        f"ceiling: {raw:.0f} img/s ({trunk}, batch {batch}, {size} px, bf16 autocast, channels-last)",
+        flush=True,
+    )
     e2e, per_epoch, precision = end_to_end(overrides, epochs=max(args.epochs, 2))
     ratio = e2e / raw
-    print(f"end-to-end: {e2e:.0f} img/s ({per_epoch} train images/epoch, {precision}); ratio {ratio:.2f}", flush=True)
+    print(
+        f"end-to-end: {e2e:.0f} img/s ({per_epoch} train images/epoch, {precision}); ratio {ratio:.2f}",
+        flush=True,
+    )
 
-    gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
+    gpu = (
+        torch.cuda.get_device_name(0)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()})"
+    )
     command = "python benchmarks/bench_train_gpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Training throughput: end-to-end vs. raw ResNet50 train-step ceiling",

@@ -21,9 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
 from visgen.resources import data_path
-from visgen.runner.cache import PretrainCache
+from visgen.runner.cache import PretrainCache, pretrain_relevant
 from visgen.runner.record import RunRecord, annotate_metrics, format_table, stage_rows
 from visgen.runner.stages import (
+    best_checkpoint,
     dataset_facts,
     imagenet_weights_cached,
     load_net_weights,
@@ -35,10 +36,6 @@ log = logging.getLogger(__name__)
 
 # data.* keys that describe ForamSim and are handed to the data module as its ``sim`` dict.
 _SIM_KEYS = {"scale": "scale", "phylo_signal": "phylo_signal", "sim_seed": "seed", "sim_size": "size"}
-# data.* keys that change speed, never results: left out of the pretrain cache key.
-_SPEED_ONLY_DATA = ("num_workers", "device_resident")
-# trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
-_RESULT_TRAINER = ("max_epochs", "precision", "check_val_every_n_epoch", "accumulate_grad_batches", "gradient_clip_val")
 
 
 def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
@@ -73,7 +70,11 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         record.write()
     rows = stage_rows(run_dir, list(cfg.stages))
     if rows:
-        print(format_table(rows, title=f"{cfg.name} | profile {profile} | seed {cfg.seed} | KNN k=5 test accuracy (%)"))
+        print(
+            format_table(
+                rows, title=f"{cfg.name} | profile {profile} | seed {cfg.seed} | KNN k=5 test accuracy (%)"
+            )
+        )
     return next(reversed(rows.values()), {})
 
 
@@ -90,7 +91,9 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
     """Build the data and run pretraining and/or alignment as ``cfg.stages`` asks."""
     unknown = set(cfg.stages) - {"pretrain", "align"}
     if unknown or not cfg.stages:
-        raise UserInputError(f"stages={list(cfg.stages)}: unknown stage(s) {sorted(unknown)}; use [pretrain], [align] or [pretrain, align]")
+        raise UserInputError(
+            f"stages={list(cfg.stages)}: unknown stage(s) {sorted(unknown)}; use [pretrain], [align] or [pretrain, align]"
+        )
     L.seed_everything(int(cfg.seed), workers=True)
     dm = build_datamodule(cfg)
     dm.prepare_data()
@@ -139,7 +142,9 @@ def build_pretrain_module(cfg: DictConfig, num_classes: int, **overrides: Any) -
     return MetricPretrainModule(**kwargs)
 
 
-def build_trainer(cfg: DictConfig, stage: str, stage_dir: Path, ckpt_dir: Path, max_epochs: int) -> tuple[L.Trainer, Any]:
+def build_trainer(
+    cfg: DictConfig, stage: str, stage_dir: Path, ckpt_dir: Path, max_epochs: int
+) -> tuple[L.Trainer, Any]:
     """One Lightning Trainer per stage, writing its outputs to ``stage_dir`` and checkpoints to ``ckpt_dir``.
 
     Returns:
@@ -147,56 +152,49 @@ def build_trainer(cfg: DictConfig, stage: str, stage_dir: Path, ckpt_dir: Path, 
     """
     callbacks = []
     checkpoint = None
-    for name, node in cfg.callbacks.items():
-        if node is None:
+    for node in cfg.callbacks.values():
+        if node is None:  # a callback switched off with callbacks.<name>=null
             continue
-        if name == "knn_eval":
+        if "out_dir" in node:
             extra = {"stage": stage.removesuffix("_stage2"), "profile": str(cfg.profile.name)}
             callbacks.append(instantiate(node, out_dir=str(stage_dir), extra=extra))
-        elif name == "model_checkpoint":
-            checkpoint = instantiate(node, dirpath=str(ckpt_dir))
-            callbacks.append(checkpoint)
+        elif "dirpath" in node:
+            callbacks.append(instantiate(node, dirpath=str(ckpt_dir)))
+            if node.get("monitor") == cfg.monitor:
+                checkpoint = callbacks[-1]
         else:
             callbacks.append(instantiate(node))
     logger = instantiate(cfg.logger, save_dir=str(stage_dir)) if cfg.get("logger") else False
     if logger:
         logger.log_hyperparams({"stage": stage, **OmegaConf.to_container(cfg, resolve=True)})
-    trainer = instantiate(cfg.trainer, max_epochs=max_epochs, default_root_dir=str(stage_dir), callbacks=callbacks, logger=logger)
+    trainer = instantiate(
+        cfg.trainer,
+        max_epochs=max_epochs,
+        default_root_dir=str(stage_dir),
+        callbacks=callbacks,
+        logger=logger,
+    )
     return trainer, checkpoint
 
 
-def _pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
-    """The part of the config a pretraining's result depends on (its cache key)."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    for key in _SPEED_ONLY_DATA:
-        data.pop(key, None)
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    model.pop("compile", None)
-    model.pop("channels_last", None)
-    model["net"].pop("channels_last", None)
-    trainer = {k: cfg.trainer.get(k) for k in _RESULT_TRAINER}
-    return {
-        "data": data,
-        "model": model,
-        "loss": OmegaConf.to_container(cfg.loss, resolve=True),
-        "ltr": OmegaConf.to_container(cfg.ltr, resolve=True),
-        "trainer": trainer,
-        "profile": cfg.profile.name,
-        "seed": int(cfg.seed),
-        "monitor": cfg.monitor,
-    }
-
-
-def _pretrain_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, resume: str | None) -> tuple[Path, bool]:
+def _pretrain_stage(
+    cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, resume: str | None
+) -> tuple[Path, bool]:
     """Pretrain (or reuse the cached pretraining) and test it; return (best checkpoint, trained now?)."""
     stage_dir = run_dir / "pretrain"
-    cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", _pretrain_relevant(cfg))
+    cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", pretrain_relevant(cfg))
     start = time.time()
     if cache.is_complete():
-        log.info("pretraining %s already complete: reusing %s (nothing is trained twice)", cache.key, cache.dir)
+        log.info(
+            "pretraining %s already complete: reusing %s (nothing is trained twice)", cache.key, cache.dir
+        )
         cache.restore_outputs(stage_dir)
         annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
-        record.stages["pretrain"] = {"reused": True, "cache": str(cache.dir), "wall_s": round(time.time() - start, 2)}
+        record.stages["pretrain"] = {
+            "reused": True,
+            "cache": str(cache.dir),
+            "wall_s": round(time.time() - start, 2),
+        }
         return cache.best, False
     cache.prepare()
     if resume is None and cache.last.is_file():
@@ -207,7 +205,7 @@ def _pretrain_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, 
     trainer, checkpoint = build_trainer(cfg, "pretrain", stage_dir, cache.dir, int(cfg.trainer.max_epochs))
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
-        best = _best_checkpoint(checkpoint, cache.dir)
+        best = best_checkpoint(checkpoint, cache.dir)
         if cfg.ltr.get("balancing"):
             module, trainer, best = _weight_balancing_stage2(cfg, dm, stage_dir, cache, best)
         trainer.test(module, datamodule=dm, ckpt_path=str(best), weights_only=False)
@@ -216,12 +214,21 @@ def _pretrain_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, 
         _finish_wandb()
     metrics = annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
     cache.store_outputs(stage_dir)
-    cache.mark_complete({"best": str(best), "test/knn/acc": metrics.get("test/knn/acc"), "run_dir": str(run_dir)})
-    record.stages["pretrain"] = {"reused": False, "cache": str(cache.dir), "best": str(best), "wall_s": round(time.time() - start, 2)}
+    cache.mark_complete(
+        {"best": str(best), "test/knn/acc": metrics.get("test/knn/acc"), "run_dir": str(run_dir)}
+    )
+    record.stages["pretrain"] = {
+        "reused": False,
+        "cache": str(cache.dir),
+        "best": str(best),
+        "wall_s": round(time.time() - start, 2),
+    }
     return best, True
 
 
-def _weight_balancing_stage2(cfg: DictConfig, dm: Any, stage_dir: Path, cache: PretrainCache, stage1_best: Path) -> tuple[Any, L.Trainer, Path]:
+def _weight_balancing_stage2(
+    cfg: DictConfig, dm: Any, stage_dir: Path, cache: PretrainCache, stage1_best: Path
+) -> tuple[Any, L.Trainer, Path]:
     """Alshammari et al.'s stage 2: frozen trunk, class-balanced CE, MaxNorm, from stage 1's best weights."""
     s2 = cfg.ltr.stage2
     optimizer = instantiate(cfg.model.optimizer, lr=s2.lr, weight_decay=s2.weight_decay)
@@ -240,32 +247,24 @@ def _weight_balancing_stage2(cfg: DictConfig, dm: Any, stage_dir: Path, cache: P
     stage2_dir = cache.dir / "stage2"
     trainer, checkpoint = build_trainer(cfg, "pretrain_stage2", stage_dir, stage2_dir, int(s2.epochs))
     trainer.fit(module, datamodule=dm)
-    best = _best_checkpoint(checkpoint, stage2_dir)
+    best = best_checkpoint(checkpoint, stage2_dir)
     final = cache.dir / "best.ckpt"
     final.write_bytes(best.read_bytes())  # the cache's best.ckpt is the model after both LTR stages
     return module, trainer, final
 
 
-def _best_checkpoint(checkpoint: Any, ckpt_dir: Path) -> Path:
-    """The best-on-validation checkpoint as ``ckpt_dir/best.ckpt`` (``last.ckpt`` if validation never ran)."""
-    target = ckpt_dir / "best.ckpt"
-    best = Path(checkpoint.best_model_path) if checkpoint is not None and checkpoint.best_model_path else None
-    if best is None or not best.is_file():
-        log.warning("no validation ran (trainer.check_val_every_n_epoch > epochs?): using last.ckpt as best")
-        best = ckpt_dir / "last.ckpt"
-    if best.resolve() != target.resolve():
-        target.write_bytes(best.read_bytes())
-    return target
-
-
-def _align_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weights: Path | None, resume: str | None) -> None:
+def _align_stage(
+    cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weights: Path | None, resume: str | None
+) -> None:
     """Align the embedding head to the genetic anchors (frozen trunk by default) and test it."""
     from visgen.lit.align import AlignModule
 
     stage_dir = run_dir / "align"
     start = time.time()
     anchors = build_anchors(cfg, dm.class_names)
-    net_cfg = cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "IMAGENET1K_V2"})
+    net_cfg = (
+        cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "IMAGENET1K_V2"})
+    )
     net = instantiate(net_cfg, num_classes=dm.num_classes)
     if weights is not None:
         load_net_weights(net, weights)
@@ -279,16 +278,22 @@ def _align_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, wei
         optimizer=instantiate(cfg.align.optimizer),
         scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
     )
-    trainer, checkpoint = build_trainer(cfg, "align", stage_dir, stage_dir / "checkpoints", int(cfg.align.epochs))
+    trainer, checkpoint = build_trainer(
+        cfg, "align", stage_dir, stage_dir / "checkpoints", int(cfg.align.epochs)
+    )
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
-        best = _best_checkpoint(checkpoint, stage_dir / "checkpoints")
+        best = best_checkpoint(checkpoint, stage_dir / "checkpoints")
         trainer.test(module, datamodule=dm, ckpt_path=str(best), weights_only=False)
         log_to_wandb(trainer, stage_dir)
     finally:
         _finish_wandb()
     annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="align")
-    record.stages["align"] = {"best": str(best), "from": str(weights or "imagenet"), "wall_s": round(time.time() - start, 2)}
+    record.stages["align"] = {
+        "best": str(best),
+        "from": str(weights or "imagenet"),
+        "wall_s": round(time.time() - start, 2),
+    }
 
 
 def build_anchors(cfg: DictConfig, class_names: list[str]) -> Any:
@@ -307,7 +312,12 @@ def build_anchors(cfg: DictConfig, class_names: list[str]) -> Any:
         )
     anchors = preprocess_anchors(anchors, mode=str(cfg.align.anchor_mode))
     anchors = control_anchors(anchors, kind=str(cfg.align.control), seed=int(cfg.align.control_seed))
-    log.info("anchor geometry (%s, control %s): %s", cfg.align.anchor_mode, cfg.align.control, anchor_geometry(anchors))
+    log.info(
+        "anchor geometry (%s, control %s): %s",
+        cfg.align.anchor_mode,
+        cfg.align.control,
+        anchor_geometry(anchors),
+    )
     return anchors
 
 

@@ -17,9 +17,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
 #: What a finished pretraining leaves in the cache besides checkpoints (copied into each run folder).
 STAGE_OUTPUTS: tuple[str, ...] = ("metrics.json", "embeddings.npz", "per_species.csv")
 MARKER = "complete.json"
+# data.* keys that change speed, never results: left out of the pretrain cache key.
+SPEED_ONLY_DATA = ("num_workers", "device_resident")
+# trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
+RESULT_TRAINER = (
+    "max_epochs",
+    "precision",
+    "check_val_every_n_epoch",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+)
 
 
 def config_hash(relevant: Mapping[str, Any]) -> str:
@@ -65,12 +77,18 @@ class PretrainCache:
 
     def is_complete(self) -> bool:
         """Whether a previous run finished this pretraining, test outputs included."""
-        return self.marker.is_file() and self.best.is_file() and all((self.dir / n).is_file() for n in STAGE_OUTPUTS[:2])
+        return (
+            self.marker.is_file()
+            and self.best.is_file()
+            and all((self.dir / n).is_file() for n in STAGE_OUTPUTS[:2])
+        )
 
     def prepare(self) -> None:
         """Create the folder and record the config it stands for (for people browsing the cache)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "config.json").write_text(json.dumps(self.relevant, indent=2, sort_keys=True, default=str))
+        (self.dir / "config.json").write_text(
+            json.dumps(self.relevant, indent=2, sort_keys=True, default=str)
+        )
 
     def store_outputs(self, stage_dir: Path) -> None:
         """Copy a finished stage's test outputs from the run folder into the cache."""
@@ -90,3 +108,26 @@ class PretrainCache:
         tmp = self.marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({**info, "finished_at": time.time()}, indent=2, default=str))
         os.replace(tmp, self.marker)
+
+
+def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
+    """The part of the config a pretraining's result depends on (its cache key)."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    for key in SPEED_ONLY_DATA:
+        data.pop(key, None)
+    data.get("augment", {}).pop("channels_last", None)  # memory layout only
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model.pop("compile", None)
+    model.pop("channels_last", None)
+    model["net"].pop("channels_last", None)
+    trainer = {k: cfg.trainer.get(k) for k in RESULT_TRAINER}
+    return {
+        "data": data,
+        "model": model,
+        "loss": OmegaConf.to_container(cfg.loss, resolve=True),
+        "ltr": OmegaConf.to_container(cfg.ltr, resolve=True),
+        "trainer": trainer,
+        "profile": cfg.profile.name,
+        "seed": int(cfg.seed),
+        "monitor": cfg.monitor,
+    }

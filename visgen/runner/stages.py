@@ -23,7 +23,9 @@ def speed_up(net: nn.Module, *, compile_model: bool) -> None:
     """
     if compile_model:
         if not torch.cuda.is_available():
-            log.info("model.compile=true ignored: no CUDA device (compilation would cost more than it saves on CPU)")
+            log.info(
+                "model.compile=true ignored: no CUDA device (compilation would cost more than it saves on CPU)"
+            )
             return
         net.compile()
 
@@ -96,3 +98,15 @@ def log_to_wandb(trainer: L.Trainer, stage_dir: Path) -> None:
         return
     # Draws every stage finished so far (t-SNE, confusion, per-class vs count) into <run_dir>/plots/.
     log_run_plots(stage_dir.parent, loggers)
+
+
+def best_checkpoint(checkpoint: Any, ckpt_dir: Path) -> Path:
+    """The best-on-validation checkpoint as ``ckpt_dir/best.ckpt`` (``last.ckpt`` if validation never ran)."""
+    target = ckpt_dir / "best.ckpt"
+    best = Path(checkpoint.best_model_path) if checkpoint is not None and checkpoint.best_model_path else None
+    if best is None or not best.is_file():
+        log.warning("no validation ran (trainer.check_val_every_n_epoch > epochs?): using last.ckpt as best")
+        best = ckpt_dir / "last.ckpt"
+    if best.resolve() != target.resolve():
+        target.write_bytes(best.read_bytes())
+    return target

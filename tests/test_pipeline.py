@@ -1,0 +1,138 @@
+"""End-to-end pipeline on a shrunk real config: outputs, KNN oracle, cache reuse, resume, seeding, user errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import write_tiny_image_folder
+from tests.pipeline_fixtures import PIPELINE_COUNTS, brute_force_knn_acc, compose_cfg, tiny_overrides
+from visgen.pipeline import run
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny image folder plus the first full run (pretrain + align) into a fresh cache."""
+    base = tmp_path_factory.mktemp("pipeline")
+    write_tiny_image_folder(base / "images", PIPELINE_COUNTS)
+    run(compose_cfg(tiny_overrides(base / "images", base / "cache")), base / "run_a")
+    return base
+
+
+def _ckpt_meta(path: Path) -> dict:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return {"epoch": ckpt["epoch"], "global_step": ckpt["global_step"]}
+
+
+def test_run_writes_every_stage_output(workspace: Path) -> None:
+    run_dir = workspace / "run_a"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert (record["name"], record["profile"], record["status"], record["error"]) == (
+        "ltr_align",
+        "quick",
+        "ok",
+        "",
+    )
+    assert record["data"]["num_classes"] == len(PIPELINE_COUNTS)
+    assert set(record["stages"]) == {"pretrain", "align"} and not record["stages"]["pretrain"]["reused"]
+    for stage in ("pretrain", "align"):
+        metrics = json.loads((run_dir / stage / "metrics.json").read_text())
+        assert (metrics["stage"], metrics["profile"]) == (stage, "quick")
+        assert (run_dir / stage / "embeddings.npz").is_file()
+    cache = Path(record["stages"]["pretrain"]["cache"])
+    assert {"best.ckpt", "last.ckpt", "complete.json"} <= {p.name for p in cache.iterdir()}
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "align"])
+def test_metrics_equal_an_independent_knn(workspace: Path, stage: str) -> None:
+    metrics = json.loads((workspace / "run_a" / stage / "metrics.json").read_text())
+    with np.load(workspace / "run_a" / stage / "embeddings.npz") as npz:
+        acc, per_class = brute_force_knn_acc(dict(npz))
+    assert metrics["test/knn/acc"] == pytest.approx(acc, abs=1e-9)
+    assert metrics["test/knn/per_class_acc"] == pytest.approx(per_class, abs=1e-9)
+
+
+def test_second_run_reuses_the_pretraining(workspace: Path) -> None:
+    cache = Path(json.loads((workspace / "run_a" / "run.json").read_text())["stages"]["pretrain"]["cache"])
+    before = {name: (cache / name).stat().st_mtime_ns for name in ("best.ckpt", "last.ckpt", "complete.json")}
+    # Alignment choices are not part of the pretraining: this row must reuse it, not train it again.
+    run(
+        compose_cfg(tiny_overrides(workspace / "images", workspace / "cache", "align.anchor_mode=centred")),
+        workspace / "run_b",
+    )
+    record = json.loads((workspace / "run_b" / "run.json").read_text())
+    assert record["status"] == "ok" and record["stages"]["pretrain"]["reused"]
+    assert {name: (cache / name).stat().st_mtime_ns for name in before} == before
+    same = [json.loads((workspace / r / "pretrain" / "metrics.json").read_text()) for r in ("run_a", "run_b")]
+    assert same[0] == same[1]
+
+
+def test_seeded_runs_reproduce_and_resume_continues(workspace: Path, tmp_path: Path) -> None:
+    images = workspace / "images"
+    ref = json.loads((workspace / "run_a" / "pretrain" / "metrics.json").read_text())
+    ref_cache = Path(
+        json.loads((workspace / "run_a" / "run.json").read_text())["stages"]["pretrain"]["cache"]
+    )
+    # Same seed, fresh cache, pretraining only: the same numbers as the first run.
+    run(compose_cfg(tiny_overrides(images, tmp_path / "c1", "stages=[pretrain]")), tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "pretrain" / "metrics.json").read_text())
+    assert (
+        again["test/knn/acc"] == ref["test/knn/acc"]
+        and again["test/knn/per_class_acc"] == ref["test/knn/per_class_acc"]
+    )
+
+    # Interrupted in the second epoch: run.json says failed, last.ckpt holds epoch 0, no completion marker.
+    crash = "+callbacks.interrupt={_target_: tests.pipeline_fixtures.InterruptInEpoch, epoch: 1}"
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        run(
+            compose_cfg(tiny_overrides(images, tmp_path / "c2", "stages=[pretrain]", crash)),
+            tmp_path / "crashed",
+        )
+    assert json.loads((tmp_path / "crashed" / "run.json").read_text())["status"] == "failed"
+    cache = next((tmp_path / "c2" / "pretrain").iterdir())
+    assert not (cache / "complete.json").exists()
+    last = cache / "last.ckpt"
+    assert _ckpt_meta(last)["epoch"] == 0
+    # Resumed with ckpt_path: it trains only the second epoch and ends where an uninterrupted run ends.
+    run(
+        compose_cfg(tiny_overrides(images, tmp_path / "c2", "stages=[pretrain]", f"ckpt_path={last}")),
+        tmp_path / "resumed",
+    )
+    assert (cache / "complete.json").is_file()
+    assert _ckpt_meta(last) == _ckpt_meta(ref_cache / "last.ckpt")
+    with open(tmp_path / "resumed" / "pretrain" / "csv" / "version_0" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    epochs = {int(r["epoch"]) for r in rows if any(v for k, v in r.items() if k.startswith("train/"))}
+    assert epochs == {1}, "the resumed run must not repeat epoch 0"
+
+
+def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "+experiment=ltr_align",
+            "data=endless_forams",
+            f"data.root={tmp_path}/missing",
+            f"hydra.run.dir={tmp_path}/out",
+            f"cache_dir={tmp_path}/cache",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "missing" in errors[0] and "Traceback" not in proc.stderr
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
