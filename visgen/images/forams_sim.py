@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -81,27 +82,44 @@ def split_labels(n: int, rng: np.random.Generator) -> list[str]:
     return rng.permutation(labels).tolist()
 
 
+class _Task(NamedTuple):
+    """One worker job: images ``start..stop-1`` of species ``s_idx``."""
+
+    out_dir: str
+    size: int
+    seed: int
+    s_idx: int
+    name: str
+    latent: np.ndarray  # [len(TRAIT_NAMES)]
+    splits: list[str]  # split of every image of the species
+    start: int
+    stop: int
+    intra_spread: float
+    nuisance: float
+
+
 _TEXTURES: dict[tuple[int, int], Textures] = {}
 
 
-def _render_chunk(task: tuple) -> list[dict]:
-    """Worker: render and write images ``start..stop-1`` of one species; return their manifest rows."""
-    out_dir, size, seed, s_idx, name, latent, splits, start, stop, intra, nuisance = task
-    key = (size, seed)
+def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
+    """Worker: render and write the task's images; return their manifest rows in image order."""
+    key = (task.size, task.seed)
     if key not in _TEXTURES:
-        _TEXTURES[key] = Textures(size, seed)
+        _TEXTURES[key] = Textures(task.size, task.seed)
     tex = _TEXTURES[key]
     rows = []
-    for i in range(start, stop):
-        rng = np.random.default_rng([seed, s_idx, i])
-        sp = sample_specimen(name, latent, rng, intra_spread=intra, nuisance=nuisance)
-        rel = f"{name}/{name}_{i:05d}.png"
+    for i in range(task.start, task.stop):
+        rng = np.random.default_rng([task.seed, task.s_idx, i])
+        sp = sample_specimen(
+            task.name, task.latent, rng, intra_spread=task.intra_spread, nuisance=task.nuisance
+        )
+        rel = f"{task.name}/{task.name}_{i:05d}.png"
         # compress_level=0 (stored): sensor noise leaves deflate only ~35 % to save, at 3x the time of
         # the whole PNG write; 16.6 kB per 128-px image, ~460 MB at full scale.
-        Image.fromarray(render_specimen(sp, size, tex, rng), mode="L").save(
-            Path(out_dir) / rel, compress_level=0
+        Image.fromarray(render_specimen(sp, task.size, tex, rng), mode="L").save(
+            Path(task.out_dir) / rel, compress_level=0
         )
-        rows.append({"path": rel, "species": name, "split": splits[i], **sp.row()})
+        rows.append({"path": rel, "species": task.name, "split": task.splits[i], **sp.row()})
     return rows
 
 
@@ -173,7 +191,7 @@ def simulate(
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
             tasks.append(
-                (
+                _Task(
                     str(out_dir),
                     size,
                     seed,

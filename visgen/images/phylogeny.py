@@ -24,6 +24,7 @@ All functions are pure numpy/scipy and deterministic given their inputs.
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,8 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import pdist, squareform
 
 from visgen.resources import data_path
+
+log = logging.getLogger(__name__)
 
 KMER = 5
 
@@ -80,14 +83,22 @@ def read_sequences_by_species(fasta: Path | None = None, join: Path | None = Non
     with open(join, newline="") as fh:
         species_of = {row["accession"]: row["image_species"] for row in csv.DictReader(fh)}
     records: dict[str, list[str]] = {}
-    acc, chunks = None, []
+    acc, chunks, skipped = None, [], -1  # the sentinel record at the start is not a skip
     for line in [*Path(fasta).read_text().splitlines(), ">END"]:
         if line.startswith(">"):
             if acc in species_of:
                 records.setdefault(species_of[acc], []).append("".join(chunks).lower())
+            else:
+                skipped += 1
             acc, chunks = line[1:].split()[0], []
         else:
             chunks.append(line.strip())
+    n_kept = sum(map(len, records.values()))
+    log.debug(
+        "18S of the image species: %d sequences; skipped %d (species outside the image classes)",
+        n_kept,
+        skipped,
+    )
     return records
 
 
