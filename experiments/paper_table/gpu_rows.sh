@@ -29,9 +29,16 @@ else
   PY=${PYTHON:-python3}
   stamp "installing the carried wheels"
   $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 3
+  # Optional groups (.whl_h6/<group>/, carried too) only where the image lacks the module: never shadow its own.
+  $PY -c "import yaml" 2>/dev/null || $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl_h6/yaml/*.whl
   export PYTHONPATH=/tmp/site:$PWD
-  SIZE=(profile=paper)
+  $PY -c "import matplotlib, sklearn" 2>/dev/null \
+    || $PY -m pip install -q --no-index --no-deps --target /tmp/site_plots .whl_h6/plots/*.whl
+  [ -d /tmp/site_plots ] && export PYTHONPATH=$PYTHONPATH:/tmp/site_plots
+  # No Rich progress bar: not every image has `rich`, and the log is read by a person afterwards.
+  SIZE=(profile=paper callbacks.progress_bar=null)
 fi
+$PY -c "import torch, torchvision, lightning, hydra, faiss, scipy, PIL, pytorch_metric_learning, visgen.pipeline" || exit 4
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 stamp "device: ${GPU:-no GPU}; rows: $ROWS"
 

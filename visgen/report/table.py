@@ -178,6 +178,9 @@ def header_lines(records: Sequence[RunRecord], multirun_dir: Path) -> list[str]:
         f"- **machine**: {_machine(records)}",
         f"- **source**: `{multirun_dir}` ({len(records)} jobs); `visgen report {multirun_dir}`",
     ]
+    device = multirun_dir / "device.txt"  # written by launch scripts that know the accelerator
+    if device.exists():
+        lines.append(f"- **device** (from `device.txt`): {' '.join(device.read_text().split())}")
     if walls:
         lines.append(f"- **training wall time** (sum of recorded stage times): {sum(walls) / 60:.1f} min")
     return lines
