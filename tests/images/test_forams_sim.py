@@ -163,3 +163,20 @@ def test_refuses_a_foreign_non_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="not a ForamSim output"):
         forams_sim.simulate(tmp_path, scale=0.001, size=32, workers=1)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_cache_keeps_a_concurrent_runs_complete_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kw = {"scale": 0.001, "size": 32, "seed": 5}
+    target = tmp_path / f"forams_sim-{forams_sim.cache_key(**kw)}"
+    real_simulate = forams_sim.simulate
+
+    def racing_simulate(out_dir: Path, **kwargs: object) -> Path:
+        # Another process finishes the same dataset while this one is still generating.
+        real_simulate(target, **kwargs)
+        (target / forams_sim.COMPLETE_MARKER).write_text("other\n")
+        return real_simulate(out_dir, **kwargs)
+
+    monkeypatch.setattr(forams_sim, "simulate", racing_simulate)
+    assert forams_sim.simulate_cached(tmp_path, workers=1, **kw) == target
+    assert (target / forams_sim.COMPLETE_MARKER).read_text() == "other\n"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # our temporary copy is gone

@@ -278,10 +278,14 @@ def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **con
     shutil.rmtree(tmp, ignore_errors=True)
     simulate(tmp, workers=workers, **config)
     (tmp / COMPLETE_MARKER).write_text(GENERATOR_VERSION + "\n")
-    if target.exists():  # an incomplete leftover, or a concurrent run that finished first
-        if (target / COMPLETE_MARKER).exists():
-            shutil.rmtree(tmp)
-            return target
-        shutil.rmtree(target)
-    tmp.rename(target)
+    if target.exists() and not (target / COMPLETE_MARKER).exists():
+        shutil.rmtree(target, ignore_errors=True)  # an interrupted run's leftover
+    try:
+        tmp.rename(target)
+    except OSError:
+        # A concurrent run renamed its complete copy into place first (rename onto a non-empty folder
+        # fails); its bytes equal ours, so keep it.
+        if not (target / COMPLETE_MARKER).exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
