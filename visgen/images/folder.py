@@ -11,13 +11,9 @@ Pure: no torch, no image decoding (that happens once, in :mod:`visgen.data.image
 
 from __future__ import annotations
 
-import csv
-import difflib
 import json
 import logging
 import os
-import re
-import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,14 +22,23 @@ from pathlib import Path
 import numpy as np
 
 from visgen.errors import UserInputError
-from visgen.resources import data_path
+from visgen.images.species import known_species, normalise_species_name, species_scales, suggest_name
+from visgen.images.splits import SPLITS, read_manifest, stratified_split
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SPLITS",
+    "ImageIndex",
+    "known_species",
+    "normalise_species_name",
+    "scan_image_folder",
+    "species_scales",
+    "stratified_split",
+]
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-SPLITS = ("train", "val", "test")
-# "12 - Globigerinoides ruber", "12_Globigerinoides_ruber", "12.Globigerinoides ruber"
-_PREFIX = re.compile(r"^\s*\d+\s*[-_.]?\s*")
 
 
 @dataclass
@@ -90,28 +95,6 @@ class ImageIndex:
         return text
 
 
-def known_species(classes_csv: Path | None = None) -> tuple[list[str], list[str]]:
-    """The species of the shipped Endless Forams class table.
-
-    Returns:
-        (all 35 species in table order, the 32 with DNA ordered by their ``dna_class_32`` id, i.e.
-        label k is the paper's EndlessForams class k + 1).
-    """
-    path = classes_csv or data_path("endless_forams_classes.csv")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    names = [r["species"] for r in rows]
-    dna = sorted((int(r["dna_class_32"]), r["species"]) for r in rows if r["dna_class_32"].strip())
-    return names, [name for _, name in dna]
-
-
-def normalise_species_name(folder_name: str) -> str:
-    """``"12 - Globigerinoides ruber"`` -> ``"Globigerinoides_ruber"`` (prefix dropped, spaces -> _)."""
-    name = _PREFIX.sub("", folder_name).strip()
-    name = re.sub(r"[\s_]+", "_", name)
-    return name[:1].upper() + name[1:].lower() if name else name
-
-
 def _resolve_classes(
     classes: str | Sequence[str] | None, all_names: list[str], dna_names: list[str]
 ) -> tuple[list[str], bool]:
@@ -131,11 +114,6 @@ def _resolve_classes(
     return chosen, True
 
 
-def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'?" if close else "no similar known species"
-
-
 def _scan_species_folders(root: Path, known: Sequence[str]) -> dict[str, Path]:
     """Map canonical species name -> its folder; unknown names raise with a suggestion."""
     canonical = {k.lower(): k for k in known}
@@ -146,7 +124,7 @@ def _scan_species_folders(root: Path, known: Sequence[str]) -> dict[str, Path]:
         name = canonical.get(normalise_species_name(entry.name).lower())
         if name is None:
             raise UserInputError(
-                f"{entry.path}: unknown species folder '{entry.name}', {_suggest(normalise_species_name(entry.name), known)} "
+                f"{entry.path}: unknown species folder '{entry.name}', {suggest_name(normalise_species_name(entry.name), known)} "
                 "Rename the folder or list the species explicitly in data.classes"
             )
         if name in found:
@@ -157,75 +135,6 @@ def _scan_species_folders(root: Path, known: Sequence[str]) -> dict[str, Path]:
     if not found:
         raise UserInputError(f"{root}: no species folders found; expected one sub-folder per species")
     return found
-
-
-def _read_manifest(path: Path) -> dict[str, str]:
-    """Relative image path -> split, from a CSV with at least the columns ``path`` and ``split``."""
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"path", "split"} <= set(reader.fieldnames):
-                raise UserInputError(f"{path}: manifest needs the columns 'path' and 'split'; add them")
-            out: dict[str, str] = {}
-            for line, row in enumerate(reader, start=2):
-                split = (row["split"] or "").strip()
-                if split not in SPLITS:
-                    raise UserInputError(
-                        f"{path}:{line}: split {split!r} is not one of {SPLITS}; fix the row"
-                    )
-                out[Path(row["path"].strip()).as_posix()] = split
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read the manifest ({err.strerror}); check the path") from err
-    return out
-
-
-def stratified_split(
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    fractions: Sequence[float] = (0.7, 0.1, 0.2),
-    seed: int = 0,
-) -> np.ndarray:
-    """Seeded per-species train/val/test split that keeps every species in every split when it can.
-
-    A species with n ≥ 3 images gets ``max(1, round(f_val·n))`` val and ``max(1, round(f_test·n))``
-    test images and at least one training image; n = 2 gives one train and one test image; n = 1 is
-    train only. Each species is shuffled by its own generator (seeded by ``seed`` and a hash of its
-    name), so adding or removing a species does not change the others' splits.
-
-    Args:
-        labels: int [N] class index per image.
-        class_names: species per class index.
-        fractions: (train, val, test) fractions, summing to 1.
-        seed: split seed.
-
-    Returns:
-        str array [N] of ``"train"|"val"|"test"``.
-    """
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise UserInputError(
-            f"data.split_fractions={list(fractions)}: give three non-negative fractions summing to 1"
-        )
-    splits = np.full(len(labels), "train", dtype="<U5")
-    for c, name in enumerate(class_names):
-        members = np.flatnonzero(labels == c)
-        n = len(members)
-        if n < 2:
-            continue
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        members = members[rng.permutation(n)]
-        if n == 2:
-            n_val, n_test = 0, 1
-        else:
-            n_val = max(1, round(fractions[1] * n)) if fractions[1] > 0 else 0
-            n_test = max(1, round(fractions[2] * n)) if fractions[2] > 0 else 0
-            while n - n_val - n_test < 1:  # tiny species: never take the last training image
-                if n_test >= n_val and n_test > 1:
-                    n_test -= 1
-                else:
-                    n_val -= 1
-        splits[members[:n_val]] = "val"
-        splits[members[n_val : n_val + n_test]] = "test"
-    return splits
 
 
 def scan_image_folder(
@@ -281,7 +190,7 @@ def scan_image_folder(
     absent = [name for name in selected if name not in folders]
     if absent and explicit:
         raise UserInputError(
-            f"{root}: no folder for species {absent[0]} in data.classes, {_suggest(absent[0], list(folders))}"
+            f"{root}: no folder for species {absent[0]} in data.classes, {suggest_name(absent[0], list(folders))}"
         )
     if absent:
         # A partial copy of the data set is legitimate (e.g. a subset of species); say so, once.
@@ -323,7 +232,7 @@ def scan_image_folder(
     manifest_path = Path(manifest) if manifest is not None else root / "manifest.csv"
     keep = np.ones(len(rel_paths), dtype=bool)
     if manifest is not None or manifest_path.exists():
-        by_path = _read_manifest(manifest_path)
+        by_path = read_manifest(manifest_path)
         splits = np.asarray([by_path.get(p, "") for p in rel_paths], dtype="<U5")
         keep = splits != ""
         for p in np.asarray(rel_paths)[~keep]:
@@ -352,31 +261,6 @@ def scan_image_folder(
     )
     log.info(index.summary())
     return index
-
-
-def species_scales(
-    class_names: Sequence[str], scale: float, generated: dict[str, int] | None = None
-) -> np.ndarray:
-    """Per-species scale = generated images / real images of the species (float64 [C]).
-
-    ForamSim generates ``max(round(n·scale), floor)`` images of a species with ``n`` real ones, so
-    for floored rare species the true scale is larger than the dataset's. Dividing their counts by
-    the dataset scale would inflate them into the wrong shot bucket; dividing by their own scale
-    does not. Species without a generated count (real images, species outside the shipped table)
-    use ``scale``.
-
-    Args:
-        class_names: species in label order.
-        scale: the dataset scale.
-        generated: ``dataset.json["counts"]``, images generated per species.
-    """
-    with open(data_path("endless_forams_classes.csv"), newline="") as fh:
-        real = {r["species"]: int(r["n_images"]) for r in csv.DictReader(fh)}
-    out = np.full(len(class_names), float(scale), dtype=np.float64)
-    for c, name in enumerate(class_names):
-        if generated and name in generated and real.get(name, 0) > 0:
-            out[c] = generated[name] / real[name]
-    return out
 
 
 def _read_dataset_json(root: Path) -> tuple[float, dict[str, int] | None]:

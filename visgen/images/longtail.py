@@ -9,7 +9,7 @@ Counts are judged at FULL scale: a scaled-down ForamSim dataset (``scale`` < 1, 
 profile and ``Tenuitella_iota`` is "few". Real images have ``scale = 1.0``. The scale may be given
 per class: ForamSim floors every species at a few images, so at scale 0.1 a species with 8 real
 images still gets 5 — its own scale is 5/8, not 0.1, and dividing by 0.1 would call it "medium"
-(see :func:`visgen.images.folder.species_scales`).
+(see :func:`visgen.images.species.species_scales`).
 
 Pure numpy, no torch.
 """

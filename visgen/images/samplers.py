@@ -5,8 +5,8 @@ from ``batch_size / m`` distinct classes with ``m`` images each. Classes are vis
 rounds, so every class — rare ones included — appears about equally often: class-balanced sampling,
 which is also what long-tail recognition wants. :class:`RandomBatchSampler` is the plain
 alternative. Both are deterministic given (seed, epoch) and split their batches across DDP ranks
-themselves (the data module runs the Trainer with ``use_distributed_sampler=False`` semantics for
-the training loader), and both expose ``set_epoch`` which Lightning calls every epoch.
+themselves (so the Trainer runs with ``use_distributed_sampler=False``: Lightning cannot inject a
+DistributedSampler into a custom batch sampler), and both expose ``set_epoch`` which Lightning calls every epoch.
 
 Pure numpy; they return Python lists of ints, which ``Dataset.__getitems__`` turns into one
 fancy index.
@@ -77,6 +77,7 @@ class MPerClassBatchSampler(_EpochSampler):
         labels: Sequence[int] | np.ndarray,
         m: int,
         batch_size: int,
+        *,
         length: int | None = None,
         seed: int = 0,
         rank: int = 0,
@@ -162,6 +163,7 @@ class RandomBatchSampler(_EpochSampler):
         self,
         n: int,
         batch_size: int,
+        *,
         length: int | None = None,
         seed: int = 0,
         rank: int = 0,
