@@ -87,3 +87,10 @@ def test_configuration_errors_are_user_errors() -> None:
         MPerClassBatchSampler(LABELS, 2, 40)  # 20 classes per batch, only 10 exist
     with pytest.raises(UserInputError, match="no full batch"):
         RandomBatchSampler(10, 16)
+
+
+def test_every_class_in_every_batch_when_k_equals_the_class_count() -> None:
+    # The paper profile: batch 256, m 8 -> 32 classes per batch out of 32.
+    sampler = MPerClassBatchSampler(LABELS, m=8, batch_size=80, length=80 * 30, seed=4)
+    for batch in sampler:
+        assert sorted(Counter(LABELS[batch].tolist()).items()) == [(c, 8) for c in range(10)]
