@@ -189,3 +189,30 @@ def test_worker_processes_give_the_same_batches(tiny_image_folder: Path, tmp_pat
     assert [t["index"].tolist() for t in inline.train_dataloader()] == [
         t["index"].tolist() for t in workers.train_dataloader()
     ]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_device_resident_fit_on_gpu(tiny_image_folder: Path, tmp_path: Path) -> None:
+    dm = _dm(tiny_image_folder, tmp_path, device_resident=True, augment={"channels_last": True})
+    net = _TinyNet()
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="gpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=2,
+    )
+    trainer.fit(net, datamodule=dm)
+    assert [s[2] for s in net.seen if s[0] == "train"] == [(8, 3, 16, 16)] * 2
+    assert all(s[3] for s in net.seen)
+    # The resident gather on the GPU returns the same pixels as the host loader.
+    host = _dm(tiny_image_folder, tmp_path)
+    host.setup("fit")
+    a = next(iter(host.gallery_dataloader()))
+    b = next(iter(dm.gallery_dataloader()))
+    b = dm.on_after_batch_transfer({k: v.cuda() for k, v in b.items()}, 1)
+    torch.testing.assert_close(b["image"].cpu(), host.on_after_batch_transfer(a, 1)["image"])
