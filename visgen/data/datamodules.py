@@ -177,7 +177,7 @@ class ForamImageDataModule(L.LightningDataModule):
                 decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
             )
         self.train_counts = longtail.class_counts(self._datasets["train"].labels.numpy(), self.num_classes)
-        # Per-species scale: ForamSim's floor keeps rare species above count x scale (see folder.py).
+        # Per-species scale: ForamSim's floor keeps rare species above count x scale (see species.py).
         self.class_scale = np.asarray(index.class_scale, dtype=np.float64)
         self.shot_buckets = longtail.shot_buckets(self.train_counts, self.class_scale)
         self.rare_classes = sorted(longtail.rare_classes(self.train_counts, self.class_scale))
