@@ -10,7 +10,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from visgen.pipeline import _pretrain_relevant
+from visgen.runner.cache import pretrain_relevant as _pretrain_relevant
 from visgen.runner.cache import config_hash
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -136,3 +136,20 @@ def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "missing" in errors[0] and "Traceback" not in proc.stderr
     assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_speed_path_gives_consistent_outputs(workspace: Path, tmp_path: Path) -> None:
+    # The paper profile's speed path (bf16 autocast, channels-last, device-resident uint8 images) on the
+    # tiny data: it must produce the same kind of outputs, and metrics that match their embeddings.
+    gpu = ["trainer=gpu", "model.channels_last=true", "data.device_resident=true"]
+    run(compose_cfg(tiny_overrides(workspace / "images", tmp_path / "cache", *gpu)), tmp_path / "gpu")
+    assert json.loads((tmp_path / "gpu" / "run.json").read_text())["status"] == "ok"
+    for stage in ("pretrain", "align"):
+        metrics = json.loads((tmp_path / "gpu" / stage / "metrics.json").read_text())
+        with np.load(tmp_path / "gpu" / stage / "embeddings.npz") as npz:
+            assert npz["query_embeddings"].dtype == np.float32
+            acc, per_class = brute_force_knn_acc(dict(npz))
+        assert metrics["test/knn/acc"] == pytest.approx(acc, abs=1e-9)
+        assert metrics["test/knn/per_class_acc"] == pytest.approx(per_class, abs=1e-9)
