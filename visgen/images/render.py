@@ -91,7 +91,10 @@ def shell_geometry(sp: Specimen) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     tangential = np.stack([-sin, cos, np.zeros(n)], axis=1)
     axial = np.broadcast_to([0.0, 0.0, 1.0], (n, 3))
     frame = np.stack([radial, tangential, axial], axis=2)  # [K, 3, 3], columns are the chamber axes
-    semi = np.stack([r * elong, r, r * t["flatten"]], axis=1)
+    # The final chamber departs from the coil's size law (reduced or inflated) without moving its centre.
+    r_shape = r.copy()
+    r_shape[-1] *= t["final_inflation"]
+    semi = np.stack([r_shape * elong, r_shape, r_shape * t["flatten"]], axis=1)
     quad = frame @ (frame.transpose(0, 2, 1) / semi[:, :, None] ** 2)
     inv = frame @ (frame.transpose(0, 2, 1) * semi[:, :, None] ** 2)
     if sp.final_sphere:
@@ -176,8 +179,10 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
     pores = Textures.crop(tex.pores, size, rng)[ys, xs]
     speck_img = Textures.crop(tex.speckle, size, rng)
     speck = speck_img[ys, xs]
-    wall = t["albedo"] * (1.0 - 0.55 * t["pores"] * pores) * (1.0 + 0.25 * t["spines"] * (speck - 0.5))
-    shade = sp.light_gain * (wall * (0.22 + 0.78 * diffuse) + 0.35 * (1 - 0.6 * t["pores"]) * spec)
+    rough = 0.25 * t["spines"] + 0.4 * t["grain"]
+    wall = t["albedo"] * (1.0 - 0.55 * t["pores"] * pores) * (1.0 + rough * (speck - 0.5))
+    lit = t["ambient"] + (1.0 - t["ambient"]) * diffuse
+    shade = sp.light_gain * (wall * lit + t["gloss"] * (1 - 0.6 * t["pores"]) * spec)
     if t["keel"] > 0.05:
         # Keel: a bright rim where the wall turns parallel to the coil axis on the chamber's outer side.
         along = g @ rot[:, 2].astype(np.float32)
@@ -191,7 +196,7 @@ def render_specimen(sp: Specimen, size: int, tex: Textures, rng: np.random.Gener
     suture = np.zeros_like(mask)
     suture[:, 1:] |= (cid[:, 1:] != cid[:, :-1]) & mask[:, 1:] & mask[:, :-1]
     suture[1:, :] |= (cid[1:, :] != cid[:-1, :]) & mask[1:, :] & mask[:-1, :]
-    img[suture] *= 0.55
+    img[suture] *= t["suture_depth"]
     _aperture(img, sp, rot, ppu, centre_px, zbuf, centres[-1], radial[-1])
     _debris(img, sp.debris, size, rng)
     if t["spines"] > 0.05:

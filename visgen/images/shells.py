@@ -39,6 +39,11 @@ TRAITS: dict[str, tuple[float, float]] = {
     "albedo": (0.65, 1.0),  # wall brightness
     "elongation": (1.0, 1.35),  # radial / tangential chamber radius
     "whorls": (1.6, 2.8),  # number of whorls drawn
+    "final_inflation": (0.8, 1.3),  # final chamber radius / the coil's expectation (reduced .. bulla-like)
+    "gloss": (0.1, 0.6),  # specular strength of the wall
+    "suture_depth": (0.35, 0.85),  # brightness kept at sutures (low = deeply incised)
+    "grain": (0.0, 0.6),  # fine surface roughness
+    "ambient": (0.12, 0.35),  # light reaching shaded walls (thin, translucent walls look evenly lit)
     "dextral": (0.1, 0.9),  # probability of dextral coiling
 }
 TRAIT_NAMES: tuple[str, ...] = tuple(TRAITS)
@@ -54,9 +59,9 @@ PUBLISHED: dict[str, dict[str, float]] = {
     "Globigerinella_adamsi": {"spire": 0.0, "elongation": 1.6},
     "Hastigerina_pelagica": {"spire": 0.0, "elongation": 1.5, "spines": 1.0},
     "Beella_digitata": {"elongation": 1.6},
-    "Sphaeroidinella_dehiscens": {"pores": 0.05, "albedo": 1.0, "spines": 0.0},
-    "Pulleniatina_obliquiloculata": {"pores": 0.1, "albedo": 0.95, "spines": 0.0},
-    "Candeina_nitida": {"pores": 0.15, "albedo": 1.0, "spines": 0.0},
+    "Sphaeroidinella_dehiscens": {"pores": 0.05, "albedo": 1.0, "spines": 0.0, "gloss": 0.7},
+    "Pulleniatina_obliquiloculata": {"pores": 0.1, "albedo": 0.95, "spines": 0.0, "gloss": 0.65},
+    "Candeina_nitida": {"pores": 0.15, "albedo": 1.0, "spines": 0.0, "gloss": 0.7},
     "Globigerinoides_ruber": {"chambers_per_whorl": 3.4, "flatten": 1.0},
     "Neogloboquadrina_pachyderma": {"dextral": 0.03},
     "Neogloboquadrina_incompta": {"dextral": 0.97},
