@@ -153,3 +153,27 @@ def test_gpu_speed_path_gives_consistent_outputs(workspace: Path, tmp_path: Path
             acc, per_class = brute_force_knn_acc(dict(npz))
         assert metrics["test/knn/acc"] == pytest.approx(acc, abs=1e-9)
         assert metrics["test/knn/per_class_acc"] == pytest.approx(per_class, abs=1e-9)
+
+
+def test_multirun_records_a_failing_job_and_goes_on(tmp_path: Path) -> None:
+    # Two jobs that both fail on user input: the sweep must run both and say why in each run.json.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "-m",
+            "+experiment=ltr_align",
+            "data=endless_forams",
+            f"data.root={tmp_path}/missing_a,{tmp_path}/missing_b",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            f"cache_dir={tmp_path}/cache",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/run.json"))]
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert "missing_a" in records[0]["error"] and "missing_b" in records[1]["error"]
