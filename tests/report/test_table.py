@@ -112,6 +112,7 @@ def test_write_report_writes_markdown_and_csv(multirun: Path, tmp_path: Path) ->
     assert "| ltr | 1 | pretrain | 3/3 | 82.0 ± 2.0 | 82.0 ± 2.0 | 50.0 ± 10.0 |" in text
     assert "| ltr_align | 1 | align | 2/3 (1 failed, 2 ok) |" in text
     assert "seed 2: RuntimeError: boom" in text and "fixture-host" in text
+    assert "- **command**: `python run.py -m seed=0,1,2`" in text  # from multirun.yaml's task overrides
     table = {
         (r["experiment"], r["phylo_signal"]): r for r in csv.DictReader(io.StringIO(csv_path.read_text()))
     }

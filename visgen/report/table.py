@@ -11,16 +11,14 @@ import csv
 import io
 import logging
 import math
-import os
-import platform
 import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from visgen.report.directions import Direction, directions
+from visgen.report.header import header_lines
 from visgen.report.runs import METRICS, RunRecord, collect_runs
 from visgen.resources import data_path
 
@@ -134,58 +132,6 @@ def _lam(lam: float | None) -> str:
     return "real" if lam is None else f"{lam:g}"
 
 
-def describe_data(records: Sequence[RunRecord]) -> str:
-    """One phrase for the header: ForamSim (synthetic) with its λ values and scale, or real images."""
-    datas = [r.data for r in records if r.data]
-    if not datas:
-        return "unknown (no run.json with data facts)"
-    real = [d for d in datas if d.get("synthetic") is False or d.get("source") == "folder"]
-    if real:
-        roots = sorted({str(d.get("root", "?")) for d in real})
-        return f"real images ({', '.join(roots)})"
-    lams = sorted({float(d["phylo_signal"]) for d in datas if "phylo_signal" in d}, reverse=True)
-    scales = sorted({float(d["scale"]) for d in datas if "scale" in d})
-    sizes = sorted({int(d["size"]) for d in datas if "size" in d})
-    return (
-        f"ForamSim — SYNTHETIC images, λ ∈ {{{', '.join(f'{x:g}' for x in lams)}}}, "
-        f"scale {', '.join(f'{x:g}' for x in scales)}, {', '.join(map(str, sizes))} px"
-    )
-
-
-def _machine(records: Sequence[RunRecord]) -> str:
-    machines = sorted({str(r.extra["machine"]) for r in records if r.extra.get("machine")})
-    if machines:
-        return "; ".join(machines)
-    # run.json did not record where it trained: say so rather than pretend the report host trained.
-    return f"not recorded by the runs; report written on {platform.node()} ({os.cpu_count()} CPUs)"
-
-
-def header_lines(records: Sequence[RunRecord], multirun_dir: Path) -> list[str]:
-    """The facts above the table: profile, data source, seeds, date, machine, command."""
-    profiles = sorted({r.profile for r in records})
-    seeds = sorted({r.seed for r in records if r.seed is not None})
-    walls = [
-        float(v)
-        for r in records
-        for k, v in r.extra.items()
-        if k.startswith("wall") and isinstance(v, int | float)
-    ]
-    lines = [
-        f"- **profile**: {', '.join(profiles)}",
-        f"- **data**: {describe_data(records)}",
-        f"- **seeds**: {', '.join(map(str, seeds)) or '–'} (mean ± sample std over the seeds that finished)",
-        f"- **date**: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- **machine**: {_machine(records)}",
-        f"- **source**: `{multirun_dir}` ({len(records)} jobs); `visgen report {multirun_dir}`",
-    ]
-    device = multirun_dir / "device.txt"  # written by launch scripts that know the accelerator
-    if device.exists():
-        lines.append(f"- **device** (from `device.txt`): {' '.join(device.read_text().split())}")
-    if walls:
-        lines.append(f"- **training wall time** (sum of recorded stage times): {sum(walls) / 60:.1f} min")
-    return lines
-
-
 def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction]) -> str:
     """The report as Markdown: header, table, the paper's directions, then non-ok runs."""
     cols = [
@@ -269,10 +215,14 @@ def write_report(multirun_dir: Path, out: Path) -> list[Path]:
     try:
         from visgen.report.plots import write_report_plots
 
-        plots = write_report_plots(records, out / f"{stem}_plots")
+        write_report_plots(records, out / f"{stem}_plots")
     except ImportError as err:  # plotting is optional for the table; say why it is absent
         log.warning("plots skipped (%s)", err)
-        plots = []
+    # Every PNG in the plots folder, so plots drawn where the embeddings live (e.g. on the GPU machine)
+    # and copied here stay linked when the table is rebuilt from the small result files alone.
+    plots = sorted(
+        (out / f"{stem}_plots").glob("*.png"), key=lambda p: (not p.name.startswith("per_class"), p.name)
+    )
     if plots:
         body += (
             "\n## Plots\n\n"

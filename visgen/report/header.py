@@ -1,0 +1,83 @@
+"""The facts above the paper table: profile, data source, seeds, date, machine, command (pure, torch-free)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from visgen.report.runs import RunRecord
+
+
+def describe_data(records: Sequence[RunRecord]) -> str:
+    """One phrase for the header: ForamSim (synthetic) with its λ values and scale, or real images."""
+    datas = [r.data for r in records if r.data]
+    if not datas:
+        return "unknown (no run.json with data facts)"
+    real = [d for d in datas if d.get("synthetic") is False or d.get("source") == "folder"]
+    if real:
+        roots = sorted({str(d.get("root", "?")) for d in real})
+        return f"real images ({', '.join(roots)})"
+    lams = sorted({float(d["phylo_signal"]) for d in datas if "phylo_signal" in d}, reverse=True)
+    scales = sorted({float(d["scale"]) for d in datas if "scale" in d})
+    sizes = sorted({int(d["size"]) for d in datas if "size" in d})
+    return (
+        f"ForamSim — SYNTHETIC images, λ ∈ {{{', '.join(f'{x:g}' for x in lams)}}}, "
+        f"scale {', '.join(f'{x:g}' for x in scales)}, {', '.join(map(str, sizes))} px"
+    )
+
+
+def _machine(records: Sequence[RunRecord]) -> str:
+    machines = sorted({str(r.extra["machine"]) for r in records if r.extra.get("machine")})
+    if machines:
+        return "; ".join(machines)
+    # run.json did not record where it trained: say so rather than pretend the report host trained.
+    return f"not recorded by the runs; report written on {platform.node()} ({os.cpu_count()} CPUs)"
+
+
+def sweep_command(multirun_dir: Path) -> str:
+    """``python run.py -m <overrides>`` as the sweep was launched (from ``multirun.yaml``), or ``""``."""
+    path = multirun_dir / "multirun.yaml"
+    if not path.exists():
+        return ""
+
+    try:
+        task = ((yaml.safe_load(path.read_text()) or {}).get("hydra", {}).get("overrides") or {}).get(
+            "task"
+        ) or []
+    except yaml.YAMLError:
+        return ""
+    return " ".join(["python run.py -m", *map(str, task)])
+
+
+def header_lines(records: Sequence[RunRecord], multirun_dir: Path) -> list[str]:
+    """The facts above the table: profile, data source, seeds, date, machine, command."""
+    profiles = sorted({r.profile for r in records})
+    seeds = sorted({r.seed for r in records if r.seed is not None})
+    walls = [
+        float(v)
+        for r in records
+        for k, v in r.extra.items()
+        if k.startswith("wall") and isinstance(v, int | float)
+    ]
+    lines = [
+        f"- **profile**: {', '.join(profiles)}",
+        f"- **data**: {describe_data(records)}",
+        f"- **seeds**: {', '.join(map(str, seeds)) or '–'} (mean ± sample std over the seeds that finished)",
+        f"- **date**: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- **machine**: {_machine(records)}",
+        f"- **source**: `{multirun_dir}` ({len(records)} jobs); `visgen report {multirun_dir}`",
+    ]
+    command = sweep_command(multirun_dir)
+    if command:
+        lines.append(f"- **command**: `{command}`")
+    device = multirun_dir / "device.txt"  # written by launch scripts that know the accelerator
+    if device.exists():
+        lines.append(f"- **device** (from `device.txt`): {' '.join(device.read_text().split())}")
+    if walls:
+        lines.append(f"- **wall time** (sum over the jobs' run.json): {sum(walls) / 60:.1f} min")
+    return lines
