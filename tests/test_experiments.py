@@ -128,3 +128,9 @@ def test_slurm_launcher_composes_with_one_task_per_gpu() -> None:
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node) == (2, 4, 4)
+
+
+def test_wandb_groups_a_sweeps_runs() -> None:
+    cfg = _compose("+sweep=paper_table", "logger=wandb", "+experiment=ltr", hydra=True)
+    assert OmegaConf.to_container(cfg.logger, resolve=True)["group"] == "paper_table_quick"
+    assert _compose("logger=wandb").logger.group is None  # a single run has no group
