@@ -177,3 +177,22 @@ def test_multirun_records_a_failing_job_and_goes_on(tmp_path: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/run.json"))]
     assert [r["status"] for r in records] == ["failed", "failed"]
     assert "missing_a" in records[0]["error"] and "missing_b" in records[1]["error"]
+
+
+def test_weight_balancing_runs_a_frozen_trunk_maxnorm_second_stage(workspace: Path, tmp_path: Path) -> None:
+    wb = [
+        "stages=[pretrain]",
+        "trainer.max_epochs=1",
+        "ltr=weight_balancing",
+        "ltr.stage2.epochs=1",
+        "ltr.stage2.max_norm=0.5",
+    ]
+    run(compose_cfg(tiny_overrides(workspace / "images", tmp_path / "cache", *wb)), tmp_path / "wb")
+    cache = next((tmp_path / "cache" / "pretrain").iterdir())
+    stage1 = torch.load(cache / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    final = torch.load(cache / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    trunk = [k for k in stage1 if k.startswith("net.trunk.")]
+    assert trunk and all(torch.equal(stage1[k], final[k]) for k in trunk), "stage 2 must not touch the trunk"
+    # MaxNorm: every classifier row projected into the ball of radius 0.5 after each stage-2 step.
+    assert float(final["net.classifier.weight"].norm(dim=1).max()) <= 0.5 + 1e-6
+    assert json.loads((tmp_path / "wb" / "run.json").read_text())["status"] == "ok"

@@ -94,6 +94,9 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
         raise UserInputError(
             f"stages={list(cfg.stages)}: unknown stage(s) {sorted(unknown)}; use [pretrain], [align] or [pretrain, align]"
         )
+    if torch.cuda.is_available():
+        # TF32 for the float32 matmuls left outside autocast (KNN prep, heads): free speed on Ampere+.
+        torch.set_float32_matmul_precision("high")
     L.seed_everything(int(cfg.seed), workers=True)
     dm = build_datamodule(cfg)
     dm.prepare_data()
@@ -200,6 +203,8 @@ def _pretrain_stage(
     if resume is None and cache.last.is_file():
         resume = str(cache.last)
         log.info("resuming the interrupted pretraining %s from %s", cache.key, resume)
+    # Re-seed here so the initial weights do not depend on whether data generation ran in this process.
+    L.seed_everything(int(cfg.seed), workers=True)
     module = build_pretrain_module(cfg, dm.num_classes)
     speed_up(module.net, compile_model=bool(cfg.model.compile))
     trainer, checkpoint = build_trainer(cfg, "pretrain", stage_dir, cache.dir, int(cfg.trainer.max_epochs))
@@ -262,6 +267,7 @@ def _align_stage(
     stage_dir = run_dir / "align"
     start = time.time()
     anchors = build_anchors(cfg, dm.class_names)
+    L.seed_everything(int(cfg.seed), workers=True)  # same reason as in the pretraining stage
     net_cfg = (
         cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "IMAGENET1K_V2"})
     )
