@@ -196,3 +196,18 @@ def test_weight_balancing_runs_a_frozen_trunk_maxnorm_second_stage(workspace: Pa
     # MaxNorm: every classifier row projected into the ball of radius 0.5 after each stage-2 step.
     assert float(final["net.classifier.weight"].norm(dim=1).max()) <= 0.5 + 1e-6
     assert json.loads((tmp_path / "wb" / "run.json").read_text())["status"] == "ok"
+
+
+def test_align_only_without_imagenet_weights_is_reported_unavailable(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "TORCH_HOME", str(tmp_path / "empty_torch_home")
+    )  # an offline machine's empty hub cache
+    cfg = compose_cfg(
+        tiny_overrides(workspace / "images", tmp_path / "cache", "stages=[align]", "name=imagenet_align")
+    )
+    assert run(cfg, tmp_path / "fig9a") == {}
+    record = json.loads((tmp_path / "fig9a" / "run.json").read_text())
+    assert record["status"] == "unavailable" and "ImageNet weights" in record["error"]
+    assert not (tmp_path / "fig9a" / "align").exists()
