@@ -10,8 +10,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from visgen.runner.cache import pretrain_relevant as _pretrain_relevant
-from visgen.runner.cache import config_hash
+from visgen.runner.cache import config_hash, pretrain_relevant
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -68,7 +67,7 @@ def test_rows_set_what_the_paper_row_means(
 
 
 def _pretrain_key(experiment: str, *more: str) -> str:
-    return config_hash(_pretrain_relevant(_compose(f"+experiment={experiment}", *more)))
+    return config_hash(pretrain_relevant(_compose(f"+experiment={experiment}", *more)))
 
 
 @pytest.mark.parametrize(

@@ -213,7 +213,9 @@ def write_report_plots(records: Sequence[RunRecord], out_dir: Path) -> list[Path
             paths = [r.job_dir / str(r.stage) / "per_species.csv" for r in ok if r.name == name and r.job_dir]
             paths = [p for p in paths if p.exists()]
             if paths:
-                series[f"{label} ({name}, {len(paths)} seed{'s' if len(paths) > 1 else ''})"] = mean_per_species(paths)
+                series[f"{label} ({name}, {len(paths)} seed{'s' if len(paths) > 1 else ''})"] = (
+                    mean_per_species(paths)
+                )
                 break
     written = [figures.per_class_vs_count(series, out_dir / "per_class_vs_count.png")] if series else []
     runs = sorted((r for r in ok if r.name == "ltr_align"), key=lambda r: (r.seed is None, r.seed))
