@@ -7,8 +7,13 @@
 #   VISGEN_GPU_CHECK=smoke bash benchmarks/gpu_check.sh     # CPU logic check (tiny sizes, venv python)
 #
 # The GPU image has python 3.12, torch, torchvision and lightning but not hydra-core, omegaconf, antlr4,
-# faiss-cpu or pytorch-metric-learning: their wheels travel in .whl/ (see the README of benchmarks/) and
-# are installed into /tmp/site; visgen itself runs from this checkout through PYTHONPATH.
+# faiss-cpu or pytorch-metric-learning. Their wheels travel in the git-ignored .whl/, fetched once with
+#   P="--no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
+#      --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl"
+#   for w in hydra-core==1.3.2 omegaconf==2.3.0 faiss-cpu==1.15.1 pytorch-metric-learning==2.9.0; do
+#     python3 -m pip download $P $w; done
+#   python3 -m pip wheel --no-deps -w .whl antlr4-python3-runtime==4.9.3   # sdist only on PyPI; pure Python
+# and installed into /tmp/site; visgen itself runs from this checkout through PYTHONPATH (no install).
 set -uo pipefail
 MODE=${VISGEN_GPU_CHECK:-full}
 OUT=${OUT:-$PWD/gpu_check_out}
