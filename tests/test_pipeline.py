@@ -143,7 +143,8 @@ def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_gpu_speed_path_gives_consistent_outputs(workspace: Path, tmp_path: Path) -> None:
     # The paper profile's speed path (bf16 autocast, channels-last, device-resident uint8 images) on the
     # tiny data: it must produce the same kind of outputs, and metrics that match their embeddings.
-    gpu = ["trainer=gpu", "model.channels_last=true", "data.device_resident=true"]
+    # trainer.accelerator must be named: the tiny overrides set it to cpu after the group is chosen.
+    gpu = ["trainer=gpu", "trainer.accelerator=gpu", "model.channels_last=true", "data.device_resident=true"]
     run(compose_cfg(tiny_overrides(workspace / "images", tmp_path / "cache", *gpu)), tmp_path / "gpu")
     assert json.loads((tmp_path / "gpu" / "run.json").read_text())["status"] == "ok"
     for stage in ("pretrain", "align"):
