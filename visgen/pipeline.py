@@ -35,7 +35,14 @@ from visgen.runner.stages import (
 log = logging.getLogger(__name__)
 
 # data.* keys that describe ForamSim and are handed to the data module as its ``sim`` dict.
-_SIM_KEYS = {"scale": "scale", "phylo_signal": "phylo_signal", "sim_seed": "seed", "sim_size": "size"}
+_SIM_KEYS = {
+    "scale": "scale",
+    "phylo_signal": "phylo_signal",
+    "sim_seed": "seed",
+    "sim_size": "size",
+    "sim_intra_spread": "intra_spread",
+    "sim_nuisance": "nuisance",
+}
 
 
 def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
