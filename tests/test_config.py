@@ -86,6 +86,14 @@ def test_pretrain_cache_key_ignores_alignment_and_speed_knobs() -> None:
         "model.compile=true",
     ):
         assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", same))) == base, same
-    # ... while anything that changes the pretrained weights must not.
-    for diff in ("seed=1", "ltr=none", "loss=tl", "data.phylo_signal=0", "trainer.max_epochs=9"):
+    # ... while anything that changes the pretrained weights or their cached KNN test must not.
+    for diff in (
+        "seed=1",
+        "ltr=none",
+        "loss=tl",
+        "data.phylo_signal=0",
+        "data.sim_intra_spread=0.9",
+        "trainer.max_epochs=9",
+        "callbacks.knn_eval.metric=cosine",
+    ):
         assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", diff))) != base, diff

@@ -275,9 +275,7 @@ def _align_stage(
     start = time.time()
     anchors = build_anchors(cfg, dm.class_names)
     L.seed_everything(int(cfg.seed), workers=True)  # same reason as in the pretraining stage
-    net_cfg = (
-        cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "IMAGENET1K_V2"})
-    )
+    net_cfg = cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "DEFAULT"})
     net = instantiate(net_cfg, num_classes=dm.num_classes)
     if weights is not None:
         load_net_weights(net, weights)
@@ -321,7 +319,7 @@ def build_anchors(cfg: DictConfig, class_names: list[str]) -> Any:
     anchors, missing = genetic.for_classes(class_names)
     if missing:
         raise UserInputError(
-            f"{cfg.genetics.fasta}: no DNA for image species {', '.join(missing)}; use data.classes=dna or add their sequences"
+            f"{fasta}: no DNA for image species {', '.join(missing)}; use data.classes=dna or add their sequences"
         )
     anchors = preprocess_anchors(anchors, mode=str(cfg.align.anchor_mode))
     anchors = control_anchors(anchors, kind=str(cfg.align.control), seed=int(cfg.align.control_seed))

@@ -1,7 +1,7 @@
 """Content-addressed cache of pretraining runs, so a sweep never trains the same pretraining twice.
 
 The cache key is a hash of the resolved, pretraining-relevant part of the config (data, model, loss,
-LTR, the trainer keys that change the numbers, profile, seed, monitored metric). A folder counts as
+LTR, the trainer keys that change the numbers, profile, seed, monitored metric, KNN settings). A folder counts as
 complete only once ``complete.json`` exists, written last and atomically; a folder without it holds an
 interrupted run whose ``last.ckpt`` the pipeline resumes.
 """
@@ -130,4 +130,7 @@ def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
         "profile": cfg.profile.name,
         "seed": int(cfg.seed),
         "monitor": cfg.monitor,
+        # The checkpoint is chosen on val/knn/acc and the cached test outputs are KNN results, so the KNN
+        # settings are part of what a cached pretraining means.
+        "knn": {key: cfg.callbacks.knn_eval.get(key) for key in ("k", "metric")},
     }

@@ -49,12 +49,10 @@ def imagenet_weights_cached(trunk: str) -> bool:
     import torchvision
 
     try:
-        url = torchvision.models.get_model_weights(trunk)["IMAGENET1K_V2"].url
+        # DEFAULT = the best ImageNet weights torchvision has for this trunk (V2 for resnet50, V1 for resnet18).
+        url = torchvision.models.get_model_weights(trunk)["DEFAULT"].url
     except (KeyError, ValueError):
-        try:
-            url = torchvision.models.get_model_weights(trunk)["IMAGENET1K_V1"].url
-        except (KeyError, ValueError):
-            return False
+        return False
     return (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file()
 
 
