@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from visgen.errors import UserInputError
+from visgen.images.forams_sim import DEFAULT_INTRA_SPREAD, DEFAULT_NUISANCE
 
 
 def _cmd_sgt(ns: argparse.Namespace) -> None:
@@ -35,7 +36,14 @@ def _cmd_simulate(ns: argparse.Namespace) -> None:
     from visgen.images.forams_sim import simulate
 
     out = simulate(
-        ns.out, scale=ns.scale, size=ns.size, seed=ns.seed, phylo_signal=ns.phylo_signal, workers=ns.workers
+        ns.out,
+        scale=ns.scale,
+        size=ns.size,
+        seed=ns.seed,
+        phylo_signal=ns.phylo_signal,
+        workers=ns.workers,
+        intra_spread=ns.intra_spread,
+        nuisance=ns.nuisance,
     )
     print(f"ForamSim (synthetic images) written to {out}")
 
@@ -79,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--phylo-signal", type=float, default=1.0, help="Pagel's lambda in [0, 1]")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--intra-spread",
+        type=float,
+        default=DEFAULT_INTRA_SPREAD,
+        help="specimen spread of the traits relative to the species differences (difficulty)",
+    )
+    p.add_argument(
+        "--nuisance",
+        type=float,
+        default=DEFAULT_NUISANCE,
+        help="strength of pose, lighting, blur, noise and debris (0 = studio images)",
+    )
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("report", help="turn a Hydra multirun folder into the paper table and plots")

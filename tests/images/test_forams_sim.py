@@ -150,6 +150,8 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         (["--phylo-signal", "-0.1"], "must lie in [0, 1]"),
         (["--size", "8"], "--size must lie in"),
         (["--workers", "0"], "--workers must be >= 1"),
+        (["--intra-spread", "-0.5"], "--intra-spread must be >= 0"),
+        (["--nuisance", "-1"], "--nuisance must be >= 0"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(
