@@ -26,22 +26,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
 
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py, beside this script)
+
 from visgen.genetics.encoding import DINUCLEOTIDE_ALPHABET, dinucleotides  # noqa: E402
 from visgen.genetics.fasta import read_fasta  # noqa: E402
 from visgen.genetics.sgt import sgt_embed  # noqa: E402
 from visgen.resources import data_path  # noqa: E402
 
 GOAL = 1000.0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_ours(sequences: list[str], repeats: int) -> tuple[list[float], list[float], np.ndarray]:
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Command: `{command.strip()}`
 Date: {dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-Machine: {platform.node()}, {_cpu_model()}, {os.cpu_count()} logical CPUs, load average {load} (1/5/15 min)
+Machine: {platform.node()}, {cpu_model()}, {os.cpu_count()} logical CPUs, load average {load} (1/5/15 min)
 Software: Python {platform.python_version()}, numpy {np.__version__}, sgt {getattr(sgt_package, "__version__", "2.0.3")}
 Data: the shipped {n} real 18S sequences ({lengths.min()}-{lengths.max()} bp, median {int(np.median(lengths))}),
 IUPAC codes dropped; stride-1 dinucleotides, 16 symbols, kappa 1, length-insensitive (the paper's setting).
