@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from visgen.report.runs import headline_lambda
+
 METRIC = "rare_acc"
 
 
@@ -65,14 +67,7 @@ def compare(claim: str, better: _Row | None, worse: _Row | None, missing: str) -
 
 def directions(rows: Sequence[_Row]) -> list[Direction]:
     """The paper's directions at λ = 1 (or real images), and the λ = 0 control."""
-    lams = {r.phylo_signal for r in rows}
-    lam = (
-        1.0
-        if 1.0 in lams
-        else None
-        if None in lams
-        else max((x for x in lams if x is not None), default=None)
-    )
+    lam = headline_lambda(r.phylo_signal for r in rows)
     at = f"λ = {lam:g}" if lam is not None else "real images"
     base = _find(rows, ("rtl_softmax", "baseline"), lam)
     ltr = _find(rows, ("ltr",), lam)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from visgen.report import figures
-from visgen.report.runs import STAGES, RunRecord
+from visgen.report.runs import STAGES, RunRecord, headline_lambda
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +194,7 @@ def write_report_plots(records: Sequence[RunRecord], out_dir: Path) -> list[Path
     (averaged over seeds) and the full plot set of one LTR + align run (lowest seed), all at λ = 1
     (or real images)."""
     ok = [r for r in records if r.status == "ok" and r.job_dir is not None]
-    lams = {r.phylo_signal for r in ok}
-    lam = (
-        1.0
-        if 1.0 in lams
-        else None
-        if None in lams
-        else max((x for x in lams if x is not None), default=None)
-    )
+    lam = headline_lambda(r.phylo_signal for r in ok)
     ok = [r for r in ok if r.phylo_signal == lam]
     series = {}
     for label, names in (

@@ -206,3 +206,13 @@ def collect_runs(multirun_dir: Path) -> list[RunRecord]:
     n_bad = sum(r.status != "ok" for r in records)
     log.info("read %d jobs from %s (%d not ok)", len(records), multirun_dir, n_bad)
     return records
+
+
+def headline_lambda(lambdas: Iterable[float | None]) -> float | None:
+    """The λ the paper's claims are read at: 1 when present, else real images (None), else the largest λ."""
+    lams = set(lambdas)
+    if 1.0 in lams:
+        return 1.0
+    if None in lams:
+        return None
+    return max((x for x in lams if x is not None), default=None)
