@@ -123,7 +123,16 @@ def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
     return rows
 
 
-def _check_args(scale: float, size: int, phylo_signal: float, workers: int | None, out_dir: Path) -> None:
+def _check_args(
+    scale: float,
+    size: int,
+    phylo_signal: float,
+    workers: int | None,
+    out_dir: Path,
+    *,
+    intra_spread: float,
+    nuisance: float,
+) -> None:
     where = f"visgen simulate --out {out_dir}"
     if not scale > 0:
         raise UserInputError(f"{where}: --scale must be > 0, got {scale}; use e.g. --scale 0.05")
@@ -135,6 +144,9 @@ def _check_args(scale: float, size: int, phylo_signal: float, workers: int | Non
         )
     if workers is not None and workers < 1:
         raise UserInputError(f"{where}: --workers must be >= 1, got {workers}")
+    for flag, value in (("--intra-spread", intra_spread), ("--nuisance", nuisance)):
+        if not value >= 0:
+            raise UserInputError(f"{where}: {flag} must be >= 0, got {value}")
 
 
 def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
@@ -181,10 +193,7 @@ def simulate(
         UserInputError: an argument is out of range or ``out_dir`` holds something else.
     """
     out_dir = Path(out_dir)
-    _check_args(scale, size, phylo_signal, workers, out_dir)
-    for flag, value in (("--intra-spread", intra_spread), ("--nuisance", nuisance)):
-        if not value >= 0:
-            raise UserInputError(f"visgen simulate --out {out_dir}: {flag} must be >= 0, got {value}")
+    _check_args(scale, size, phylo_signal, workers, out_dir, intra_spread=intra_spread, nuisance=nuisance)
     counts = species_counts(scale)
     names, latents = species_latents(seed, phylo_signal)
     _prepare_out_dir(out_dir, names)
