@@ -26,9 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
 
-from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py, beside this script)
-
 from visgen.images.forams_sim import GENERATOR_VERSION, simulate  # noqa: E402
+from visgen.runner.machine import cpu_model  # noqa: E402
 
 GOAL = 500.0
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visgen.runner.machine import describe_machine
+
 # (column title, metrics.json key) of the table printed at the end of a run.
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("overall", "test/knn/acc"),
@@ -32,6 +34,8 @@ class RunRecord:
         error: one-line reason for a non-ok status.
         data: dataset facts (``dataset.json`` of the image source plus class counts).
         stages: per stage: ``wall_s``, ``reused``, checkpoint paths.
+        started: start time (epoch seconds).
+        machine: host, CPU, GPU and torch version (``describe_machine``).
     """
 
     run_dir: Path
@@ -43,6 +47,7 @@ class RunRecord:
     data: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    machine: str = field(default_factory=describe_machine)
 
     def fail(self, err: BaseException) -> None:
         """Record a failure as one line: exception type and message."""
@@ -60,7 +65,7 @@ class RunRecord:
             "data": self.data,
             "stages": self.stages,
             "wall_s": round(time.time() - self.started, 2),
-            "machine": platform.node(),
+            "machine": self.machine,
             "python": platform.python_version(),
         }
         self.run_dir.mkdir(parents=True, exist_ok=True)
