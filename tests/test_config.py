@@ -97,3 +97,21 @@ def test_pretrain_cache_key_ignores_alignment_and_speed_knobs() -> None:
         "callbacks.knn_eval.metric=cosine",
     ):
         assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", diff))) != base, diff
+
+
+@pytest.mark.parametrize(
+    ("overrides", "locks"),
+    [
+        ((), True),
+        (("trainer=gpu",), True),
+        (("trainer=gpu", "trainer.devices=[1]"), True),
+        (("trainer=ddp",), False),
+        (("trainer=ddp_cpu",), False),
+        (("trainer=gpu", "+trainer.num_nodes=2"), False),
+    ],
+)
+def test_only_one_process_jobs_take_the_pretrain_lock(overrides: tuple[str, ...], locks: bool) -> None:
+    # DDP ranks of one job train together; a rank waiting on its own job's lock would deadlock.
+    from visgen.pipeline import _one_process
+
+    assert _one_process(_compose(*overrides)) is locks

@@ -190,9 +190,31 @@ def build_trainer(
 def _pretrain_stage(
     cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, resume: str | None
 ) -> tuple[Path, bool]:
-    """Pretrain (or reuse the cached pretraining) and test it; return (best checkpoint, trained now?)."""
-    stage_dir = run_dir / "pretrain"
+    """Pretrain (or reuse the cached pretraining) and test it; return (best checkpoint, trained now?).
+
+    A one-process job holds the cache entry's lock throughout, so parallel sweep jobs that share this
+    pretraining train it once (the others wait, then reuse it). The ranks of a DDP job cannot take that
+    lock (they train together); DDP jobs of a parallel sweep still need their producers run first.
+    """
     cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", pretrain_relevant(cfg))
+    if not _one_process(cfg):
+        return _pretrain_or_reuse(cfg, dm, run_dir, record, resume, cache)
+    with cache.exclusive():
+        return _pretrain_or_reuse(cfg, dm, run_dir, record, resume, cache)
+
+
+def _one_process(cfg: DictConfig) -> bool:
+    """Whether the trainer runs as a single process (one device, one node): then the run may lock."""
+    devices = cfg.trainer.get("devices", 1)
+    single = len(devices) == 1 if OmegaConf.is_list(devices) else str(devices) == "1"
+    return single and int(cfg.trainer.get("num_nodes", 1)) == 1
+
+
+def _pretrain_or_reuse(
+    cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, resume: str | None, cache: PretrainCache
+) -> tuple[Path, bool]:
+    """The pretraining stage proper (see ``_pretrain_stage``)."""
+    stage_dir = run_dir / "pretrain"
     start = time.time()
     if cache.is_complete():
         log.info(

@@ -4,20 +4,29 @@ The cache key is a hash of the resolved, pretraining-relevant part of the config
 LTR, the trainer keys that change the numbers, profile, seed, monitored metric, KNN settings). A folder counts as
 complete only once ``complete.json`` exists, written last and atomically; a folder without it holds an
 interrupted run whose ``last.ckpt`` the pipeline resumes.
+
+Jobs of a parallel sweep (SLURM) that need the same pretraining serialise on ``<root>/<hash>.lock``
+(``fcntl.flock``: released by the kernel when a job dies, so a crash never leaves a stale lock). The first job
+trains; the others wait, then find the folder complete and reuse it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
 
 #: What a finished pretraining leaves in the cache besides checkpoints (copied into each run folder).
 STAGE_OUTPUTS: tuple[str, ...] = ("metrics.json", "embeddings.npz", "per_species.csv")
@@ -74,6 +83,45 @@ class PretrainCache:
     def marker(self) -> Path:
         """Completion marker, written last."""
         return self.dir / MARKER
+
+    @property
+    def lock_path(self) -> Path:
+        """Lock file beside the folder (outside it, so cleaning a folder never removes a held lock)."""
+        return self.dir.parent / f"{self.key}.lock"
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this pretraining's lock: check ``is_complete`` and train inside it, and no other job trains too.
+
+        Blocks (logging why) while another process holds the lock. On a filesystem without ``flock`` it
+        warns and runs unlocked, as before this lock existed. Not for the ranks of one DDP job: they all
+        train the same pretraining together, and a rank waiting for its own job's lock would deadlock.
+        """
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            try:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    log.info(
+                        "pretraining %s is being trained by another job: waiting for %s",
+                        self.key,
+                        self.lock_path,
+                    )
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+            except OSError as err:
+                log.warning(
+                    "cannot lock %s (%s): parallel jobs may train pretraining %s twice",
+                    self.lock_path,
+                    err,
+                    self.key,
+                )
+                yield
+                return
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def is_complete(self) -> bool:
         """Whether a previous run finished this pretraining, test outputs included."""
