@@ -65,6 +65,7 @@ def make_job(
     if status is None:
         return job
     data = {"source": "forams_sim", "synthetic": True, "scale": 0.1, "size": 64, "phylo_signal": lam}
+    data.update({"intra_spread": 0.5, "nuisance": 1.0, "generator_version": "2"})
     run = {"name": name, "profile": "quick", "seed": seed, "status": status, "error": error, "data": data}
     run.update({"wall_s": 60.0, "machine": "fixture-host"})
     (job / "run.json").write_text(json.dumps(run))

@@ -108,7 +108,10 @@ def test_write_report_writes_markdown_and_csv(multirun: Path, tmp_path: Path) ->
     md, csv_path = out / "paper_table_quick.md", out / "paper_table_quick.csv"
     assert paths[:2] == [md, csv_path]
     text = md.read_text()
-    assert "ForamSim — SYNTHETIC images, λ ∈ {1, 0}, scale 0.1, 64 px" in text
+    assert (
+        "ForamSim — SYNTHETIC images, λ ∈ {1, 0}, scale 0.1, 64 px, intra_spread 0.5, nuisance 1.0, generator v2"
+        in text
+    )
     assert "| ltr | 1 | pretrain | 3/3 | 82.0 ± 2.0 | 82.0 ± 2.0 | 50.0 ± 10.0 |" in text
     assert "| ltr_align | 1 | align | 2/3 (1 failed, 2 ok) |" in text
     assert "seed 2: RuntimeError: boom" in text and "fixture-host" in text

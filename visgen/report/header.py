@@ -12,6 +12,13 @@ import yaml
 
 from visgen.report.runs import RunRecord
 
+# dataset.json keys shown after λ, scale and size, with how each reads in the header.
+KNOB_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("intra_spread", "intra_spread {}"),
+    ("nuisance", "nuisance {}"),
+    ("generator_version", "generator v{}"),
+)
+
 
 def describe_data(records: Sequence[RunRecord]) -> str:
     """One phrase for the header: ForamSim (synthetic) with its λ values and scale, or real images."""
@@ -25,10 +32,16 @@ def describe_data(records: Sequence[RunRecord]) -> str:
     lams = sorted({float(d["phylo_signal"]) for d in datas if "phylo_signal" in d}, reverse=True)
     scales = sorted({float(d["scale"]) for d in datas if "scale" in d})
     sizes = sorted({int(d["size"]) for d in datas if "size" in d})
-    return (
+    text = (
         f"ForamSim — SYNTHETIC images, λ ∈ {{{', '.join(f'{x:g}' for x in lams)}}}, "
         f"scale {', '.join(f'{x:g}' for x in scales)}, {', '.join(map(str, sizes))} px"
     )
+    # The difficulty knobs and the generator version decide what a number means: a table must carry them.
+    for key, template in KNOB_TEMPLATES:
+        values = sorted({str(d[key]) for d in datas if key in d})
+        if values:
+            text += ", " + template.format("/".join(values))
+    return text
 
 
 def _machine(records: Sequence[RunRecord]) -> str:
