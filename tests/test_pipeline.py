@@ -34,6 +34,12 @@ def _ckpt_meta(path: Path) -> dict:
     return {"epoch": ckpt["epoch"], "global_step": ckpt["global_step"]}
 
 
+def _only_cache_entry(cache_dir: Path) -> Path:
+    """The one pretraining folder in a cache (its lock file lies beside it)."""
+    (entry,) = [p for p in (cache_dir / "pretrain").iterdir() if p.is_dir()]
+    return entry
+
+
 def test_run_writes_every_stage_output(workspace: Path) -> None:
     run_dir = workspace / "run_a"
     record = json.loads((run_dir / "run.json").read_text())
@@ -51,6 +57,12 @@ def test_run_writes_every_stage_output(workspace: Path) -> None:
         assert (run_dir / stage / "embeddings.npz").is_file()
     cache = Path(record["stages"]["pretrain"]["cache"])
     assert {"best.ckpt", "last.ckpt", "complete.json"} <= {p.name for p in cache.iterdir()}
+    assert "CPUs" in record["machine"] and "torch" in record["machine"]
+    # The saved anchors are the ones the alignment trained on (the AlignModule's buffer in its checkpoint).
+    trained = torch.load(record["stages"]["align"]["best"], map_location="cpu", weights_only=True)
+    np.testing.assert_array_equal(
+        np.load(run_dir / "align" / "anchors.npy"), trained["state_dict"]["anchors"].numpy()
+    )
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "align"])
@@ -99,7 +111,7 @@ def test_seeded_runs_reproduce_and_resume_continues(workspace: Path, tmp_path: P
             tmp_path / "crashed",
         )
     assert json.loads((tmp_path / "crashed" / "run.json").read_text())["status"] == "failed"
-    cache = next((tmp_path / "c2" / "pretrain").iterdir())
+    cache = _only_cache_entry(tmp_path / "c2")
     assert not (cache / "complete.json").exists()
     last = cache / "last.ckpt"
     assert _ckpt_meta(last)["epoch"] == 0
@@ -189,7 +201,7 @@ def test_weight_balancing_runs_a_frozen_trunk_maxnorm_second_stage(workspace: Pa
         "ltr.stage2.max_norm=0.5",
     ]
     run(compose_cfg(tiny_overrides(workspace / "images", tmp_path / "cache", *wb)), tmp_path / "wb")
-    cache = next((tmp_path / "cache" / "pretrain").iterdir())
+    cache = _only_cache_entry(tmp_path / "cache")
     stage1 = torch.load(cache / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     final = torch.load(cache / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     trunk = [k for k in stage1 if k.startswith("net.trunk.")]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -296,6 +297,9 @@ def _align_stage(
     stage_dir = run_dir / "align"
     start = time.time()
     anchors = build_anchors(cfg, dm.class_names)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    # Row c = class c's target, exactly as trained on: plots and analyses need neither the FASTA nor the config.
+    np.save(stage_dir / "anchors.npy", np.asarray(anchors, dtype=np.float32))
     L.seed_everything(int(cfg.seed), workers=True)  # same reason as in the pretraining stage
     net_cfg = cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "DEFAULT"})
     net = instantiate(net_cfg, num_classes=dm.num_classes)
