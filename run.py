@@ -6,6 +6,7 @@ User mistakes print one line and exit 2. In a multirun a failing job is recorded
 
 import logging
 import sys
+import warnings
 
 import hydra
 from omegaconf import DictConfig
@@ -33,6 +34,11 @@ def main(cfg: DictConfig) -> None:
         # run.json already says failed + why; the sweep's other jobs still run.
         logging.getLogger("run").exception("job failed; continuing the sweep")
 
+
+# Noise that is not the user's to act on: the pretrain cache folder holds config.json before its first checkpoint
+# (Lightning warns about any non-empty checkpoint folder), and Lightning's own use of a deprecated torch API.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 if __name__ == "__main__":
     main()
