@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Paper profile (ResNet50, 224 px, all 27,729 ForamSim images, 20 + 5 epochs) on one GPU: Table 1 rows 5 (ltr) and
-# 7 (ltr_align) plus the anchor controls, seed 0, λ = 1; then `visgen report` -> reports/paper_table_gpu.md.
+# 7 (ltr_align), the anchor controls, then row 4 (rtl_softmax, the baseline), seed 0, λ = 1; then `visgen report`
+# -> reports/paper_table_gpu.md. Row 4 comes last: it needs a second pretraining, and BUDGET_S may cut it.
 #
 #   bash experiments/paper_table/gpu_rows.sh            # on the GPU machine, repo root, with .whl/ carried
 #   SMOKE=1 bash experiments/paper_table/gpu_rows.sh    # the same logic on this CPU at toy size (venv python)
@@ -14,7 +15,7 @@ OUT=${OUT:-$PWD/gpu_rows_out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline HYDRA_FULL_ERROR=1
 export VISGEN_CACHE=${VISGEN_CACHE:-/tmp/visgen_cache}
-ROWS=${ROWS:-ltr,ltr_align,ltr_align_shuffled,ltr_align_random}
+ROWS=${ROWS:-ltr,ltr_align,ltr_align_centred,ltr_align_shuffled,ltr_align_random,rtl_softmax}
 WORK=${WORK:-/tmp/visgen_gpu_rows}
 MR=$WORK/multirun/paper_table_gpu
 T0=$(date +%s)
