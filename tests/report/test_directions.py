@@ -15,6 +15,7 @@ class Row:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     n_ok: int = 3
+    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 def _row(name: str, rare: float, std: float, lam: float | None = 1.0, n: int = 3) -> Row:
@@ -43,3 +44,19 @@ def test_baseline_stands_in_for_rtl_softmax_and_lambda0_edge_kept() -> None:
     assert found[0].verdict == "held" and "ltr 40.0 vs baseline 30.0" in found[0].evidence
     # At λ = 0 genetic still beats the best control (random, 45) by 15 pp: the edge was NOT lost.
     assert found[4].verdict == "did not hold" and "vs ltr_align_random 45.0" in found[4].evidence
+
+
+def test_rows_sharing_seeds_are_compared_seed_by_seed() -> None:
+    # Seeds move both rows together (60 ± 10 and 55.3 ± 10.5), the per-seed gap is steady: 5, 5, 4 pp.
+    a = Row(
+        "ltr_align", 1.0, {"rare_acc": 60.0}, {"rare_acc": 10.0}, 3, {"rare_acc": {0: 50.0, 1: 60.0, 2: 70.0}}
+    )
+    b = Row("ltr", 1.0, {"rare_acc": 55.33}, {"rare_acc": 10.5}, 3, {"rare_acc": {0: 45.0, 1: 55.0, 2: 66.0}})
+    d = compare("c", a, b, "")
+    # Paired: mean gap 14/3 = 4.67, standard error stdev(5, 5, 4)/sqrt(3) = 0.577/1.732 = 0.33 -> held.
+    # Unpaired it would be within noise: hypot(10/sqrt(3), 10.5/sqrt(3)) = 8.4 pp.
+    assert d.verdict == "held"
+    assert "(+4.7 pp; standard error 0.3 pp, paired over 3 seeds)" in d.evidence
+    # Only one seed in common: no paired estimate, the unpaired standard errors decide.
+    b_other = Row("ltr", 1.0, b.mean, b.std, 3, {"rare_acc": {2: 66.0, 3: 40.0, 4: 60.0}})
+    assert compare("c", a, b_other, "").verdict == "held, within seed noise"

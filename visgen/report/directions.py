@@ -4,12 +4,16 @@ The paper's claims, each a comparison of rare-class per-class accuracy between t
 LTR > baseline, LTR + alignment > LTR, genetic anchors > shuffled anchors, genetic > random anchors,
 and, as our own control, that at λ = 0 (traits carry no phylogeny) genetic anchors lose that edge.
 A difference is called "within seed noise" unless it exceeds twice its standard error over seeds (about a 95 %
-interval; one standard error is crossed by chance a third of the time).
+interval; one standard error is crossed by chance a third of the time). Rows that share seeds are compared seed by
+seed (paired: the alignment rows of one seed start from the same pretraining, and the pretraining rows of one seed
+from the same initial weights and batches), so the standard error is that of the per-seed differences; otherwise it
+combines the two rows' standard errors.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,6 +29,7 @@ class _Row(Protocol):
     mean: dict[str, float]
     std: dict[str, float]
     n_ok: int
+    by_seed: dict[str, dict[int, float]]
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,15 @@ def compare(claim: str, better: _Row | None, worse: _Row | None, missing: str) -
     if better is None or worse is None:
         return Direction(claim, "not measured", f"row missing or without results: {missing}")
     a, b = better.mean[METRIC], worse.mean[METRIC]
-    diff = a - b
-    noise = math.hypot(_stderr(better), _stderr(worse))
+    diff, noise, how = a - b, math.hypot(_stderr(better), _stderr(worse)), ""
+    seeds_a, seeds_b = better.by_seed.get(METRIC, {}), worse.by_seed.get(METRIC, {})
+    common = sorted(set(seeds_a) & set(seeds_b))
+    if len(common) >= 2:
+        diffs = [seeds_a[s] - seeds_b[s] for s in common]
+        diff, noise = statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+        how = f", paired over {len(common)} seeds"
     evidence = (
-        f"{better.name} {a:.1f} vs {worse.name} {b:.1f} ({diff:+.1f} pp; standard error {noise:.1f} pp)"
+        f"{better.name} {a:.1f} vs {worse.name} {b:.1f} ({diff:+.1f} pp; standard error {noise:.1f} pp{how})"
     )
     if diff <= 0:
         return Direction(claim, "did not hold", evidence)

@@ -64,6 +64,8 @@ class TableRow:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     n_ok: int = 0
+    #: per metric, seed -> value (percent), for comparisons paired by seed
+    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)
     published: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -114,7 +116,9 @@ def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float
             errors=sorted({f"seed {r.seed}: {r.error}" for r in recs if r.status != "ok" and r.error}),
         )
         for m in METRICS:
-            vals = [100.0 * r.metrics[m] for r in ok if m in r.metrics and not math.isnan(r.metrics[m])]
+            have = [r for r in ok if m in r.metrics and not math.isnan(r.metrics[m])]
+            vals = [100.0 * r.metrics[m] for r in have]
+            row.by_seed[m] = {r.seed: 100.0 * r.metrics[m] for r in have if r.seed is not None}
             if vals:
                 row.mean[m] = statistics.fmean(vals)
                 row.std[m] = statistics.stdev(vals) if len(vals) > 1 else 0.0
