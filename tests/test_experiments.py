@@ -98,10 +98,12 @@ def _sweep_jobs(*extra: str) -> list[list[str]]:
 
 
 def test_paper_table_sweep_expands_to_rows_x_lambdas_x_seeds() -> None:
-    jobs = _sweep_jobs()
-    experiments = [j[0].split("=")[1] for j in jobs]
+    jobs = [dict(o.split("=", 1) for o in job) for job in _sweep_jobs()]
+    experiments = [j["+experiment"] for j in jobs]
     assert len(jobs) == 13 * 2 * 3
     assert set(experiments) == DECIDED - {"baseline"}  # baseline is rtl_softmax under its README name
+    # Seed outermost: the first 26 jobs are seed 0's whole grid (a sweep cut short leaves complete seeds).
+    assert {j["seed"] for j in jobs[:26]} == {"0"} and {j["seed"] for j in jobs[26:]} == {"1", "2"}
     # Producers first: every pretraining a later row reuses was asked for before that row.
     for producer, consumer in [("rtl_softmax", "align"), ("ltr", "ltr_align"), ("wb", "wb_align")]:
         assert experiments.index(producer) < experiments.index(consumer)
