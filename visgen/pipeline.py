@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +199,7 @@ def _pretrain_stage(
     lock (they train together); DDP jobs of a parallel sweep still need their producers run first.
     """
     cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", pretrain_relevant(cfg))
-    if not _one_process(cfg):
-        return _pretrain_or_reuse(cfg, dm, run_dir, record, resume, cache)
-    with cache.exclusive():
+    with cache.exclusive() if _one_process(cfg) else nullcontext():
         return _pretrain_or_reuse(cfg, dm, run_dir, record, resume, cache)
 
 

@@ -99,29 +99,32 @@ class PretrainCache:
         """
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a") as handle:
-            try:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    log.info(
-                        "pretraining %s is being trained by another job: waiting for %s",
-                        self.key,
-                        self.lock_path,
-                    )
-                    fcntl.flock(handle, fcntl.LOCK_EX)
-            except OSError as err:
-                log.warning(
-                    "cannot lock %s (%s): parallel jobs may train pretraining %s twice",
-                    self.lock_path,
-                    err,
-                    self.key,
-                )
-                yield
-                return
+            locked = self._acquire(handle)
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                if locked:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _acquire(self, handle: Any) -> bool:
+        """Take the lock on ``handle``, waiting if another job has it; False where flock is unsupported."""
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info(
+                    "pretraining %s is being trained by another job: waiting for %s", self.key, self.lock_path
+                )
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as err:
+            log.warning(
+                "cannot lock %s (%s): parallel jobs may train pretraining %s twice",
+                self.lock_path,
+                err,
+                self.key,
+            )
+            return False
+        return True
 
     def is_complete(self) -> bool:
         """Whether a previous run finished this pretraining, test outputs included."""
