@@ -50,8 +50,7 @@ timeout --signal=INT "${BUDGET_S:-100000}" $PY run.py -m +sweep=paper_table "+ex
   hydra.sweep.dir="$MR" 2>&1 | grep -vE "it/s|━|^\s*$" | tee "$OUT/sweep.log" | grep -E "visgen:|stage|after|error|Error" | tail -40
 stamp "sweep finished"
 
-# Record where it ran: run.json names the host only.
-echo "${GPU:-no GPU}; $(nproc) CPUs; torch $($PY -c 'import torch; print(torch.__version__)')" > "$MR/device.txt"
+# Where it ran (GPU, CPU, torch) is in every run.json's `machine`; the report header shows it.
 if $PY -c "import matplotlib, sklearn, yaml" 2>/dev/null; then
   $PY -m visgen.cli report "$MR" --out "$WORK/reports" | tail -30
 else

@@ -15,8 +15,9 @@ from visgen.cli import main
 from visgen.errors import UserInputError
 from visgen.eval.mantel import mantel
 from visgen.images import forams_sim, phylogeny
+from visgen.images.species import species_table
 
-SPECIES = [s for s, _ in phylogeny.species_table()]
+SPECIES = [s for s, _ in species_table()]
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
@@ -30,7 +31,7 @@ def sim_005(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_counts_follow_the_real_table_with_a_floor() -> None:
-    real = dict(phylogeny.species_table())
+    real = dict(species_table())
     counts = dict(forams_sim.species_counts(0.05))
     assert list(counts) == SPECIES
     assert counts == {s: max(round(n * 0.05), min(n, 5)) for s, n in real.items()}

@@ -33,6 +33,7 @@ from visgen.images import phylogeny
 from visgen.images.render import Textures, render_specimen
 from visgen.images.render_sheet import write_contact_sheet
 from visgen.images.shells import TRAIT_NAMES, sample_specimen
+from visgen.images.species import species_table
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ DEFAULT_NUISANCE = 1.0
 
 def species_counts(scale: float) -> list[tuple[str, int]]:
     """Images per species at ``scale``: ``max(round(n * scale), min(n, MIN_PER_SPECIES))``, real table order."""
-    return [(s, max(round(n * scale), min(n, MIN_PER_SPECIES))) for s, n in phylogeny.species_table()]
+    return [(s, max(round(n * scale), min(n, MIN_PER_SPECIES))) for s, n in species_table()]
 
 
 def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarray]:
@@ -68,7 +69,7 @@ def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarr
     Returns:
         ``(species [35], latent [35, len(TRAIT_NAMES)])``.
     """
-    names = [s for s, _ in phylogeny.species_table()]
+    names = [s for s, _ in species_table()]
     cov, _, _ = phylogeny.species_covariance(names)
     rng = np.random.default_rng([seed, 0xB405])
     return names, phylogeny.brownian_traits(phylogeny.pagel_lambda(cov, phylo_signal), len(TRAIT_NAMES), rng)

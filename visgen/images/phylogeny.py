@@ -57,16 +57,6 @@ NO_DNA_SISTERS: dict[str, str] = {
 SISTER_QUANTILE = 0.05
 
 
-def species_table() -> list[tuple[str, int]]:
-    """The 35 Endless Forams image species with their real image counts, largest first.
-
-    Returns:
-        ``[(Genus_species, n_images), ...]`` in the row order of ``endless_forams_classes.csv``.
-    """
-    with open(data_path("endless_forams_classes.csv"), newline="") as fh:
-        return [(row["species"], int(row["n_images"])) for row in csv.DictReader(fh)]
-
-
 def read_sequences_by_species(fasta: Path | None = None, join: Path | None = None) -> dict[str, list[str]]:
     """Group the real 18S sequences by image species.
 

@@ -1,6 +1,6 @@
 """Species names of the Endless Forams classes: the shipped table, folder-name forms, suggestions.
 
-Pure; used by :mod:`visgen.images.folder`.
+Pure; used by :mod:`visgen.images.folder`, :mod:`visgen.images.phylogeny` and :mod:`visgen.images.forams_sim`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,21 @@ from visgen.resources import data_path
 _PREFIX = re.compile(r"^\s*\d+\s*[-_.]?\s*")
 
 
+def _class_rows(classes_csv: Path | None = None) -> list[dict[str, str]]:
+    """The rows of the Endless Forams class table (default: the shipped one)."""
+    with open(classes_csv or data_path("endless_forams_classes.csv"), newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def species_table() -> list[tuple[str, int]]:
+    """The 35 Endless Forams image species with their real image counts, largest first.
+
+    Returns:
+        ``[(Genus_species, n_images), ...]`` in the row order of ``endless_forams_classes.csv``.
+    """
+    return [(row["species"], int(row["n_images"])) for row in _class_rows()]
+
+
 def known_species(classes_csv: Path | None = None) -> tuple[list[str], list[str]]:
     """The species of the shipped Endless Forams class table.
 
@@ -26,9 +41,7 @@ def known_species(classes_csv: Path | None = None) -> tuple[list[str], list[str]
         (all 35 species in table order, the 32 with DNA ordered by their ``dna_class_32`` id, i.e.
         label k is the paper's EndlessForams class k + 1).
     """
-    path = classes_csv or data_path("endless_forams_classes.csv")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _class_rows(classes_csv)
     names = [r["species"] for r in rows]
     dna = sorted((int(r["dna_class_32"]), r["species"]) for r in rows if r["dna_class_32"].strip())
     return names, [name for _, name in dna]
@@ -63,8 +76,7 @@ def species_scales(
         scale: the dataset scale.
         generated: ``dataset.json["counts"]``, images generated per species.
     """
-    with open(data_path("endless_forams_classes.csv"), newline="") as fh:
-        real = {r["species"]: int(r["n_images"]) for r in csv.DictReader(fh)}
+    real = dict(species_table())
     out = np.full(len(class_names), float(scale), dtype=np.float64)
     for c, name in enumerate(class_names):
         if generated and name in generated and real.get(name, 0) > 0:

@@ -88,7 +88,8 @@ def header_lines(records: Sequence[RunRecord], multirun_dir: Path) -> list[str]:
     command = sweep_command(multirun_dir)
     if command:
         lines.append(f"- **command**: `{command}`")
-    device = multirun_dir / "device.txt"  # written by launch scripts that know the accelerator
+    # Older GPU sweeps (before run.json named the GPU) left the accelerator in device.txt beside the jobs.
+    device = multirun_dir / "device.txt"
     if device.exists():
         lines.append(f"- **device** (from `device.txt`): {' '.join(device.read_text().split())}")
     if walls:
