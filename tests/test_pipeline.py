@@ -14,6 +14,7 @@ import torch
 
 from tests.conftest import write_tiny_image_folder
 from tests.pipeline_fixtures import PIPELINE_COUNTS, brute_force_knn_acc, compose_cfg, tiny_overrides
+from visgen.errors import UserInputError
 from visgen.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +127,27 @@ def test_seeded_runs_reproduce_and_resume_continues(workspace: Path, tmp_path: P
         rows = list(csv.DictReader(fh))
     epochs = {int(r["epoch"]) for r in rows if any(v for k, v in r.items() if k.startswith("train/"))}
     assert epochs == {1}, "the resumed run must not repeat epoch 0"
+
+
+def test_align_feature_reuse_matches_recomputing_the_frozen_trunk(workspace: Path, tmp_path: Path) -> None:
+    # Without augmentation the frozen trunk gives the same features every epoch, so reusing them from epoch 2
+    # must leave the alignment's test numbers exactly where recomputing them puts them.
+    images, plain = workspace / "images", ["data.augment.train=false", "align.epochs=2"]
+    metrics = {}
+    for reuse in (False, True):
+        cfg = compose_cfg(tiny_overrides(images, tmp_path / "cache", *plain, f"align.reuse_features={reuse}"))
+        run(cfg, tmp_path / f"reuse_{reuse}")
+        metrics[reuse] = json.loads((tmp_path / f"reuse_{reuse}" / "align" / "metrics.json").read_text())
+        best = json.loads((tmp_path / f"reuse_{reuse}" / "run.json").read_text())["stages"]["align"]["best"]
+        assert (
+            torch.load(best, map_location="cpu", weights_only=False)["hyper_parameters"]["reuse_features"]
+            is reuse
+        )
+    for key in ("test/knn/acc", "test/knn/per_class_acc", "test/knn/rare_acc"):
+        assert metrics[True][key] == metrics[False][key]
+    augmented = compose_cfg(tiny_overrides(images, tmp_path / "cache", "align.reuse_features=true"))
+    with pytest.raises(UserInputError, match=r"data\.augment\.train=false"):
+        run(augmented, tmp_path / "refused")
 
 
 def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:

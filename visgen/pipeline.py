@@ -103,6 +103,11 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
         raise UserInputError(
             f"stages={list(cfg.stages)}: unknown stage(s) {sorted(unknown)}; use [pretrain], [align] or [pretrain, align]"
         )
+    if "align" in cfg.stages and cfg.align.reuse_features and cfg.data.augment.get("train", True):
+        raise UserInputError(
+            "align.reuse_features=true needs data.augment.train=false: with augmentation the cache would keep "
+            "one random view per training image"
+        )
     if torch.cuda.is_available():
         # TF32 for the float32 matmuls left outside autocast (KNN prep, heads): free speed on Ampere+.
         torch.set_float32_matmul_precision("high")
@@ -311,6 +316,7 @@ def _align_stage(
         loss=instantiate(cfg.align.loss),
         freeze_trunk=bool(cfg.align.freeze_trunk),
         ce_weight=float(cfg.align.ce_weight),
+        reuse_features=bool(cfg.align.reuse_features),
         optimizer=instantiate(cfg.align.optimizer),
         scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
     )
