@@ -150,20 +150,17 @@ def test_align_feature_reuse_matches_recomputing_the_frozen_trunk(workspace: Pat
         run(augmented, tmp_path / "refused")
 
 
+def _run_py(*overrides: str, timeout: int, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """``python run.py <flags> +experiment=ltr_align data=endless_forams <overrides>`` as a user types it."""
+    command = [sys.executable, "run.py", *flags, "+experiment=ltr_align", "data=endless_forams", *overrides]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "+experiment=ltr_align",
-            "data=endless_forams",
-            f"data.root={tmp_path}/missing",
-            f"hydra.run.dir={tmp_path}/out",
-            f"cache_dir={tmp_path}/cache",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = _run_py(
+        f"data.root={tmp_path}/missing",
+        f"hydra.run.dir={tmp_path}/out",
+        f"cache_dir={tmp_path}/cache",
         timeout=120,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -192,21 +189,12 @@ def test_gpu_speed_path_gives_consistent_outputs(workspace: Path, tmp_path: Path
 
 def test_multirun_records_a_failing_job_and_goes_on(tmp_path: Path) -> None:
     # Two jobs that both fail on user input: the sweep must run both and say why in each run.json.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "-m",
-            "+experiment=ltr_align",
-            "data=endless_forams",
-            f"data.root={tmp_path}/missing_a,{tmp_path}/missing_b",
-            f"hydra.sweep.dir={tmp_path}/sweep",
-            f"cache_dir={tmp_path}/cache",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = _run_py(
+        f"data.root={tmp_path}/missing_a,{tmp_path}/missing_b",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        f"cache_dir={tmp_path}/cache",
         timeout=180,
+        flags=("-m",),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/run.json"))]

@@ -135,6 +135,19 @@ class _TinyNet(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
+def _two_batch_trainer(**device: object) -> L.Trainer:
+    """A quiet one-epoch Trainer that stops after two training batches."""
+    return L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=2,
+        **device,
+    )
+
+
 def test_trainer_fit_augments_train_only(tiny_image_folder: Path, tmp_path: Path, monkeypatch) -> None:
     dm = _dm(tiny_image_folder, tmp_path)
     calls: list[bool] = []
@@ -143,16 +156,7 @@ def test_trainer_fit_augments_train_only(tiny_image_folder: Path, tmp_path: Path
         dm.augmenter, "forward", lambda x, train=False: calls.append(train) or original(x, train)
     )
     net = _TinyNet()
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_train_batches=2,
-    )
-    trainer.fit(net, datamodule=dm)
+    _two_batch_trainer(accelerator="cpu").fit(net, datamodule=dm)
     train_steps = [s for s in net.seen if s[0] == "train"]
     assert len(train_steps) == 2 and all(s[2] == (8, 3, 16, 16) and s[3] for s in train_steps)
     assert {s[1] for s in net.seen if s[0] == "val"} == {0, 1}  # val and gallery loaders
@@ -196,17 +200,7 @@ def test_worker_processes_give_the_same_batches(tiny_image_folder: Path, tmp_pat
 def test_device_resident_fit_on_gpu(tiny_image_folder: Path, tmp_path: Path) -> None:
     dm = _dm(tiny_image_folder, tmp_path, device_resident=True, augment={"channels_last": True})
     net = _TinyNet()
-    trainer = L.Trainer(
-        max_epochs=1,
-        accelerator="gpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_train_batches=2,
-    )
-    trainer.fit(net, datamodule=dm)
+    _two_batch_trainer(accelerator="gpu", devices=1).fit(net, datamodule=dm)
     assert [s[2] for s in net.seen if s[0] == "train"] == [(8, 3, 16, 16)] * 2
     assert all(s[3] for s in net.seen)
     # The resident gather on the GPU returns the same pixels as the host loader.
