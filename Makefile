@@ -30,9 +30,9 @@ test: $(STAMP) ## the test suite (CPU; GPU tests skip without CUDA)
 bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 	$(BIN)/python benchmarks/run_all.py $(ARGS)
 
-# quick (CPU): only the rows that decide the paper's directions, one seed, λ 1 and 0 (10 jobs, 4 pretrainings);
-# GRID=full or PROFILE=paper: every row x λ {1, 0} x seeds {0, 1, 2} (78 jobs). See experiments/paper_table/README.md.
-# Quick default: the rows behind the paper's claims, seed 0; SEEDS=0,1,2 adds the noise estimate (~3x the time).
+# quick (CPU): the rows behind the paper's claims and the anchor controls, λ 1 and 0, seed 0 (12 jobs, 4 pretrainings);
+# SEEDS=0,1,2 adds the noise estimate (~3x the time). GRID=full or PROFILE=paper: every row x λ {1, 0} x seeds
+# {0, 1, 2} (78 jobs). See experiments/paper_table/README.md.
 paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (PROFILE=quick) -> reports/paper_table_<profile>.md
 	$(BIN)/python run.py -m +sweep=paper_table profile=$(or $(PROFILE),quick) \
 	  $(if $(or $(GRID),$(filter-out quick,$(or $(PROFILE),quick))),,+experiment=rtl_softmax,ltr,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_align_centred seed=$(or $(SEEDS),0)) $(ARGS)

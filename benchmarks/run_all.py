@@ -1,7 +1,7 @@
 """Run every ``benchmarks/bench_*.py`` in turn (``make bench``); each writes its own ``reports/bench/*.md``.
 
 A failing benchmark does not stop the others; the exit status is 1 if any failed. Benchmarks that need
-hardware this machine lacks decide for themselves (e.g. the GPU benchmark falls back to a smoke run).
+hardware this machine lacks decide for themselves (the GPU benchmark skips without CUDA, writing nothing).
 
     python benchmarks/run_all.py                 # all of them
     python benchmarks/run_all.py --only sgt      # those whose name contains "sgt"
