@@ -43,10 +43,13 @@ def tiny_overrides(data_root: Path, cache_dir: Path, *extra: str) -> list[str]:
     ]
 
 
-def compose_cfg(overrides: list[str]) -> DictConfig:
-    """Compose the REAL ``conf/train.yaml`` with overrides (no Hydra app, no working-dir change)."""
+def compose_cfg(overrides: list[str], *, hydra: bool = False) -> DictConfig:
+    """Compose the REAL ``conf/train.yaml`` with overrides (no Hydra app, no working-dir change).
+
+    ``hydra=True`` also returns the ``hydra`` node (sweep folders, sweeper params, launcher).
+    """
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name="train", overrides=overrides, return_hydra_config=hydra)
 
 
 class InterruptInEpoch(L.Callback):

@@ -5,20 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from tests.pipeline_fixtures import CONF, compose_cfg
 from visgen.pipeline import build_datamodule
 from visgen.runner.cache import config_hash, pretrain_relevant
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
-def _compose(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+def _compose(*overrides: str, hydra: bool = False) -> DictConfig:
+    return compose_cfg(list(overrides), hydra=hydra)
 
 
 def test_train_yaml_has_no_experiment_default() -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from tests.pipeline_fixtures import CONF, compose_cfg
 from visgen.runner.cache import config_hash, pretrain_relevant
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # Table 1 rows 1-7, Fig. 9a, weight-balancing variants and the controls (the lead's decided list).
 DECIDED = {
@@ -22,8 +19,7 @@ DECIDED = {
 
 
 def _compose(*overrides: str, hydra: bool = False) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=hydra)
+    return compose_cfg(list(overrides), hydra=hydra)
 
 
 def test_every_decided_row_has_a_file() -> None:
