@@ -44,6 +44,7 @@ def _cmd_simulate(ns: argparse.Namespace) -> None:
         workers=ns.workers,
         intra_spread=ns.intra_spread,
         nuisance=ns.nuisance,
+        test_floor=ns.test_floor,
     )
     print(f"ForamSim (synthetic images) written to {out}")
 
@@ -98,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_NUISANCE,
         help="strength of pose, lighting, blur, noise and debris (0 = studio images)",
+    )
+    p.add_argument(
+        "--test-floor",
+        type=int,
+        default=0,
+        help="extra test images lift every species' test split to at least this many (0 = the real split)",
     )
     p.set_defaults(func=_cmd_simulate)
 

@@ -44,6 +44,7 @@ _SIM_KEYS = {
     "sim_size": "size",
     "sim_intra_spread": "intra_spread",
     "sim_nuisance": "nuisance",
+    "sim_test_floor": "test_floor",
 }
 
 

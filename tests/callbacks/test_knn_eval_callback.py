@@ -24,8 +24,10 @@ def trainer(callbacks: list[L.Callback], tmp_path: Path, **kwargs: object) -> L.
     )  # fmt: skip
 
 
-def test_test_files_equal_an_independent_knn(tmp_path: Path) -> None:
-    dm = TinyDataModule()
+# Test-floor extras: without them, and with three flagged queries (overall accuracy must skip them).
+@pytest.mark.parametrize("extra", [(), (1, 4, 12)])
+def test_test_files_equal_an_independent_knn(tmp_path: Path, extra: tuple[int, ...]) -> None:
+    dm = TinyDataModule(extra_test=extra)
     module = tiny_module()
     callback = KnnEvalCallback(
         k=5, out_dir=tmp_path / "pretrain", extra={"stage": "pretrain", "profile": "quick"}
@@ -43,7 +45,14 @@ def test_test_files_equal_an_independent_knn(tmp_path: Path) -> None:
     np.testing.assert_allclose(npz["query_embeddings"], direct, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(npz["query_labels"], dm.splits["test"].labels.numpy())
 
+    np.testing.assert_array_equal(npz["query_extra"], dm.extra_test)
+    assert metrics["n_queries_extra"] == len(extra)
     expected = oracle_metrics(npz, k=5)
+    if extra:  # the flags must matter for this data, or the case would not test the mask
+        assert (
+            expected["acc"]
+            != oracle_metrics({**npz, "query_extra": np.zeros(SIZES["test"], bool)}, k=5)["acc"]
+        )
     for name, value in expected.items():
         got = metrics[f"test/knn/{name}"]
         assert (got is None and math.isnan(value)) or got == pytest.approx(value, abs=1e-12), name

@@ -20,7 +20,8 @@ def run_test(out_dir: Path, devices: int, strategy: str) -> tuple[dict, dict[str
         enable_model_summary=False, enable_checkpointing=False, default_root_dir=out_dir,
         callbacks=[KnnEvalCallback(k=5, out_dir=out_dir)],
     )  # fmt: skip
-    trainer.test(tiny_module(), datamodule=TinyDataModule())
+    # Test-floor flags by split position: after the gather they must still land on the right queries.
+    trainer.test(tiny_module(), datamodule=TinyDataModule(extra_test=(1, 4, 12)))
     return json.loads((out_dir / "metrics.json").read_text()), dict(np.load(out_dir / "embeddings.npz"))
 
 
@@ -31,7 +32,8 @@ def test_two_process_ddp_equals_single_process(tmp_path: Path) -> None:
     ddp, ddp_npz = run_test(tmp_path / "ddp", 2, "ddp_spawn")
     assert ddp == single
     assert len(ddp_npz["query_index"]) == SIZES["test"]  # padded duplicates dropped
-    for key in ("query_index", "gallery_index", "query_labels", "gallery_labels", "species"):
+    assert ddp["n_queries_extra"] == 3
+    for key in ("query_index", "gallery_index", "query_labels", "gallery_labels", "query_extra", "species"):
         np.testing.assert_array_equal(ddp_npz[key], single_npz[key])
     for key in ("query_embeddings", "gallery_embeddings"):
         np.testing.assert_allclose(ddp_npz[key], single_npz[key], rtol=1e-4, atol=1e-5)

@@ -45,6 +45,27 @@ def test_facts_after_setup(tiny_image_folder: Path, tmp_path: Path, tiny_counts:
     assert dm.dataset_info["split_sizes"] == {"train": 24, "val": 5, "test": 8}
 
 
+def test_forams_sim_test_floor_flags_extra_test_images(tmp_path: Path) -> None:
+    sim = {"scale": 0.001, "size": 32, "seed": 1, "test_floor": 3}
+    dm = ForamImageDataModule(source="forams_sim", sim=sim, image_size=16, num_workers=0, cache_dir=tmp_path)
+    dm.setup("test")
+    test = dm.test_dataloader()[0].dataset
+    assert dm.extra_test.shape == (len(test),) and dm.extra_test.any() and not dm.extra_test.all()
+    # Each species' test split is lifted to 3 images; the flags sit on exactly the images beyond its own.
+    per_species = np.bincount(test.labels.numpy(), minlength=dm.num_classes)
+    assert per_species.min() >= 3
+    extra_names = {dm.class_names[int(c)] for c in test.labels.numpy()[dm.extra_test]}
+    assert extra_names == set(dm.dataset_info["extra_test"]) & set(dm.class_names)  # classes="dna": 32 of 35
+    assert dm.dataset_info["test_floor"] == 3
+    # The long tail that sets the shot buckets ignores the extras (they are test images only).
+    no_floor = ForamImageDataModule(
+        source="forams_sim", sim={**sim, "test_floor": 0}, image_size=16, num_workers=0, cache_dir=tmp_path
+    )
+    no_floor.setup("test")
+    np.testing.assert_array_equal(no_floor.train_counts, dm.train_counts)
+    assert no_floor.rare_classes == dm.rare_classes and not no_floor.extra_test.any()
+
+
 def test_batches_are_dicts_with_the_right_shapes(tiny_image_folder: Path, tmp_path: Path) -> None:
     dm = _dm(tiny_image_folder, tmp_path)
     dm.setup("fit")

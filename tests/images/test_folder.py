@@ -156,6 +156,7 @@ def test_manifest_splits_and_scale(tiny_image_folder: Path) -> None:
     assert from_manifest.paths == index.paths[:-1]
     assert [flipped[s] for s in index.splits[:-1]] == from_manifest.splits.tolist()
     assert from_manifest.skipped == {"image not in manifest": 1, "manifest row without its image": 1}
+    assert not from_manifest.extra_test.any()  # no extra_test column: nothing is a test-floor extra
     with pytest.raises(UserInputError, match=r"Tenuitella_iota_00001.png: image not in manifest"):
         scan_image_folder(tiny_image_folder, on_bad_image="error")
     (tiny_image_folder / index.paths[-1]).unlink()
@@ -170,6 +171,13 @@ def test_bad_manifest_and_root(tiny_image_folder: Path, tmp_path: Path) -> None:
     (tiny_image_folder / "manifest.csv").write_text("file,split\n")
     with pytest.raises(UserInputError, match="columns 'path' and 'split'"):
         scan_image_folder(tiny_image_folder)
+    # extra_test (ForamSim's test floor) is 0 or 1, and 1 only on a test row.
+    for flag, split in (("2", "test"), ("1", "train")):
+        (tiny_image_folder / "manifest.csv").write_text(f"path,split,extra_test\nG/a.png,{split},{flag}\n")
+        with pytest.raises(
+            UserInputError, match=rf"manifest.csv:2: extra_test '{flag}' with split '{split}'"
+        ):
+            scan_image_folder(tiny_image_folder)
     with pytest.raises(UserInputError, match="image folder not found"):
         scan_image_folder(tmp_path / "nope")
     (tmp_path / "empty").mkdir()

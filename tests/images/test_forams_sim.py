@@ -186,3 +186,40 @@ def test_cache_keeps_a_concurrent_runs_complete_copy(tmp_path: Path, monkeypatch
     assert forams_sim.simulate_cached(tmp_path, workers=1, **kw) == target
     assert (target / forams_sim.COMPLETE_MARKER).read_text() == "other\n"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # our temporary copy is gone
+
+
+def test_test_floor_only_adds_flagged_test_images(tmp_path: Path) -> None:
+    kw = {"scale": 0.001, "size": 32, "seed": 2, "workers": 1}
+    base = forams_sim.simulate(tmp_path / "base", **kw)
+    floored = forams_sim.simulate(tmp_path / "floored", test_floor=3, **kw)
+
+    def manifest(root: Path) -> dict[str, dict[str, str]]:
+        with open(root / "manifest.csv", newline="") as fh:
+            return {row["path"]: row for row in csv.DictReader(fh)}
+
+    before, after = manifest(base), manifest(floored)
+    # The long-tailed images (train, val, proportional test) are the same files with the same rows.
+    assert {p: r for p, r in after.items() if r["extra_test"] == "0"} == before
+    for rel in before:
+        assert (floored / rel).read_bytes() == (base / rel).read_bytes()
+    extras = {p for p, r in after.items() if r["extra_test"] == "1"}
+    assert all(after[p]["split"] == "test" for p in extras)
+    for name in SPECIES:  # every species now has at least 3 test images, and no more extras than that needs
+        tests = [r for r in after.values() if r["species"] == name and r["split"] == "test"]
+        base_tests = sum(1 for r in before.values() if r["species"] == name and r["split"] == "test")
+        assert len(tests) == max(3, base_tests)
+    meta = json.loads((floored / "dataset.json").read_text())
+    assert meta["counts"] == json.loads((base / "dataset.json").read_text())["counts"]  # the long tail
+    assert meta["test_floor"] == 3 and sum(meta["extra_test"].values()) == len(extras) > 0
+    assert meta["n_images"] == len(after)
+    # The floor is part of the cache key: a floored dataset is never served for an unfloored config.
+    assert forams_sim.cache_key(scale=0.001, test_floor=3) != forams_sim.cache_key(scale=0.001)
+
+
+def test_test_floor_must_be_a_non_negative_integer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--test-floor", "-1"]) == 2
+    assert "--test-floor must be an integer >= 0" in capsys.readouterr().err
+    with pytest.raises(UserInputError, match="--test-floor must be an integer"):
+        forams_sim.simulate(tmp_path / "y", scale=0.001, size=32, test_floor=2.5)  # type: ignore[arg-type]

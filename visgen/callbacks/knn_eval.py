@@ -184,29 +184,40 @@ class KnnEvalCallback(L.Callback):
             (list(buckets) if buckets is not None else None),
         )
 
+    @staticmethod
+    def _extra_queries(trainer: L.Trainer, stage: str, q_idx: np.ndarray) -> np.ndarray:
+        """bool [M]: test queries that ForamSim's test floor added (``datamodule.extra_test``, by split
+        position); they count in the class-level accuracies but not in overall accuracy."""
+        flags = getattr(getattr(trainer, "datamodule", None), "extra_test", None) if stage == "test" else None
+        if flags is None:
+            return np.zeros(len(q_idx), dtype=bool)
+        return np.asarray(flags, dtype=bool)[q_idx]
+
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         q_emb, q_lab, q_idx = self._split(pl_module, QUERY, stage)
         g_emb, g_lab, g_idx = self._split(pl_module, GALLERY, stage)
         names, rare, buckets = self._facts(trainer, np.concatenate([q_lab, g_lab]))
         pred, neighbour_labels = knn_predict(g_emb, g_lab, q_emb, k=self.k, metric=self.metric)
+        extra = self._extra_queries(trainer, stage, q_idx)
         metrics = knn_metrics(
-            pred, q_lab, neighbour_labels, num_classes=len(names), rare_classes=rare, buckets=buckets
-        )
+            pred, q_lab, neighbour_labels, num_classes=len(names), rare_classes=rare, buckets=buckets,
+            overall_mask=~extra,
+        )  # fmt: skip
         self.last_metrics = {f"{stage}/knn/{name}": value for name, value in metrics.items()}
         for key, value in self.last_metrics.items():
             # Every rank holds the same gathered arrays, hence the same values: no sync needed.
             pl_module.log(key, value, add_dataloader_idx=False, sync_dist=False)
         if trainer.is_global_zero:
             log.info(
-                "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries, %d gallery",
-                stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab), len(g_lab),
+                "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries (%d test-floor extras), %d gallery",
+                stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab), int(extra.sum()), len(g_lab),
             )  # fmt: skip
         if stage == "test" and self.out_dir is not None and trainer.is_global_zero:
             n_train = np.bincount(g_lab, minlength=len(names))
             table = per_species_table(
                 pred, q_lab, class_names=names, n_train=n_train, rare_classes=rare, buckets=buckets
             )
-            self._write(names, rare, table, (g_emb, g_lab, g_idx), (q_emb, q_lab, q_idx))
+            self._write(names, rare, table, (g_emb, g_lab, g_idx), (q_emb, q_lab, q_idx), extra)
 
     def _write(
         self,
@@ -215,6 +226,7 @@ class KnnEvalCallback(L.Callback):
         table: list[dict[str, object]],
         gallery: tuple[np.ndarray, ...],
         queries: tuple[np.ndarray, ...],
+        extra: np.ndarray,
     ) -> None:
         assert self.out_dir is not None
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -225,6 +237,7 @@ class KnnEvalCallback(L.Callback):
             k=self.k,
             metric=self.metric,
             n_queries=len(queries[1]),
+            n_queries_extra=int(extra.sum()),
             n_gallery=len(gallery[1]),
             **self.extra,
         )
@@ -237,6 +250,7 @@ class KnnEvalCallback(L.Callback):
             query_embeddings=queries[0],
             query_labels=queries[1],
             query_index=queries[2],
+            query_extra=extra,
             species=np.array(names),
         )
         with (self.out_dir / "per_species.csv").open("w", newline="") as fh:

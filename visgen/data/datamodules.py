@@ -176,6 +176,11 @@ class ForamImageDataModule(L.LightningDataModule):
             self._datasets[split] = UInt8ImageDataset(
                 decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
             )
+            if split == "test":
+                # bool [n_test] by position in the test split: ForamSim's test-floor images, which the
+                # KNN callback leaves out of overall accuracy (visgen.images.forams_sim).
+                assert index.extra_test is not None
+                self.extra_test = np.asarray(index.extra_test[rows], dtype=bool)
         self.train_counts = longtail.class_counts(self._datasets["train"].labels.numpy(), self.num_classes)
         # Per-species scale: ForamSim's floor keeps rare species above count x scale (see species.py).
         self.class_scale = np.asarray(index.class_scale, dtype=np.float64)

@@ -9,6 +9,9 @@ Conventions:
   a group with no present class is NaN.
 - ``top{k}_acc``: the true label is among the labels of the k nearest neighbours (k = the number of
   columns of ``neighbour_labels``), independent of the vote.
+- ``acc`` and ``top{k}_acc`` count the queries in ``overall_mask`` (default: all). ForamSim's test
+  floor adds test images to rare species so their accuracies are measured precisely; those images
+  must not re-weight overall accuracy towards the tail, so the callback leaves them out of the mask.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def knn_metrics(
     num_classes: int,
     rare_classes: Collection[int] | None = None,
     buckets: Sequence[str] | None = None,
+    overall_mask: np.ndarray | None = None,
 ) -> dict[str, float]:
     """All KNN metrics as fractions in [0, 1] (NaN where undefined).
 
@@ -67,6 +71,7 @@ def knn_metrics(
         num_classes: C.
         rare_classes: class indices counted as rare (``longtail.rare_classes``); None → ``rare_acc`` NaN.
         buckets: per-class ``"many"|"medium"|"few"`` [C]; None → bucket accuracies NaN.
+        overall_mask: bool [M], the queries that ``acc`` and ``top{k}_acc`` count; None → all.
 
     Returns:
         ``acc, per_class_acc, rare_acc, many_acc, medium_acc, few_acc, top{k}_acc``.
@@ -75,9 +80,12 @@ def knn_metrics(
     nl = np.asarray(neighbour_labels, dtype=np.int64)
     if labels.size == 0:
         raise ValueError("knn_metrics: no queries")
+    overall = np.ones(len(labels), dtype=bool) if overall_mask is None else np.asarray(overall_mask, bool)
+    if overall.shape != labels.shape or not overall.any():
+        raise ValueError(f"knn_metrics: overall_mask must be bool [{len(labels)}] with a True entry")
     acc_c, _ = per_class_accuracy(pred, labels, num_classes)
     out = {
-        "acc": float(np.mean(np.asarray(pred) == labels)),
+        "acc": float(np.mean((np.asarray(pred) == labels)[overall])),
         "per_class_acc": float(np.nanmean(acc_c)),
         "rare_acc": _mean_over(acc_c, rare_classes) if rare_classes is not None else math.nan,
     }
@@ -88,7 +96,7 @@ def knn_metrics(
             out[f"{bucket}_acc"] = math.nan
         else:
             out[f"{bucket}_acc"] = _mean_over(acc_c, [c for c, b in enumerate(buckets) if b == bucket])
-    out[f"top{nl.shape[1]}_acc"] = float(np.mean((nl == labels[:, None]).any(axis=1)))
+    out[f"top{nl.shape[1]}_acc"] = float(np.mean((nl == labels[:, None]).any(axis=1)[overall]))
     return out
 
 

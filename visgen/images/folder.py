@@ -50,6 +50,8 @@ class ImageIndex:
         paths: image paths relative to ``root`` (POSIX form).
         labels: int64 [N] class index into ``class_names``.
         splits: str [N], each ``"train"``, ``"val"`` or ``"test"``.
+        extra_test: bool [N], True for test images beyond the long-tailed count (ForamSim's test
+            floor, from the manifest's ``extra_test`` column): overall accuracy leaves them out.
         sizes: int64 [N] file sizes in bytes (part of the decode-cache key).
         mtimes_ns: int64 [N] modification times (part of the decode-cache key).
         class_names: species in label order (``Genus_species``).
@@ -69,10 +71,13 @@ class ImageIndex:
     scale: float = 1.0
     class_scale: np.ndarray | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    extra_test: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.class_scale is None:
             self.class_scale = np.full(len(self.class_names), self.scale, dtype=np.float64)
+        if self.extra_test is None:
+            self.extra_test = np.zeros(len(self.paths), dtype=bool)
 
     def split_indices(self, split: str) -> np.ndarray:
         """Positions (into ``paths``) of one split, int64 [n], ascending."""
@@ -89,6 +94,9 @@ class ImageIndex:
     def summary(self) -> str:
         """One line: images per split, classes, and the counted skips."""
         parts = [f"{int((self.splits == s).sum())} {s}" for s in SPLITS]
+        assert self.extra_test is not None
+        if self.extra_test.any():
+            parts[-1] += f" of which {int(self.extra_test.sum())} extra (test floor)"
         text = f"{self.root}: {len(self.class_names)} species, {len(self.paths)} images ({', '.join(parts)})"
         if self.skipped:
             text += "; " + ", ".join(f"skipped {n} ({why})" for why, n in sorted(self.skipped.items()))
@@ -231,8 +239,10 @@ def scan_image_folder(
     label_arr = np.asarray(labels, dtype=np.int64)
     manifest_path = Path(manifest) if manifest is not None else root / "manifest.csv"
     keep = np.ones(len(rel_paths), dtype=bool)
+    extra = np.zeros(len(rel_paths), dtype=bool)
     if manifest is not None or manifest_path.exists():
-        by_path = read_manifest(manifest_path)
+        by_path, extra_paths = read_manifest(manifest_path)
+        extra = np.asarray([p in extra_paths for p in rel_paths], dtype=bool)
         splits = np.asarray([by_path.get(p, "") for p in rel_paths], dtype="<U5")
         keep = splits != ""
         for p in np.asarray(rel_paths)[~keep]:
@@ -258,6 +268,7 @@ def scan_image_folder(
         scale=scale,
         class_scale=species_scales(class_names, scale, generated),
         skipped={k: v for k, v in skipped.items() if v},
+        extra_test=extra[sel],
     )
     log.info(index.summary())
     return index

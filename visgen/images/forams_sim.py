@@ -3,7 +3,15 @@
 ``simulate`` writes the real Endless Forams layout (one folder per species, 8-bit greyscale PNGs)
 plus ``manifest.csv`` (path, species, split, specimen parameters), ``dataset.json`` and
 ``contact_sheet.png``. Species and their counts are the real 35 of ``endless_forams_classes.csv``
-(scale 1.0 = 27,729 images). Species traits are Brownian motion along a UPGMA tree of the real 18S
+(scale 1.0 = 27,729 images).
+
+Test floor (``test_floor`` = K > 0): a species whose proportional test split holds fewer than K images
+gets extra TEST images up to K, drawn like the others but beyond its long-tailed count. They are
+flagged ``extra_test = 1`` in the manifest; the long-tailed images (train, val, proportional test) are
+byte-identical to those of ``test_floor = 0``. The point: at scale 0.1 the nine rare species have 13
+test images in all, so one image moves rare accuracy by 6–11 pp; a simulator can afford to measure
+the tail precisely where the real data cannot. The KNN evaluation counts extra images in the
+per-class, rare and bucket accuracies only; overall accuracy stays over the proportional split. Species traits are Brownian motion along a UPGMA tree of the real 18S
 sequences with Pagel's lambda ``phylo_signal`` (``phylogeny.py``); shells are drawn by ``render.py``.
 
 Determinism: every image has its own generator seeded from ``(seed, species index, image index)``
@@ -83,6 +91,11 @@ def split_labels(n: int, rng: np.random.Generator) -> list[str]:
     return rng.permutation(labels).tolist()
 
 
+def extra_test_count(splits: Sequence[str], test_floor: int) -> int:
+    """Extra test images that lift a species' test split (``splits``) to ``test_floor``."""
+    return max(0, int(test_floor) - sum(1 for s in splits if s == "test"))
+
+
 class _Task(NamedTuple):
     """One worker job: images ``start..stop-1`` of species ``s_idx``."""
 
@@ -92,7 +105,8 @@ class _Task(NamedTuple):
     s_idx: int
     name: str
     latent: np.ndarray  # [len(TRAIT_NAMES)]
-    splits: list[str]  # split of every image of the species
+    splits: list[str]  # split of every image of the species, extra test images last
+    n_base: int  # images of the long-tailed count; images n_base.. are the test floor's extras
     start: int
     stop: int
     intra_spread: float
@@ -120,7 +134,10 @@ def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
         Image.fromarray(render_specimen(sp, task.size, tex, rng), mode="L").save(
             Path(task.out_dir) / rel, compress_level=0
         )
-        rows.append({"path": rel, "species": task.name, "split": task.splits[i], **sp.row()})
+        extra = int(i >= task.n_base)
+        rows.append(
+            {"path": rel, "species": task.name, "split": task.splits[i], "extra_test": extra, **sp.row()}
+        )
     return rows
 
 
@@ -133,6 +150,7 @@ def _check_args(
     *,
     intra_spread: float,
     nuisance: float,
+    test_floor: int,
 ) -> None:
     where = f"visgen simulate --out {out_dir}"
     if not scale > 0:
@@ -148,6 +166,8 @@ def _check_args(
     for flag, value in (("--intra-spread", intra_spread), ("--nuisance", nuisance)):
         if not value >= 0:
             raise UserInputError(f"{where}: {flag} must be >= 0, got {value}")
+    if not (isinstance(test_floor, int) and test_floor >= 0):
+        raise UserInputError(f"{where}: --test-floor must be an integer >= 0, got {test_floor!r}")
 
 
 def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
@@ -174,6 +194,7 @@ def simulate(
     workers: int | None = None,
     intra_spread: float = DEFAULT_INTRA_SPREAD,
     nuisance: float = DEFAULT_NUISANCE,
+    test_floor: int = 0,
 ) -> Path:
     """Generate ForamSim into ``out_dir`` (see the module docstring for the layout).
 
@@ -186,6 +207,8 @@ def simulate(
         workers: processes; default all cores. The output does not depend on it.
         intra_spread: intraspecific spread relative to the between-species spread (difficulty).
         nuisance: strength of imaging nuisances (difficulty).
+        test_floor: extra test images lift every species' test split to at least this many (0 = none;
+            see the module docstring).
 
     Returns:
         ``out_dir`` as a Path.
@@ -194,13 +217,20 @@ def simulate(
         UserInputError: an argument is out of range or ``out_dir`` holds something else.
     """
     out_dir = Path(out_dir)
-    _check_args(scale, size, phylo_signal, workers, out_dir, intra_spread=intra_spread, nuisance=nuisance)
+    _check_args(
+        scale, size, phylo_signal, workers, out_dir,
+        intra_spread=intra_spread, nuisance=nuisance, test_floor=test_floor,
+    )  # fmt: skip
     counts = species_counts(scale)
     names, latents = species_latents(seed, phylo_signal)
     _prepare_out_dir(out_dir, names)
     tasks = []
-    for s_idx, (name, n) in enumerate(counts):
-        splits = split_labels(n, np.random.default_rng([seed, s_idx, 0x5B11]))
+    extras: dict[str, int] = {}
+    for s_idx, (name, n_base) in enumerate(counts):
+        splits = split_labels(n_base, np.random.default_rng([seed, s_idx, 0x5B11]))
+        extras[name] = extra_test_count(splits, test_floor)
+        splits += ["test"] * extras[name]
+        n = len(splits)
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
             tasks.append(
@@ -212,6 +242,7 @@ def simulate(
                     name,
                     latents[s_idx],
                     splits,
+                    n_base,
                     start,
                     stop,
                     intra_spread,
@@ -243,18 +274,24 @@ def simulate(
         "phylo_signal": phylo_signal,
         "intra_spread": intra_spread,
         "nuisance": nuisance,
+        "test_floor": test_floor,
         "n_images": len(rows),
+        # The long tail: images per species before the test floor's extras (these set the shot buckets).
         "counts": dict(counts),
+        "extra_test": {k: v for k, v in extras.items() if v},
     }
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     write_contact_sheet(out_dir, names, out_dir / "contact_sheet.png")
-    log.info("ForamSim: %d images of %d species written to %s", len(rows), len(names), out_dir)
+    log.info(
+        "ForamSim: %d images of %d species written to %s (%d extra test images for test_floor %d)",
+        len(rows), len(names), out_dir, sum(extras.values()), test_floor,
+    )  # fmt: skip
     return out_dir
 
 
 def cache_key(
     *, scale: float = 1.0, size: int = 128, seed: int = 0, phylo_signal: float = 1.0,
-    intra_spread: float = DEFAULT_INTRA_SPREAD, nuisance: float = DEFAULT_NUISANCE,
+    intra_spread: float = DEFAULT_INTRA_SPREAD, nuisance: float = DEFAULT_NUISANCE, test_floor: int = 0,
 ) -> str:  # fmt: skip
     """Short hash of everything that changes the output (``workers`` does not)."""
     config = {
@@ -265,6 +302,7 @@ def cache_key(
         "phylo_signal": float(phylo_signal),
         "intra_spread": float(intra_spread),
         "nuisance": float(nuisance),
+        "test_floor": int(test_floor),
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -278,7 +316,8 @@ def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **con
     Args:
         cache_root: folder holding the cached datasets.
         workers: processes for a fresh generation.
-        **config: ``scale``, ``size``, ``seed``, ``phylo_signal``, ``intra_spread``, ``nuisance``.
+        **config: ``scale``, ``size``, ``seed``, ``phylo_signal``, ``intra_spread``, ``nuisance``,
+            ``test_floor``.
 
     Returns:
         The dataset folder.

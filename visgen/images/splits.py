@@ -17,24 +17,40 @@ from visgen.errors import UserInputError
 SPLITS = ("train", "val", "test")
 
 
-def read_manifest(path: Path) -> dict[str, str]:
-    """Relative image path -> split, from a CSV with at least the columns ``path`` and ``split``."""
+def read_manifest(path: Path) -> tuple[dict[str, str], set[str]]:
+    """Read a manifest CSV with at least the columns ``path`` and ``split``.
+
+    An optional ``extra_test`` column (``1``/``0``; ForamSim's test floor) marks test images beyond
+    the long-tailed count, which overall accuracy leaves out (see :mod:`visgen.images.forams_sim`).
+
+    Returns:
+        (relative image path -> split, the paths marked ``extra_test = 1``).
+    """
     try:
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or not {"path", "split"} <= set(reader.fieldnames):
                 raise UserInputError(f"{path}: manifest needs the columns 'path' and 'split'; add them")
             out: dict[str, str] = {}
+            extra: set[str] = set()
             for line, row in enumerate(reader, start=2):
                 split = (row["split"] or "").strip()
                 if split not in SPLITS:
                     raise UserInputError(
                         f"{path}:{line}: split {split!r} is not one of {SPLITS}; fix the row"
                     )
-                out[Path(row["path"].strip()).as_posix()] = split
+                rel = Path(row["path"].strip()).as_posix()
+                flag = (row.get("extra_test") or "0").strip()
+                if flag not in ("0", "1") or (flag == "1" and split != "test"):
+                    raise UserInputError(
+                        f"{path}:{line}: extra_test {flag!r} with split {split!r}; use 0, or 1 on a test row"
+                    )
+                out[rel] = split
+                if flag == "1":
+                    extra.add(rel)
     except OSError as err:
         raise UserInputError(f"{path}: cannot read the manifest ({err.strerror}); check the path") from err
-    return out
+    return out, extra
 
 
 def stratified_split(

@@ -16,6 +16,7 @@ from visgen.report.runs import RunRecord
 KNOB_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("intra_spread", "intra_spread {}"),
     ("nuisance", "nuisance {}"),
+    ("test_floor", "test floor {} images per species (extras count in per-class/rare/buckets, not overall)"),
     ("generator_version", "generator v{}"),
 )
 
