@@ -3,7 +3,8 @@
 ``simulate`` writes the real Endless Forams layout (one folder per species, 8-bit greyscale PNGs)
 plus ``manifest.csv`` (path, species, split, specimen parameters), ``dataset.json`` and
 ``contact_sheet.png``. Species and their counts are the real 35 of ``endless_forams_classes.csv``
-(scale 1.0 = 27,729 images).
+(scale 1.0 = 27,729 images). Species traits are Brownian motion along a UPGMA tree of the real 18S
+sequences with Pagel's lambda ``phylo_signal`` (``phylogeny.py``); shells are drawn by ``render.py``.
 
 Test floor (``test_floor`` = K > 0): a species whose proportional test split holds fewer than K images
 gets extra TEST images up to K, drawn like the others but beyond its long-tailed count. They are
@@ -11,8 +12,7 @@ flagged ``extra_test = 1`` in the manifest; the long-tailed images (train, val, 
 byte-identical to those of ``test_floor = 0``. The point: at scale 0.1 the nine rare species have 13
 test images in all, so one image moves rare accuracy by 6–11 pp; a simulator can afford to measure
 the tail precisely where the real data cannot. The KNN evaluation counts extra images in the
-per-class, rare and bucket accuracies only; overall accuracy stays over the proportional split. Species traits are Brownian motion along a UPGMA tree of the real 18S
-sequences with Pagel's lambda ``phylo_signal`` (``phylogeny.py``); shells are drawn by ``render.py``.
+per-class, rare and bucket accuracies only; overall accuracy stays over the proportional split.
 
 Determinism: every image has its own generator seeded from ``(seed, species index, image index)``
 and the noise tiles depend on ``seed`` only, so the bytes written do not depend on the number of
