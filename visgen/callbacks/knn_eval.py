@@ -209,8 +209,9 @@ class KnnEvalCallback(L.Callback):
             pl_module.log(key, value, add_dataloader_idx=False, sync_dist=False)
         if trainer.is_global_zero:
             log.info(
-                "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries (%d test-floor extras), %d gallery",
-                stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab), int(extra.sum()), len(g_lab),
+                "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries%s, %d gallery",
+                stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab),
+                f" ({int(extra.sum())} test-floor extras, not in acc)" if extra.any() else "", len(g_lab),
             )  # fmt: skip
         if stage == "test" and self.out_dir is not None and trainer.is_global_zero:
             n_train = np.bincount(g_lab, minlength=len(names))
