@@ -90,6 +90,26 @@ def test_second_run_reuses_the_pretraining(workspace: Path) -> None:
     assert same[0] == same[1]
 
 
+def _assert_same_weights(a: Path, b: Path) -> None:
+    sa, sb = (torch.load(p, map_location="cpu", weights_only=True)["state_dict"] for p in (a, b))
+    assert sa.keys() == sb.keys()
+    differ = [k for k in sa if not torch.equal(sa[k], sb[k])]
+    assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:3]}"
+
+
+def test_alignment_does_not_depend_on_whether_the_pretraining_ran_in_this_process(workspace: Path) -> None:
+    # run_a trained the pretraining and then aligned in one process (`make run`); this run reuses the cached
+    # pretraining (a sweep's later rows). The alignment must not see the difference: same weights, same numbers.
+    run(compose_cfg(tiny_overrides(workspace / "images", workspace / "cache")), workspace / "run_reuse")
+    records = [json.loads((workspace / r / "run.json").read_text()) for r in ("run_a", "run_reuse")]
+    assert not records[0]["stages"]["pretrain"]["reused"] and records[1]["stages"]["pretrain"]["reused"]
+    _assert_same_weights(*(Path(r["stages"]["align"]["best"]) for r in records))
+    metrics = [
+        json.loads((workspace / r / "align" / "metrics.json").read_text()) for r in ("run_a", "run_reuse")
+    ]
+    assert metrics[0] == metrics[1]
+
+
 def test_seeded_runs_reproduce_and_resume_continues(workspace: Path, tmp_path: Path) -> None:
     images = workspace / "images"
     ref = json.loads((workspace / "run_a" / "pretrain" / "metrics.json").read_text())
@@ -123,6 +143,8 @@ def test_seeded_runs_reproduce_and_resume_continues(workspace: Path, tmp_path: P
     )
     assert (cache / "complete.json").is_file()
     assert _ckpt_meta(last) == _ckpt_meta(ref_cache / "last.ckpt")
+    # ... bit for bit: the checkpoint carries the augmentation generator, the sampler derives from (seed, epoch).
+    _assert_same_weights(last, ref_cache / "last.ckpt")
     with open(tmp_path / "resumed" / "pretrain" / "csv" / "version_0" / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     epochs = {int(r["epoch"]) for r in rows if any(v for k, v in r.items() if k.startswith("train/"))}

@@ -200,6 +200,37 @@ def test_ddp_ranks_shard_train_and_eval(tiny_image_folder: Path, tmp_path: Path)
     assert sorted(test0 + test1) == list(range(8)) and len(test0) == len(test1) == 4
 
 
+def test_augmentation_stream_restarts_per_fit_per_rank_and_resumes(
+    tiny_image_folder: Path, tmp_path: Path
+) -> None:
+    images = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8)
+    draws = {}
+    for rank in (0, 1):
+        dm = _dm(tiny_image_folder, tmp_path, seed=7)
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2, training=True)
+        dm.setup("fit")
+        draws[rank] = dm.augmenter(images, train=True)
+        dm.augmenter(images, train=True)  # a later stage's fit must not continue from here ...
+        saved = dm.state_dict()
+        dm.setup("fit")
+        torch.testing.assert_close(dm.augmenter(images, train=True), draws[rank], atol=0, rtol=0)
+    assert not torch.equal(draws[0], draws[1]), "DDP ranks must draw different augmentations"
+    # ... but a resumed fit continues the saved stream of its own rank (Lightning: setup, then load_state_dict).
+    dm = _dm(tiny_image_folder, tmp_path, seed=7)
+    dm.trainer = SimpleNamespace(global_rank=1, world_size=2, training=True)
+    dm.setup("fit")
+    dm.load_state_dict(saved)
+    expected = _dm(tiny_image_folder, tmp_path, seed=7).augmenter
+    expected.reseed(8)
+    expected(images, train=True), expected(images, train=True)
+    torch.testing.assert_close(dm.augmenter(images, train=True), expected(images, train=True), atol=0, rtol=0)
+    # A checkpoint holding rank 0's stream (DDP writes from rank 0), or none (older visgen): rank 1 keeps its own.
+    for state in (saved | {"rank": 0}, {}):
+        dm.setup("fit")
+        dm.load_state_dict(state)
+        torch.testing.assert_close(dm.augmenter(images, train=True), draws[1], atol=0, rtol=0)
+
+
 def test_worker_processes_give_the_same_batches(tiny_image_folder: Path, tmp_path: Path) -> None:
     inline = _dm(tiny_image_folder, tmp_path, eval_batch_size=6)
     workers = _dm(tiny_image_folder, tmp_path, eval_batch_size=6, num_workers=2)

@@ -122,6 +122,25 @@ def test_train_path_shape_range_and_seed() -> None:
     assert not torch.allclose(out, _expected_eval(images))
 
 
+def test_rng_state_round_trip_continues_the_stream() -> None:
+    images = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8)
+    aug = BatchAugment(seed=5)
+    aug(images, train=True)
+    saved = aug.rng_state()
+    expected = aug(images, train=True)
+    restored = BatchAugment(seed=99)  # another seed: only the loaded state decides the next draw
+    assert restored.load_rng_state(saved) == []
+    torch.testing.assert_close(restored(images, train=True), expected, atol=0, rtol=0)
+    aug.reseed(5)  # reseed restarts the stream: the first draw again, not the second
+    assert not torch.equal(aug(images, train=True), expected)
+
+
+def test_rng_state_of_a_missing_device_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    state = BatchAugment(seed=0).rng_state() | {"cuda:0": torch.zeros(16, dtype=torch.uint8)}
+    assert BatchAugment(seed=0).load_rng_state(state) == ["cuda:0"]
+
+
 def test_sampled_parameters_respect_the_config() -> None:
     aug = BatchAugment(
         rotation_deg=30, crop_scale=(0.9, 1.0), crop_ratio=(0.95, 1.05), blur_sigma=(0.1, 1.0), blur_p=0.5

@@ -159,7 +159,15 @@ class ForamImageDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ state (setup)
     def setup(self, stage: str | None = None) -> None:
-        """Load the splits from the decode cache (building it if ``prepare_data`` did not run)."""
+        """Load the splits from the decode cache (building it if ``prepare_data`` did not run).
+
+        Every ``fit`` restarts the augmentation stream from ``seed + rank``, so a stage draws the same
+        augmentations whether or not another stage trained before it in this process (``make run``
+        against a sweep that reuses a cached pretraining) and DDP ranks draw different ones. Lightning
+        calls ``setup`` before restoring a checkpoint, so a resumed fit then continues the saved stream.
+        """
+        if stage in (None, "fit"):
+            self.augmenter.reseed(self.seed + self._rank_world()[0])
         if self._datasets:
             return
         index, decoded = self._decode()
@@ -269,5 +277,29 @@ class ForamImageDataModule(L.LightningDataModule):
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        """Nothing to checkpoint: sampler shuffles derive from (seed, epoch)."""
-        return {}
+        """The augmentation generators (the sampler needs nothing: its shuffles derive from (seed, epoch)).
+
+        Lightning writes the checkpoint from rank 0, so it holds rank 0's stream; see ``load_state_dict``.
+        """
+        return {"augment_rng": self.augmenter.rng_state(), "rank": self._rank_world()[0]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the saved augmentation stream (a resumed fit then equals an uninterrupted one).
+
+        Under DDP only rank 0's stream was saved: the other ranks keep their fresh ``seed + rank``
+        stream, so a resumed multi-GPU run is reproducible but not bit-equal to an uninterrupted one.
+        """
+        if "augment_rng" not in state_dict:  # a checkpoint from before the stream was saved
+            log.info("checkpoint holds no augmentation state: the stream restarts from seed %d", self.seed)
+            return
+        rank = self._rank_world()[0]
+        if int(state_dict.get("rank", 0)) != rank:
+            log.info(
+                "rank %d: the checkpoint holds rank 0's augmentation stream; this rank restarts its own", rank
+            )
+            return
+        skipped = self.augmenter.load_rng_state(state_dict["augment_rng"])
+        if skipped:
+            log.warning(
+                "augmentation state for %s not restored (no such device here): its stream restarts", skipped
+            )

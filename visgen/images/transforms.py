@@ -103,6 +103,25 @@ class BatchAugment(nn.Module):
         self.seed = int(seed)
         self._generators.clear()
 
+    def rng_state(self) -> dict[str, Tensor]:
+        """The state of every device generator drawn from so far, keyed by device (for checkpoints)."""
+        return {key: g.get_state() for key, g in self._generators.items()}
+
+    def load_rng_state(self, states: dict[str, Tensor]) -> list[str]:
+        """Continue the generators from ``rng_state()``'s output; return the devices that are not here.
+
+        A state saved on a device this machine lacks (a CUDA checkpoint resumed on CPU) is skipped: that
+        device's stream restarts from ``seed`` if it is ever used.
+        """
+        skipped = []
+        for key, state in states.items():
+            device = torch.device(key)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                skipped.append(key)
+                continue
+            self._generator(device).set_state(state.cpu())
+        return skipped
+
     def _generator(self, device: torch.device) -> torch.Generator:
         key = str(device)
         if key not in self._generators:
