@@ -243,6 +243,24 @@ def test_weight_balancing_runs_a_frozen_trunk_maxnorm_second_stage(workspace: Pa
     assert json.loads((tmp_path / "wb" / "run.json").read_text())["status"] == "ok"
 
 
+def test_weight_balancing_stage2_resumes_where_it_was_interrupted(workspace: Path, tmp_path: Path) -> None:
+    images = workspace / "images"
+    wb = ["stages=[pretrain]", "trainer.max_epochs=1", "ltr=weight_balancing", "ltr.stage2.epochs=2"]
+    run(compose_cfg(tiny_overrides(images, tmp_path / "ref", *wb)), tmp_path / "uninterrupted")
+    # Stage 1 has one epoch (0), so the crash hits stage 2's epoch 1; the rerun resumes on its own (no ckpt_path).
+    crash = "+callbacks.interrupt={_target_: tests.pipeline_fixtures.InterruptInEpoch, epoch: 1}"
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        run(compose_cfg(tiny_overrides(images, tmp_path / "c", *wb, crash)), tmp_path / "crashed")
+    assert _ckpt_meta(_only_cache_entry(tmp_path / "c") / "stage2" / "last.ckpt")["epoch"] == 0
+    run(compose_cfg(tiny_overrides(images, tmp_path / "c", *wb)), tmp_path / "resumed")
+    _assert_same_weights(
+        _only_cache_entry(tmp_path / "c") / "best.ckpt", _only_cache_entry(tmp_path / "ref") / "best.ckpt"
+    )
+    with open(tmp_path / "resumed" / "pretrain" / "csv" / "version_1" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))  # version_1: stage 2's logger (stage 1 wrote version_0)
+    assert {int(r["epoch"]) for r in rows if any(v for k, v in r.items() if k.startswith("train/"))} == {1}
+
+
 def test_align_only_without_imagenet_weights_is_reported_unavailable(
     workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -286,7 +286,11 @@ def _weight_balancing_stage2(
     speed_up(module.net, compile_model=bool(cfg.model.compile))
     stage2_dir = cache.dir / "stage2"
     trainer, checkpoint = build_trainer(cfg, "pretrain_stage2", stage_dir, stage2_dir, int(s2.epochs))
-    trainer.fit(module, datamodule=dm)
+    # An interrupted stage 2 continues from its own last.ckpt (stage 1's lies one folder up).
+    resume = stage2_dir / "last.ckpt"
+    if resume.is_file():
+        log.info("resuming the interrupted weight-balancing stage 2 from %s", resume)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume.is_file() else None)
     best = best_checkpoint(checkpoint, stage2_dir)
     final = cache.dir / "best.ckpt"
     final.write_bytes(best.read_bytes())  # the cache's best.ckpt is the model after both LTR stages
