@@ -1,0 +1,104 @@
+"""Paired comparison of alignment variants over ForamSim draws and seeds (experiments/paper_table/README.md).
+
+Reads the job folders of one or more Hydra multiruns of ``+experiment=ltr_align`` that reused cached
+pretrainings. Each job folder holds both numbers a comparison needs: ``pretrain/metrics.json`` (the cached
+LTR pretraining's test metrics) and ``align/metrics.json``. A variant is the job's overrides other than the
+cell keys (seed, ForamSim draw, control, sweep bookkeeping); cells pair by (draw, seed).
+
+    python experiments/paper_table/align_probes.py multirun/align_probes/*  > reports/align_probes_quick.md
+
+Prints a markdown table: per variant, alignment − LTR (genetic anchors) and genetic − shuffled anchors,
+mean over cells with the paired standard error, in percentage points, for rare / per-class / overall
+accuracy. Pure Python (no torch): runs anywhere the run folders are.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+METRICS = {"rare": "test/knn/rare_acc", "per-class": "test/knn/per_class_acc", "overall": "test/knn/acc"}
+_CELL_KEYS = {"seed", "data.sim_seed", "align.control", "+experiment", "+sweep", "sweep_name"}
+_SETTING_KEYS = {"profile", "data.phylo_signal"}  # read from the composed config instead (defaults included)
+#: The anchor controls of the paper table, as experiments (``+sweep=paper_table``) or as ``align.control``.
+_CONTROL_EXPERIMENTS = {"ltr_align": "none", "ltr_align_shuffled": "shuffled", "ltr_align_random": "random"}
+CONTROLS = ("shuffled", "random")
+
+
+def read_job(job: Path) -> dict | None:
+    """One finished job: its variant, cell, control and the two stages' metrics (None if not ok)."""
+    run = job / "run.json"
+    if not run.is_file() or json.loads(run.read_text()).get("status") != "ok":
+        return None
+    overrides = dict(o.split("=", 1) for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
+    experiment = overrides.get("+experiment", "ltr_align")
+    if experiment not in _CONTROL_EXPERIMENTS:
+        return None
+    skip = _CELL_KEYS | _SETTING_KEYS
+    variant = " ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in skip and "hydra" not in k)
+    cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+    metrics = {s: json.loads((job / s / "metrics.json").read_text()) for s in ("pretrain", "align")}
+    return {
+        "variant": variant or "(default)",
+        "setting": (cfg["profile"]["name"], float(cfg["data"]["phylo_signal"])),
+        "cell": (int(overrides.get("data.sim_seed", 0)), int(overrides.get("seed", 0))),
+        "control": overrides.get("align.control", _CONTROL_EXPERIMENTS[experiment]),
+        "pretrain": {k: 100 * metrics["pretrain"][m] for k, m in METRICS.items()},
+        "align": {k: 100 * metrics["align"][m] for k, m in METRICS.items()},
+    }
+
+
+def mean_se(diffs: list[float]) -> str:
+    """``+1.2 (0.4)``: the mean and its standard error (sample std / sqrt n)."""
+    if not diffs:
+        return "–"
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    return f"{statistics.fmean(diffs):+.1f} ({se:.1f})"
+
+
+def table(jobs: list[dict]) -> str:
+    """The markdown table of paired differences per variant."""
+    by = defaultdict(dict)  # ((profile, λ, variant), control) -> cell -> job
+    for job in jobs:
+        by[(*job["setting"], job["variant"]), job["control"]][job["cell"]] = job
+    heads = ["align − LTR"] + [f"genetic − {c}" for c in CONTROLS]
+    lines = [
+        "| profile | λ | variant | cells | LTR rare | aligned rare | "
+        + " | ".join(f"{h}: rare | per-class | overall" for h in heads)
+        + " |",
+        "|---" * (6 + 3 * len(heads)) + "|",
+    ]
+    for variant in sorted({v for v, _ in by}, key=lambda v: (v[0], -v[1], v[2] != "(default)", v[2])):
+        genetic = by.get((variant, "none"), {})
+        if not genetic:
+            continue
+        cells = [mean_se([g["align"][k] - g["pretrain"][k] for g in genetic.values()]) for k in METRICS]
+        for control in CONTROLS:
+            other = by.get((variant, control), {})
+            paired = sorted(genetic.keys() & other.keys())
+            cells += [
+                mean_se([genetic[c]["align"][k] - other[c]["align"][k] for c in paired]) for k in METRICS
+            ]
+        ltr, aligned = ([g[s]["rare"] for g in genetic.values()] for s in ("pretrain", "align"))
+        lines.append(
+            f"| {variant[0]} | {variant[1]:g} | `{variant[2]}` | {len(genetic)} | {statistics.fmean(ltr):.1f} | {statistics.fmean(aligned):.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(dirs: list[str]) -> None:
+    jobs = [j for d in dirs for run in sorted(Path(d).rglob("run.json")) if (j := read_job(run.parent))]
+    if not jobs:
+        sys.exit(f"no finished ltr_align jobs under {dirs}: pass the probe multirun folders")
+    print(table(jobs))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
