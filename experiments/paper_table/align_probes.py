@@ -23,7 +23,15 @@ from pathlib import Path
 import yaml
 
 METRICS = {"rare": "test/knn/rare_acc", "per-class": "test/knn/per_class_acc", "overall": "test/knn/acc"}
-_CELL_KEYS = {"seed", "data.sim_seed", "align.control", "+experiment", "+sweep", "sweep_name"}
+_CELL_KEYS = {
+    "seed",
+    "data.sim_seed",
+    "align.control",
+    "+experiment",
+    "+sweep",
+    "sweep_name",
+    "callbacks.progress_bar",
+}
 _SETTING_KEYS = {"profile", "data.phylo_signal"}  # read from the composed config instead (defaults included)
 #: The anchor controls of the paper table, as experiments (``+sweep=paper_table``) or as ``align.control``.
 _CONTROL_EXPERIMENTS = {"ltr_align": "none", "ltr_align_shuffled": "shuffled", "ltr_align_random": "random"}
