@@ -9,7 +9,7 @@ cell keys (seed, ForamSim draw, control, sweep bookkeeping); cells pair by (draw
 
 Prints a markdown table: per variant, alignment − LTR (genetic anchors) and genetic − shuffled anchors,
 mean over cells with the paired standard error, in percentage points, for rare / per-class / overall
-accuracy. Pure Python (no torch): runs anywhere the run folders are.
+accuracy. Torch-free: runs anywhere the run folders and visgen are.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+
+from visgen.report.runs import find_job_dirs, read_run
 
 METRICS = {"rare": "test/knn/rare_acc", "per-class": "test/knn/per_class_acc", "overall": "test/knn/acc"}
 _CELL_KEYS = {
@@ -40,8 +42,8 @@ CONTROLS = ("shuffled", "random")
 
 def read_job(job: Path) -> dict | None:
     """One finished job: its variant, cell, control and the two stages' metrics (None if not ok)."""
-    run = job / "run.json"
-    if not run.is_file() or json.loads(run.read_text()).get("status") != "ok":
+    record = read_run(job)  # status, profile and λ as the paper-table report reads them
+    if record.status != "ok":
         return None
     overrides = dict(o.split("=", 1) for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
     experiment = overrides.get("+experiment", "ltr_align")
@@ -49,11 +51,10 @@ def read_job(job: Path) -> dict | None:
         return None
     skip = _CELL_KEYS | _SETTING_KEYS
     variant = " ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in skip and "hydra" not in k)
-    cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
     metrics = {s: json.loads((job / s / "metrics.json").read_text()) for s in ("pretrain", "align")}
     return {
         "variant": variant or "(default)",
-        "setting": (cfg["profile"]["name"], float(cfg["data"]["phylo_signal"])),
+        "setting": (record.profile, record.phylo_signal),
         "cell": (int(overrides.get("data.sim_seed", 0)), int(overrides.get("seed", 0))),
         "control": overrides.get("align.control", _CONTROL_EXPERIMENTS[experiment]),
         "pretrain": {k: 100 * metrics["pretrain"][m] for k, m in METRICS.items()},
@@ -102,7 +103,7 @@ def table(jobs: list[dict]) -> str:
 
 
 def main(dirs: list[str]) -> None:
-    jobs = [j for d in dirs for run in sorted(Path(d).rglob("run.json")) if (j := read_job(run.parent))]
+    jobs = [j for d in dirs for job in find_job_dirs(Path(d)) if (j := read_job(job))]
     if not jobs:
         sys.exit(f"no finished ltr_align jobs under {dirs}: pass the probe multirun folders")
     print(table(jobs))

@@ -6,7 +6,7 @@ re-runs the k = 5 Euclidean KNN over the stored ``embeddings.npz`` of both stage
 and ranks, for each misclassified test image, the predicted species among the true species' genetic
 neighbours (rank 1 = the species whose anchor is nearest the true species' anchor). It prints, per λ and
 stage, the share of errors that land on one of the 3 nearest relatives (chance: 3 / (C - 1)) and the median
-rank, for all errors and for errors on rare species, and how many of the rare species' errors go to a
+rank, for all errors and for errors on rare species, and how many of the rare species' errors go to
 the 5 species with the most training images (the long tail's pull, which no anchor geometry addresses).
 
     python experiments/paper_table/error_genetics.py multirun/paper_table_quick multirun/paper_table_quick_draw*
@@ -15,7 +15,6 @@ the 5 species with the most training images (the long tail's pull, which no anch
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -25,6 +24,7 @@ import numpy as np
 import yaml
 
 from visgen.eval.knn import knn_predict
+from visgen.report.runs import find_job_dirs, read_run
 
 NEAREST = 3
 LARGEST = 5
@@ -42,15 +42,15 @@ def stage_errors(stage_dir: Path, ranks: np.ndarray) -> tuple[list[int], list[in
     rare-species error whether the predicted species is one of the ``LARGEST`` with most training images."""
     with np.load(stage_dir / "embeddings.npz") as npz:
         emb = dict(npz)
-    rare_names = set(json.loads((stage_dir / "metrics.json").read_text())["rare_species"])
-    rare = np.array([str(s) in rare_names for s in emb["species"]])
+    with open(stage_dir / "per_species.csv", newline="") as fh:
+        table = {row["species"]: row for row in csv.DictReader(fh)}
+    rows = [table[str(s)] for s in emb["species"]]
+    rare = np.array([row["rare"] == "True" for row in rows])
+    counts = np.array([int(row["n_train"]) for row in rows])
     pred, _ = knn_predict(emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], k=5)
     truth = emb["query_labels"].astype(np.int64)
     wrong = pred != truth
     r = ranks[truth[wrong], pred[wrong]]
-    with open(stage_dir / "per_species.csv", newline="") as fh:
-        n_train = {row["species"]: int(row["n_train"]) for row in csv.DictReader(fh)}
-    counts = np.array([n_train[str(s)] for s in emb["species"]])
     many = np.zeros(len(counts), dtype=bool)
     many[np.argsort(-counts, kind="stable")[:LARGEST]] = True
     on_rare = rare[truth[wrong]]
@@ -61,26 +61,19 @@ def main(dirs: list[str]) -> None:
     pooled: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     n_classes = set()
     for d in dirs:
-        for run in sorted(Path(d).rglob("run.json")):
-            job = run.parent
-            if (
-                json.loads(run.read_text()).get("status") != "ok"
-                or not (job / "align" / "anchors.npy").is_file()
-            ):
+        for job in find_job_dirs(Path(d)):
+            record = read_run(job)
+            if record.status != "ok" or record.name != "ltr_align":
                 continue
-            cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
-            if (
-                cfg["name"] != "ltr_align"
-                or cfg["align"]["control"] != "none"
-                or cfg["align"]["anchor_mode"] != "raw"
-            ):
+            align = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["align"]
+            if align["control"] != "none" or align["anchor_mode"] != "raw":
                 continue
             anchors = np.load(job / "align" / "anchors.npy").astype(np.float64)
             n_classes.add(len(anchors))
             ranks = genetic_ranks(anchors)
             for stage in ("pretrain", "align"):
                 every, rare, to_many = stage_errors(job / stage, ranks)
-                key = (float(cfg["data"]["phylo_signal"]), stage)
+                key = (record.phylo_signal, stage)
                 pooled[key]["all"] += every
                 pooled[key]["rare"] += rare
                 pooled[key]["to_many"] += to_many
