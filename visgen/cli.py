@@ -108,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("report", help="turn a Hydra multirun folder into the paper table and plots")
-    p.add_argument("multirun_dir", type=Path)
+    p = sub.add_parser("report", help="turn Hydra multirun folders into the paper table and plots")
+    p.add_argument(
+        "multirun_dir", type=Path, nargs="+", help="one or more sweep folders; the first names the report"
+    )
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=_cmd_report)
     return parser

@@ -135,3 +135,59 @@ def test_missing_or_empty_folder_is_a_user_error(tmp_path: Path) -> None:
         collect_runs(tmp_path / "nope")
     with pytest.raises(UserInputError, match="holds no job folder"):
         collect_runs(tmp_path)
+
+
+def _two_sweeps(tmp_path: Path) -> tuple[Path, Path]:
+    """The quick default's layout: the main grid at λ 1 and 0, plus the baseline row at λ 1 only."""
+    main, extra = tmp_path / "paper_table_quick", tmp_path / "paper_table_quick_baseline"
+    main.mkdir()
+    extra.mkdir()
+    write_multirun_yaml(
+        main, "ltr,ltr_align", "0,1", "1.0,0.0", task=["+experiment=ltr,ltr_align", "seed=0,1"]
+    )
+    write_multirun_yaml(extra, "rtl_softmax", "0,1", "1.0", task=["+experiment=rtl_softmax", "seed=0,1"])
+    both = ("pretrain", "align")
+    for s in range(2):
+        make_job(extra, "rtl_softmax", s, metrics=metrics_of(0.7, 0.2))
+        for lam in (1.0, 0.0):
+            make_job(main, "ltr", s, lam, metrics=metrics_of(0.8, 0.3 + 0.1 * s))
+            make_job(main, "ltr_align", s, lam, stages=both, metrics=metrics_of(0.8, 0.4))
+    return main, extra
+
+
+def test_several_sweep_folders_make_one_table(tmp_path: Path) -> None:
+    main, extra = _two_sweeps(tmp_path)
+    rows = {(r.name, r.phylo_signal): r for r in aggregate(collect_runs([main, extra]), load_published())}
+    assert set(rows) == {
+        ("rtl_softmax", 1.0),
+        ("ltr", 1.0),
+        ("ltr", 0.0),
+        ("ltr_align", 1.0),
+        ("ltr_align", 0.0),
+    }
+    assert rows[("ltr", 1.0)].mean["rare_acc"] == pytest.approx(35.0)
+    assert rows[("rtl_softmax", 1.0)].n_ok == 2 and rows[("rtl_softmax", 1.0)].status == "ok"
+    out = tmp_path / "reports"
+    md = write_report([main, extra], out)[0]
+    assert md == out / "paper_table_quick.md"  # the first folder names the report
+    text = md.read_text()
+    assert "- **command**: `python run.py -m +experiment=ltr,ltr_align seed=0,1`" in text
+    assert "- **command**: `python run.py -m +experiment=rtl_softmax seed=0,1`" in text
+    assert f"`visgen report {main} {extra}`" in text
+    # The baseline's rare gain is read across the two folders: 35 (ltr) over 20 (rtl_softmax).
+    assert "ltr 35.0 vs rtl_softmax 20.0" in text
+
+
+def test_a_cell_expected_by_one_sweep_and_run_by_another_is_not_missing(tmp_path: Path) -> None:
+    main, extra = _two_sweeps(tmp_path)
+    write_multirun_yaml(main, "rtl_softmax,ltr,ltr_align", "0,1", "1.0,0.0")
+    records = collect_runs([main, extra])
+    missing = {(r.name, r.seed, r.phylo_signal) for r in records if r.status == "missing"}
+    assert missing == {("rtl_softmax", 0, 0.0), ("rtl_softmax", 1, 0.0)}
+
+
+def test_the_same_cell_in_two_folders_is_a_user_error(tmp_path: Path) -> None:
+    main, extra = _two_sweeps(tmp_path)
+    make_job(extra, "ltr", 1, 0.0, metrics=metrics_of(0.8, 0.3))
+    with pytest.raises(UserInputError, match=r"same cell \(ltr, seed 1, λ 0.0\) in two multirun folders"):
+        collect_runs([main, extra])

@@ -68,8 +68,8 @@ def sweep_command(multirun_dir: Path) -> str:
     return " ".join(["python run.py -m", *map(str, task)])
 
 
-def header_lines(records: Sequence[RunRecord], multirun_dir: Path) -> list[str]:
-    """The facts above the table: profile, data source, seeds, date, machine, command."""
+def header_lines(records: Sequence[RunRecord], multirun_dirs: Sequence[Path]) -> list[str]:
+    """The facts above the table: profile, data source, seeds, date, machine, the command of each sweep."""
     profiles = sorted({r.profile for r in records})
     seeds = sorted({r.seed for r in records if r.seed is not None})
     walls = [
@@ -84,15 +84,17 @@ def header_lines(records: Sequence[RunRecord], multirun_dir: Path) -> list[str]:
         f"- **seeds**: {', '.join(map(str, seeds)) or '–'} (mean ± sample std over the seeds that finished)",
         f"- **date**: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- **machine**: {_machine(records)}",
-        f"- **source**: `{multirun_dir}` ({len(records)} jobs); `visgen report {multirun_dir}`",
+        f"- **source**: {', '.join(f'`{d}`' for d in multirun_dirs)} ({len(records)} jobs); "
+        f"`visgen report {' '.join(map(str, multirun_dirs))}`",
     ]
-    command = sweep_command(multirun_dir)
-    if command:
-        lines.append(f"- **command**: `{command}`")
-    # Older GPU sweeps (before run.json named the GPU) left the accelerator in device.txt beside the jobs.
-    device = multirun_dir / "device.txt"
-    if device.exists():
-        lines.append(f"- **device** (from `device.txt`): {' '.join(device.read_text().split())}")
+    for multirun_dir in multirun_dirs:
+        command = sweep_command(multirun_dir)
+        if command:
+            lines.append(f"- **command**: `{command}`")
+        # Older GPU sweeps (before run.json named the GPU) left the accelerator in device.txt beside the jobs.
+        device = multirun_dir / "device.txt"
+        if device.exists():
+            lines.append(f"- **device** (from `device.txt`): {' '.join(device.read_text().split())}")
     if walls:
         lines.append(f"- **wall time** (sum over the jobs' run.json): {sum(walls) / 60:.1f} min")
     return lines

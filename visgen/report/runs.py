@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,33 +179,61 @@ def expected_jobs(multirun_dir: Path) -> list[tuple[str, int | None, float | Non
     ]
 
 
-def collect_runs(multirun_dir: Path) -> list[RunRecord]:
-    """All jobs of a multirun folder, plus a ``missing`` record for each expected job without a folder.
+def as_dirs(multirun_dirs: Path | str | Sequence[Path | str]) -> list[Path]:
+    """One folder or several, as a list of paths."""
+    if isinstance(multirun_dirs, str | Path):
+        return [Path(multirun_dirs)]
+    return [Path(d) for d in multirun_dirs]
+
+
+def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
+    """All jobs of one or more multirun folders, plus a ``missing`` record for each expected job without a folder.
+
+    Several folders make one table (e.g. a main sweep plus a second launch that adds a row at one λ):
+    a cell expected by one sweep but run by another counts as run; the same cell (experiment, seed, λ)
+    run in two of the folders is ambiguous and an error.
 
     Raises:
-        UserInputError: ``multirun_dir`` does not exist or holds no job at all.
+        UserInputError: a folder does not exist or holds no job at all, or two folders hold the same cell.
     """
-    multirun_dir = Path(multirun_dir)
-    if not multirun_dir.is_dir():
-        raise UserInputError(
-            f"{multirun_dir}: no such multirun folder; pass the folder `python run.py -m` wrote"
-        )
-    records = [read_run(d) for d in find_job_dirs(multirun_dir)]
-    expected = expected_jobs(multirun_dir)
-    if not records and not expected:
-        raise UserInputError(
-            f"{multirun_dir}: holds no job folder (no run.json or .hydra/config.yaml); is it a multirun?"
-        )
+    dirs = as_dirs(multirun_dirs)
+    records: list[RunRecord] = []
+    expected: list[tuple[str, int | None, float | None]] = []
+    for multirun_dir in dirs:
+        if not multirun_dir.is_dir():
+            raise UserInputError(
+                f"{multirun_dir}: no such multirun folder; pass the folder `python run.py -m` wrote"
+            )
+        found = [read_run(d) for d in find_job_dirs(multirun_dir)]
+        wanted = expected_jobs(multirun_dir)
+        if not found and not wanted:
+            raise UserInputError(
+                f"{multirun_dir}: holds no job folder (no run.json or .hydra/config.yaml); is it a multirun?"
+            )
+        _refuse_shared_cells(records, found)
+        records += found
+        expected += wanted
     seen = {(r.name, r.seed, r.phylo_signal) for r in records}
     profile = records[0].profile if records else "unknown"
-    for name, seed, lam in expected:
+    for name, seed, lam in dict.fromkeys(expected):
         if (name, seed, lam) not in seen:
             records.append(
                 RunRecord(None, name, seed, lam, profile, status="missing", error="job never ran (no folder)")
             )
     n_bad = sum(r.status != "ok" for r in records)
-    log.info("read %d jobs from %s (%d not ok)", len(records), multirun_dir, n_bad)
+    log.info("read %d jobs from %s (%d not ok)", len(records), ", ".join(map(str, dirs)), n_bad)
     return records
+
+
+def _refuse_shared_cells(earlier: Sequence[RunRecord], new: Sequence[RunRecord]) -> None:
+    owner = {(r.name, r.seed, r.phylo_signal): r.job_dir for r in earlier}
+    for r in new:
+        other = owner.get((r.name, r.seed, r.phylo_signal))
+        if other is not None:
+            raise UserInputError(
+                f"{other} and {r.job_dir}: the same cell ({r.name}, seed {r.seed}, λ {r.phylo_signal}) in two "
+                "multirun folders; report them separately or remove one"
+            )
 
 
 def headline_lambda(lambdas: Iterable[float | None]) -> float | None:

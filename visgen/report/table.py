@@ -1,7 +1,7 @@
 """The paper table from a Hydra multirun: one row per experiment × λ, mean ± std over seeds (pure, torch-free).
 
-``write_report(multirun_dir, out)`` writes ``<out>/<stem>.md`` and ``<out>/<stem>.csv`` (stem:
-the multirun folder's name when it starts with ``paper_table``, else ``paper_table_<profile>``),
+``write_report(multirun_dirs, out)`` (one sweep folder or several) writes ``<out>/<stem>.md`` and ``<out>/<stem>.csv`` (stem:
+the first multirun folder's name when it starts with ``paper_table``, else ``paper_table_<profile>``),
 plus the plots of ``visgen.report.plots`` beside them when matplotlib can draw them.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from visgen.report.directions import Direction, directions
 from visgen.report.header import header_lines
-from visgen.report.runs import METRICS, RunRecord, collect_runs
+from visgen.report.runs import METRICS, RunRecord, as_dirs, collect_runs
 from visgen.resources import data_path
 
 log = logging.getLogger(__name__)
@@ -202,19 +202,22 @@ def report_stem(multirun_dir: Path, records: Sequence[RunRecord]) -> str:
     return f"paper_table_{profile}"
 
 
-def write_report(multirun_dir: Path, out: Path) -> list[Path]:
+def write_report(multirun_dirs: Path | Sequence[Path], out: Path) -> list[Path]:
     """Write ``<out>/<stem>.md`` and ``.csv`` (and plots, when they can be drawn); return the paths.
 
+    Several multirun folders make one table; the first names it (``report_stem``).
+
     Raises:
-        UserInputError: ``multirun_dir`` is missing or holds no jobs.
+        UserInputError: a folder is missing or holds no jobs, or two folders hold the same cell.
     """
-    multirun_dir, out = Path(multirun_dir), Path(out)
-    records = collect_runs(multirun_dir)
+    dirs = as_dirs(multirun_dirs)
+    out = Path(out)
+    records = collect_runs(dirs)
     rows = aggregate(records, load_published())
-    stem = report_stem(multirun_dir, records)
+    stem = report_stem(dirs[0], records)
     out.mkdir(parents=True, exist_ok=True)
     md, csv_path = out / f"{stem}.md", out / f"{stem}.csv"
-    body = render_markdown(rows, header_lines(records, multirun_dir), directions(rows))
+    body = render_markdown(rows, header_lines(records, dirs), directions(rows))
     paths = [md, csv_path]
     try:
         from visgen.report.plots import write_report_plots
