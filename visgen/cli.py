@@ -45,6 +45,7 @@ def _cmd_simulate(ns: argparse.Namespace) -> None:
         intra_spread=ns.intra_spread,
         nuisance=ns.nuisance,
         test_floor=ns.test_floor,
+        convergent=ns.convergent,
     )
     print(f"ForamSim (synthetic images) written to {out}")
 
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="extra test images lift every species' test split to at least this many (0 = the real split)",
+    )
+    p.add_argument(
+        "--convergent",
+        type=int,
+        default=0,
+        help="the K rarest species become look-alikes of common, genetically distant species (0 = none)",
     )
     p.set_defaults(func=_cmd_simulate)
 

@@ -45,6 +45,7 @@ _SIM_KEYS = {
     "sim_intra_spread": "intra_spread",
     "sim_nuisance": "nuisance",
     "sim_test_floor": "test_floor",
+    "sim_convergent": "convergent",
 }
 
 

@@ -15,6 +15,7 @@ from visgen.cli import main
 from visgen.errors import UserInputError
 from visgen.eval.mantel import mantel
 from visgen.images import forams_sim, phylogeny
+from visgen.images.shells import TRAIT_NAMES
 from visgen.images.species import species_table
 
 SPECIES = [s for s, _ in species_table()]
@@ -223,3 +224,48 @@ def test_test_floor_must_be_a_non_negative_integer(
     assert "--test-floor must be an integer >= 0" in capsys.readouterr().err
     with pytest.raises(UserInputError, match="--test-floor must be an integer"):
         forams_sim.simulate(tmp_path / "y", scale=0.001, size=32, test_floor=2.5)  # type: ignore[arg-type]
+
+
+def test_convergent_off_keeps_the_cache_key_of_the_quick_profile_data() -> None:
+    # The key the quick profile's dataset had before the knob existed (run logs of 2026-11-27): unchanged at 0.
+    kw = {"scale": 0.1, "size": 64, "seed": 0, "phylo_signal": 1.0, "intra_spread": 0.3, "nuisance": 0.5}
+    assert forams_sim.cache_key(**kw, test_floor=20) == "c3cf5c7155243916"
+    assert forams_sim.cache_key(**kw, test_floor=20, convergent=0) == "c3cf5c7155243916"
+    assert forams_sim.cache_key(**kw, test_floor=20, convergent=2) != "c3cf5c7155243916"
+
+
+def test_convergent_rare_species_take_their_partners_looks_and_nothing_else_changes(tmp_path: Path) -> None:
+    kw = {"scale": 0.002, "size": 32, "seed": 3, "workers": 1, "intra_spread": 0.3}
+    base = forams_sim.simulate(tmp_path / "base", **kw)
+    conv = forams_sim.simulate(tmp_path / "conv", convergent=2, **kw)
+    meta = json.loads((conv / "dataset.json").read_text())
+    pairs = meta["convergent_pairs"]
+    assert meta["convergent"] == 2 and list(pairs) == ["Globigerinita_uvula", "Tenuitella_iota"]
+    assert "convergent" not in json.loads((base / "dataset.json").read_text())
+
+    def manifest(root: Path) -> dict[str, dict[str, str]]:
+        with open(root / "manifest.csv", newline="") as fh:
+            return {row["path"]: row for row in csv.DictReader(fh)}
+
+    before, after = manifest(base), manifest(conv)
+    assert before.keys() == after.keys()
+    changed = {r["species"] for p, r in after.items() if (conv / p).read_bytes() != (base / p).read_bytes()}
+    assert changed == set(pairs)  # only the look-alikes' images differ
+
+    def mean_traits(rows: dict[str, dict[str, str]], species: str) -> np.ndarray:
+        vals = [
+            [float(r[k]) for k in TRAIT_NAMES if k in r] for r in rows.values() if r["species"] == species
+        ]
+        return np.mean(vals, axis=0)
+
+    for rare, partner in pairs.items():
+        gap_before = np.abs(mean_traits(before, rare) - mean_traits(before, partner)).sum()
+        gap_after = np.abs(mean_traits(after, rare) - mean_traits(after, partner)).sum()
+        assert gap_after < 0.5 * gap_before
+
+
+def test_convergent_must_be_a_small_non_negative_integer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--convergent", "9"]) == 2
+    assert "--convergent must be an integer in [0, 8]" in capsys.readouterr().err

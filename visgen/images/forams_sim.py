@@ -14,6 +14,11 @@ test images in all, so one image moves rare accuracy by 6–11 pp; a simulator c
 the tail precisely where the real data cannot. The KNN evaluation counts extra images in the
 per-class, rare and bucket accuracies only; overall accuracy stays over the proportional split.
 
+Convergent evolution (``convergent`` = K > 0, ``convergence.py``): the K rarest species take the
+traits and published morphology of a common, genetically distant species plus a small offset, while
+their DNA stays put — look-alikes that genetic anchors could tell apart. Off by default; at 0 the
+output is byte-identical to the generator without the knob.
+
 Determinism: every image has its own generator seeded from ``(seed, species index, image index)``
 and the noise tiles depend on ``seed`` only, so the bytes written do not depend on the number of
 worker processes or on the order in which they finish.
@@ -37,11 +42,11 @@ import numpy as np
 from PIL import Image
 
 from visgen.errors import UserInputError
-from visgen.images import phylogeny
+from visgen.images import convergence, phylogeny
 from visgen.images.render import Textures, render_specimen
 from visgen.images.render_sheet import write_contact_sheet
 from visgen.images.shells import TRAIT_NAMES, sample_specimen
-from visgen.images.species import species_table
+from visgen.images.species import known_species, species_table
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,23 @@ def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarr
     return names, phylogeny.brownian_traits(phylogeny.pagel_lambda(cov, phylo_signal), len(TRAIT_NAMES), rng)
 
 
+def convergent_species(
+    seed: int, names: list[str], latents: np.ndarray, k: int, intra_spread: float
+) -> tuple[np.ndarray, dict[str, str]]:
+    """Apply ``convergence``'s K look-alike pairs to ``species_latents``' output (K = 0: unchanged).
+
+    Returns:
+        ``(latents [35, T], {rare_species: partner})``.
+    """
+    if k == 0:
+        return latents, {}
+    cov, _, _ = phylogeny.species_covariance(names)
+    counts = [n for _, n in species_table()]
+    pairs = convergence.convergent_pairs(names, counts, cov, k, eligible=known_species()[1])
+    rng = np.random.default_rng([seed, 0xC0417])
+    return convergence.converge_latents(latents, names, pairs, intra_spread, rng), pairs
+
+
 def split_labels(n: int, rng: np.random.Generator) -> list[str]:
     """A seeded ~70/10/20 train/val/test assignment of ``n >= 4`` images, each split non-empty."""
     n_val = max(1, round(SPLIT_FRACTIONS["val"] * n))
@@ -104,6 +126,7 @@ class _Task(NamedTuple):
     seed: int
     s_idx: int
     name: str
+    look: str  # the species whose published morphology the shells take (``name``, or a convergent partner)
     latent: np.ndarray  # [len(TRAIT_NAMES)]
     splits: list[str]  # split of every image of the species, extra test images last
     n_base: int  # images of the long-tailed count; images n_base.. are the test floor's extras
@@ -126,7 +149,7 @@ def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
     for i in range(task.start, task.stop):
         rng = np.random.default_rng([task.seed, task.s_idx, i])
         sp = sample_specimen(
-            task.name, task.latent, rng, intra_spread=task.intra_spread, nuisance=task.nuisance
+            task.look, task.latent, rng, intra_spread=task.intra_spread, nuisance=task.nuisance
         )
         rel = f"{task.name}/{task.name}_{i:05d}.png"
         # compress_level=0 (stored): sensor noise leaves deflate only ~35 % to save, at 3x the time of
@@ -151,6 +174,7 @@ def _check_args(
     intra_spread: float,
     nuisance: float,
     test_floor: int,
+    convergent: int,
 ) -> None:
     where = f"visgen simulate --out {out_dir}"
     if not scale > 0:
@@ -168,6 +192,9 @@ def _check_args(
             raise UserInputError(f"{where}: {flag} must be >= 0, got {value}")
     if not (isinstance(test_floor, int) and test_floor >= 0):
         raise UserInputError(f"{where}: --test-floor must be an integer >= 0, got {test_floor!r}")
+    limit = convergence.N_PARTNERS
+    if not (isinstance(convergent, int) and 0 <= convergent <= limit):
+        raise UserInputError(f"{where}: --convergent must be an integer in [0, {limit}], got {convergent!r}")
 
 
 def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
@@ -195,6 +222,7 @@ def simulate(
     intra_spread: float = DEFAULT_INTRA_SPREAD,
     nuisance: float = DEFAULT_NUISANCE,
     test_floor: int = 0,
+    convergent: int = 0,
 ) -> Path:
     """Generate ForamSim into ``out_dir`` (see the module docstring for the layout).
 
@@ -209,6 +237,8 @@ def simulate(
         nuisance: strength of imaging nuisances (difficulty).
         test_floor: extra test images lift every species' test split to at least this many (0 = none;
             see the module docstring).
+        convergent: K > 0 makes the K rarest species look-alikes of common, genetically distant species
+            (``convergence.py``); 0 = none.
 
     Returns:
         ``out_dir`` as a Path.
@@ -219,10 +249,11 @@ def simulate(
     out_dir = Path(out_dir)
     _check_args(
         scale, size, phylo_signal, workers, out_dir,
-        intra_spread=intra_spread, nuisance=nuisance, test_floor=test_floor,
+        intra_spread=intra_spread, nuisance=nuisance, test_floor=test_floor, convergent=convergent,
     )  # fmt: skip
     counts = species_counts(scale)
     names, latents = species_latents(seed, phylo_signal)
+    latents, look_alike = convergent_species(seed, names, latents, convergent, intra_spread)
     _prepare_out_dir(out_dir, names)
     tasks = []
     extras: dict[str, int] = {}
@@ -240,6 +271,7 @@ def simulate(
                     seed,
                     s_idx,
                     name,
+                    look_alike.get(name, name),
                     latents[s_idx],
                     splits,
                     n_base,
@@ -280,6 +312,9 @@ def simulate(
         "counts": dict(counts),
         "extra_test": {k: v for k, v in extras.items() if v},
     }
+    if convergent:  # absent at 0, so the default output stays byte-identical to generator v2 before the knob
+        meta["convergent"] = convergent
+        meta["convergent_pairs"] = look_alike
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     write_contact_sheet(out_dir, names, out_dir / "contact_sheet.png")
     log.info(
@@ -292,6 +327,7 @@ def simulate(
 def cache_key(
     *, scale: float = 1.0, size: int = 128, seed: int = 0, phylo_signal: float = 1.0,
     intra_spread: float = DEFAULT_INTRA_SPREAD, nuisance: float = DEFAULT_NUISANCE, test_floor: int = 0,
+    convergent: int = 0,
 ) -> str:  # fmt: skip
     """Short hash of everything that changes the output (``workers`` does not)."""
     config = {
@@ -304,6 +340,8 @@ def cache_key(
         "nuisance": float(nuisance),
         "test_floor": int(test_floor),
     }
+    if convergent:  # only when on, so the datasets cached before the knob existed keep their keys
+        config["convergent"] = int(convergent)
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -317,7 +355,7 @@ def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **con
         cache_root: folder holding the cached datasets.
         workers: processes for a fresh generation.
         **config: ``scale``, ``size``, ``seed``, ``phylo_signal``, ``intra_spread``, ``nuisance``,
-            ``test_floor``.
+            ``test_floor``, ``convergent``.
 
     Returns:
         The dataset folder.

@@ -17,6 +17,7 @@ KNOB_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("intra_spread", "intra_spread {}"),
     ("nuisance", "nuisance {}"),
     ("test_floor", "test floor {} images per species (extras count in per-class/rare/buckets, not overall)"),
+    ("convergent", "{} convergent look-alike pairs"),
     ("generator_version", "generator v{}"),
 )
 
