@@ -1,0 +1,79 @@
+"""experiments/paper_table/convergent_probe.py: look-alike accuracy and partner confusions from stored embeddings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "convergent_probe", ROOT / "experiments/paper_table/convergent_probe.py"
+)
+probe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(probe)
+
+SPECIES = ["Big_a", "Big_b", "Rare_look", "Rare_other"]
+PAIRS = {"Rare_look": "Big_a"}
+
+
+def _embeddings(look_at: int, other_hits: int) -> dict[str, np.ndarray]:
+    """Clusters at 10·e_c, 5 gallery images each; Rare_look's 4 queries sit on cluster ``look_at``,
+    and ``other_hits`` of Rare_other's 4 queries on its own cluster (the rest on Big_b's)."""
+    centres = 10.0 * np.eye(4)
+    gallery = np.repeat(np.arange(4), 5)
+    query_labels = np.repeat(np.arange(4), 4)
+    at = query_labels.copy()
+    at[query_labels == 2] = look_at
+    at[np.flatnonzero(query_labels == 3)[other_hits:]] = 1
+    return {
+        "gallery_embeddings": centres[gallery].astype(np.float32),
+        "gallery_labels": gallery,
+        "query_embeddings": centres[at].astype(np.float32),
+        "query_labels": query_labels,
+        "species": np.array(SPECIES),
+    }
+
+
+def _job(root: Path, name: str, seed: int, stages: dict[str, dict[str, np.ndarray]]) -> None:
+    job = root / name / f"seed{seed}"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"name": name, "seed": seed, "stages": list(stages)})
+    )
+    data = {"phylo_signal": 1.0, "convergent_pairs": PAIRS, "rare_species": ["Rare_look", "Rare_other"]}
+    (job / "run.json").write_text(json.dumps({"name": name, "seed": seed, "status": "ok", "data": data}))
+    for stage, emb in stages.items():
+        (job / stage).mkdir()
+        (job / stage / "metrics.json").write_text(json.dumps({"test/knn/acc": 0.5}))
+        np.savez(job / stage / "embeddings.npz", **emb)
+
+
+def test_scores_and_paired_differences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for seed in (0, 1):
+        # LTR: the look-alike is always read as its partner; alignment recovers it (seed 0) or half of it (seed 1).
+        aligned = _embeddings(2, 4) if seed == 0 else _embeddings(2, 2)
+        _job(tmp_path, "ltr_align", seed, {"pretrain": _embeddings(0, 4), "align": aligned})
+        _job(
+            tmp_path, "ltr_align_shuffled", seed, {"pretrain": _embeddings(0, 4), "align": _embeddings(0, 4)}
+        )
+    scores = probe.stage_scores(
+        tmp_path / "ltr_align" / "seed1" / "align", PAIRS, ["Rare_look", "Rare_other"]
+    )
+    assert scores == {"look-alike acc": 100.0, "to partner": 0.0, "other rare acc": 50.0}
+    probe.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| ltr_align | pretrain | 2 | 0.0 | 100.0 | 100.0 |" in out
+    assert "| ltr_align | align | 2 | 100.0 | 0.0 | 75.0 |" in out
+    # other rare: align − LTR is 0 for seed 0 and −50 for seed 1: mean −25, SE 25.
+    assert "| ltr_align: align − LTR | +100.0 (0.0) | -100.0 (0.0) | -25.0 (25.0) |" in out
+    assert "| ltr_align − ltr_align_shuffled | +100.0 (0.0) | -100.0 (0.0) | -25.0 (25.0) |" in out
+
+
+def test_no_convergent_jobs_is_a_clear_exit(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no finished alignment jobs on a convergent ForamSim draw"):
+        probe.main([str(tmp_path)])
