@@ -33,7 +33,7 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # quick (CPU, the default): the rows behind the paper's claims and the anchor controls, seeds 0-2 — ltr, ltr_align and
 # its shuffled / random / centred controls at λ 1 and 0 (one sweep), and the rtl_softmax baseline at λ 1 only (a
 # second sweep; the claims need no baseline at λ = 0, and its 3 pretrainings would take the run past 60 min on
-# 2 cores). 45 jobs, 9 pretrainings. GRID=full or PROFILE=paper: every row x λ {1, 0} x seeds (78 jobs).
+# 2 cores). 33 jobs, 9 pretrainings, 53 min measured. GRID=full or PROFILE=paper: every row x λ {1, 0} x seeds (78 jobs).
 # SEEDS=0 for a first look in a third of the time. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
 PT_PROFILE = $(or $(PROFILE),quick)
