@@ -56,6 +56,11 @@ def test_test_files_equal_an_independent_knn(tmp_path: Path, extra: tuple[int, .
     for name, value in expected.items():
         got = metrics[f"test/knn/{name}"]
         assert (got is None and math.isnan(value)) or got == pytest.approx(value, abs=1e-12), name
+    ncm = oracle_metrics(npz, k=5, classifier="ncm")
+    assert set(ncm) == {"acc", "per_class_acc", "rare_acc", "many_acc", "medium_acc", "few_acc"}
+    for name, value in ncm.items():
+        got = metrics[f"test/ncm/{name}"]
+        assert (got is None and math.isnan(value)) or got == pytest.approx(value, abs=1e-12), name
     assert metrics["rare_species"] == [CLASS_NAMES[1], CLASS_NAMES[2]]
     assert metrics["stage"] == "pretrain" and metrics["profile"] == "quick"
     assert callback.last_metrics["test/knn/acc"] == pytest.approx(expected["acc"])

@@ -79,21 +79,26 @@ def tiny_module(seed: int = 0) -> MetricPretrainModule:
     )
 
 
-def oracle_metrics(npz: dict[str, np.ndarray], k: int) -> dict[str, float]:
-    """KNN metrics from embeddings.npz by brute force and loops, sharing no code with visgen.eval.
+def oracle_metrics(npz: dict[str, np.ndarray], k: int, classifier: str = "knn") -> dict[str, float]:
+    """KNN (or nearest-class-mean) metrics from embeddings.npz by brute force and loops, sharing no code with
+    visgen.eval.
 
     Overall and top-k accuracy skip the queries flagged in ``query_extra`` (ForamSim's test floor);
-    the class-level accuracies count every query.
+    the class-level accuracies count every query. ``classifier="ncm"``: each query takes the class whose
+    gallery mean is nearest (Euclidean); no top-k.
     """
     g, gl = npz["gallery_embeddings"].astype(np.float64), npz["gallery_labels"]
     q, ql = npz["query_embeddings"].astype(np.float64), npz["query_labels"]
     extra = npz.get("query_extra", np.zeros(len(ql), dtype=bool))
+    means = {int(c): g[gl == c].mean(axis=0) for c in sorted(set(gl.tolist()))}
     correct, in_top = [], []
     for x, y in zip(q, ql, strict=True):
         d = np.sqrt(((g - x) ** 2).sum(axis=1))
         votes = [int(gl[j]) for j in sorted(range(len(g)), key=lambda j: (d[j], j))[:k]]
         counts = Counter(votes)
         pred = next(v for v in votes if counts[v] == max(counts.values()))
+        if classifier == "ncm":
+            pred = min(means, key=lambda c: (float(((means[c] - x) ** 2).sum()), c))
         correct.append(pred == y)
         in_top.append(int(y) in votes)
     per_class = {
@@ -105,5 +110,9 @@ def oracle_metrics(npz: dict[str, np.ndarray], k: int) -> dict[str, float]:
         "per_class_acc": float(np.mean(list(per_class.values()))),
         "rare_acc": float(np.mean([per_class[c] for c in RARE if c in per_class])),
         **{f"{b}_acc": float(np.mean(v)) if v else float("nan") for b, v in bucket.items()},
-        f"top{k}_acc": float(np.mean([t for t, e in zip(in_top, extra, strict=True) if not e])),
+        **(
+            {f"top{k}_acc": float(np.mean([t for t, e in zip(in_top, extra, strict=True) if not e]))}
+            if classifier == "knn"
+            else {}
+        ),
     }

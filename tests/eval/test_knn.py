@@ -1,4 +1,4 @@
-"""knn_search / knn_predict against brute-force numpy, including exact distance and vote ties."""
+"""knn_search / knn_predict / nearest_mean_predict against brute-force numpy, including exact distance and vote ties."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from visgen.errors import UserInputError
-from visgen.eval.knn import knn_predict, knn_search, majority_vote
+from visgen.eval.knn import knn_predict, knn_search, majority_vote, nearest_mean_predict
 
 
 def brute_force(
@@ -90,3 +90,50 @@ def test_bad_inputs_are_user_errors() -> None:
         knn_search(g, g, k=1, metric="manhattan")  # type: ignore[arg-type]
     with pytest.raises(UserInputError, match="labels"):
         knn_predict(g, np.zeros(2), g, k=1)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_nearest_mean_matches_a_loop_over_class_means(metric: str) -> None:
+    rng = np.random.default_rng(5)
+    gallery = rng.normal(size=(90, 6)).astype(np.float32)
+    labels = rng.choice(
+        [0, 2, 3, 7], size=90, p=[0.7, 0.2, 0.05, 0.05]
+    )  # long-tailed, labels 1 and 4-6 absent
+    queries = rng.normal(size=(50, 6)).astype(np.float32)
+    pred = nearest_mean_predict(gallery, labels, queries, metric=metric)  # type: ignore[arg-type]
+    g = gallery.astype(np.float64)
+    if metric == "cosine":
+        g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    for q, p in zip(queries.astype(np.float64), pred, strict=True):
+        best, best_d = None, np.inf
+        for c in sorted(set(labels.tolist())):
+            m = g[labels == c].mean(axis=0)
+            if metric == "cosine":
+                d = 1 - (q @ m) / (np.linalg.norm(q) * np.linalg.norm(m))
+            else:
+                d = float(((q - m) ** 2).sum())
+            if d < best_d - 1e-12:
+                best, best_d = c, d
+        assert p == best
+
+
+def test_nearest_mean_gives_a_rare_class_its_own_prototype() -> None:
+    # Three rare vectors at x = 3 beside a common class with half its 100 vectors at x = 1.5 (the rest far
+    # away at x = -3): a query at x = 2.2 has 5 common nearest neighbours, but the rare class mean is nearest.
+    common = np.array(
+        [[1.5, y] for y in np.linspace(-0.3, 0.3, 50)] + [[-3.0, y] for y in np.linspace(-1, 1, 50)]
+    )
+    rare = np.array([[3.0, 0.1], [3.1, -0.1], [2.9, 0.0]])
+    gallery = np.concatenate([common, rare]).astype(np.float32)
+    labels = np.array([0] * 100 + [1] * 3)
+    query = np.array([[2.2, 0.0]], dtype=np.float32)
+    assert knn_predict(gallery, labels, query, k=5)[0][0] == 0
+    assert nearest_mean_predict(gallery, labels, query)[0] == 1
+
+
+def test_nearest_mean_bad_inputs_are_user_errors() -> None:
+    g = np.zeros((3, 2), dtype=np.float32)
+    with pytest.raises(UserInputError, match="labels"):
+        nearest_mean_predict(g, np.zeros(2), g)
+    with pytest.raises(UserInputError, match="metric"):
+        nearest_mean_predict(g, np.zeros(3), g, metric="manhattan")  # type: ignore[arg-type]

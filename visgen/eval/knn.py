@@ -1,4 +1,5 @@
-"""Exact k-nearest-neighbour search and majority-vote prediction — the project's only door into FAISS.
+"""Exact k-nearest-neighbour search and majority-vote prediction — the project's only door into FAISS —
+and its class-balanced diagnostic, nearest-class-mean prediction.
 
 Pure functions on numpy arrays. Euclidean search uses ``IndexFlatL2``; cosine search uses
 ``IndexFlatIP`` on L2-normalised vectors. Returned distances are true distances (Euclidean, not
@@ -119,3 +120,41 @@ def knn_predict(
     _, idx = knn_search(gallery, queries, k=k, metric=metric)
     neighbour_labels = labels[idx]
     return majority_vote(neighbour_labels), neighbour_labels
+
+
+def nearest_mean_predict(
+    gallery: np.ndarray, gallery_labels: np.ndarray, queries: np.ndarray, metric: Metric = "euclidean"
+) -> np.ndarray:
+    """Nearest-class-mean classification: each query takes the label of the nearest gallery class mean.
+
+    A class-balanced counterpart of the KNN vote: every class with at least one gallery vector is one
+    prototype, however few vectors it has, so a rare class is not outvoted by a common neighbour.
+    Cosine: the mean of the L2-normalised vectors, compared by cosine. Ties go to the lower label.
+
+    Args:
+        gallery: [N, D] reference embeddings.
+        gallery_labels: int [N] their labels.
+        queries: [M, D] query embeddings.
+        metric: ``"euclidean"`` or ``"cosine"``.
+
+    Returns:
+        int64 [M] predicted labels (only labels present in the gallery).
+    """
+    g, q = _as_faiss(gallery, "gallery"), _as_faiss(queries, "queries")
+    labels = np.asarray(gallery_labels, dtype=np.int64)
+    if labels.shape != (g.shape[0],):
+        raise UserInputError(
+            f"nearest_mean_predict: {labels.shape[0]} gallery labels for {g.shape[0]} vectors; pass one label per vector"
+        )
+    if metric == "cosine":
+        g, q = _l2_normalise(g), _l2_normalise(q)
+    classes = np.unique(labels)
+    means = np.stack([g[labels == c].astype(np.float64).mean(axis=0) for c in classes])
+    if metric == "cosine":
+        scores = -(q.astype(np.float64) @ _l2_normalise(means).astype(np.float64).T)
+    elif metric == "euclidean":
+        q64 = q.astype(np.float64)
+        scores = (q64**2).sum(1)[:, None] - 2.0 * q64 @ means.T + (means**2).sum(1)[None, :]
+    else:
+        raise UserInputError(f"nearest_mean_predict: metric={metric!r}; use 'euclidean' or 'cosine'")
+    return classes[scores.argmin(axis=1)]
