@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import yaml
+from probe_jobs import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "align_probes", ROOT / "experiments/paper_table/align_probes.py"
-)
-probes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probes)
+probes = load_script("align_probes")
 
 
 def _job(

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from probe_jobs import load_script, write_job
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "convergent_probe", ROOT / "experiments/paper_table/convergent_probe.py"
-)
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+probe = load_script("convergent_probe")
 
 SPECIES = ["Big_a", "Big_b", "Rare_look", "Rare_other"]
 PAIRS = {"Rare_look": "Big_a"}
@@ -40,17 +33,8 @@ def _embeddings(look_at: int, other_hits: int) -> dict[str, np.ndarray]:
 
 
 def _job(root: Path, name: str, seed: int, stages: dict[str, dict[str, np.ndarray]]) -> None:
-    job = root / name / f"seed{seed}"
-    (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "config.yaml").write_text(
-        yaml.safe_dump({"name": name, "seed": seed, "stages": list(stages)})
-    )
     data = {"phylo_signal": 1.0, "convergent_pairs": PAIRS, "rare_species": ["Rare_look", "Rare_other"]}
-    (job / "run.json").write_text(json.dumps({"name": name, "seed": seed, "status": "ok", "data": data}))
-    for stage, emb in stages.items():
-        (job / stage).mkdir()
-        (job / stage / "metrics.json").write_text(json.dumps({"test/knn/acc": 0.5}))
-        np.savez(job / stage / "embeddings.npz", **emb)
+    write_job(root, name, seed, stages, data)
 
 
 def test_scores_and_paired_differences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,7 +46,7 @@ def test_scores_and_paired_differences(tmp_path: Path, capsys: pytest.CaptureFix
             tmp_path, "ltr_align_shuffled", seed, {"pretrain": _embeddings(0, 4), "align": _embeddings(0, 4)}
         )
     scores = probe.stage_scores(
-        tmp_path / "ltr_align" / "seed1" / "align", PAIRS, ["Rare_look", "Rare_other"]
+        tmp_path / "ltr_align" / "lambda1.0_seed1" / "align", PAIRS, ["Rare_look", "Rare_other"]
     )
     assert scores == {"look-alike acc": 100.0, "to partner": 0.0, "other rare acc": 50.0}
     probe.main([str(tmp_path)])

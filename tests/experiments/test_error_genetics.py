@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from probe_jobs import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "error_genetics", ROOT / "experiments/paper_table/error_genetics.py"
-)
-errors = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(errors)
+errors = load_script("error_genetics")
 
 
 def test_genetic_ranks_count_the_species_at_least_as_close() -> None:

@@ -1,0 +1,129 @@
+"""Is it the embedding or the classifier? The paper's 5-NN vote against nearest-class-mean (NCM) prediction over
+the same stored embeddings (experiments/paper_table/README.md, "The classifier, not the alignment").
+
+For every finished job of the given sweeps and each of its stages, the script scores the test queries of
+``embeddings.npz`` twice with ``visgen.eval``: the k = 5 Euclidean KNN vote (what ``metrics.json`` reports) and
+``nearest_mean_predict`` (Euclidean). Rare species and shot buckets come from the stage's ``per_species.csv``;
+overall accuracy skips the test floor's extra images, as in the report. It prints the mean over seeds per
+(experiment, λ, stage) and paired differences by seed: NCM − KNN, and, under each classifier, alignment − LTR
+(the same job's two stages) and genetic − shuffled / random anchors.
+
+    python experiments/paper_table/classifier_probe.py multirun/paper_table_quick multirun/paper_table_quick_draw*
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from visgen.eval.knn import knn_predict, nearest_mean_predict
+from visgen.eval.metrics import knn_metrics
+from visgen.report.runs import find_job_dirs, read_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from align_probes import mean_se  # the sibling script's paired mean and standard error
+
+METRICS = {"overall": "acc", "per-class": "per_class_acc", "rare": "rare_acc"}
+CLASSIFIERS = ("knn", "ncm")
+
+
+def stage_scores(stage_dir: Path) -> dict[str, dict[str, float]]:
+    """``{"knn": {"overall": %, "per-class": %, "rare": %}, "ncm": {...}}`` for one stage folder."""
+    with np.load(stage_dir / "embeddings.npz") as npz:
+        emb = dict(npz)
+    with open(stage_dir / "per_species.csv", newline="") as fh:
+        table = {row["species"]: row for row in csv.DictReader(fh)}
+    rows = [table[str(s)] for s in emb["species"]]
+    facts = {
+        "num_classes": len(rows),
+        "rare_classes": [c for c, row in enumerate(rows) if row["rare"] == "True"],
+        "buckets": [row["bucket"] for row in rows],
+        "overall_mask": ~emb.get("query_extra", np.zeros(len(emb["query_labels"]), dtype=bool)),
+    }
+    g, gl, q, ql = (
+        emb["gallery_embeddings"],
+        emb["gallery_labels"],
+        emb["query_embeddings"],
+        emb["query_labels"],
+    )
+    knn_pred, neighbours = knn_predict(g, gl, q, k=5)
+    ncm_pred = nearest_mean_predict(g, gl, q)
+    out = {}
+    for name, pred, nl in (("knn", knn_pred, neighbours), ("ncm", ncm_pred, ncm_pred[:, None])):
+        m = knn_metrics(pred, ql, nl, **facts)
+        out[name] = {label: 100 * m[key] for label, key in METRICS.items()}
+    return out
+
+
+def main(dirs: list[str]) -> None:
+    # (experiment, λ, stage) -> (sweep, seed) -> classifier -> metric -> %
+    scores: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
+    for d in dirs:
+        for job in find_job_dirs(Path(d)):
+            record = read_run(job)
+            if record.status != "ok":
+                continue
+            for stage in ("pretrain", "align"):
+                if (job / stage / "embeddings.npz").exists():
+                    key = (record.name, record.phylo_signal, stage)
+                    scores[key][(d, record.seed)] = stage_scores(job / stage)
+    if not scores:
+        sys.exit(f"no finished jobs with stored embeddings under {dirs}")
+    print("Mean over cells (sweeps × seeds), %:\n")
+    print(
+        "| experiment | λ | stage | cells | "
+        + " | ".join(f"{c} {m}" for c in CLASSIFIERS for m in METRICS)
+        + " |"
+    )
+    print("|---|---|---|---|" + "---|" * (len(CLASSIFIERS) * len(METRICS)))
+    for (name, lam, stage), cells in sorted(
+        scores.items(), key=lambda kv: (kv[0][0], -(kv[0][1] or 0), kv[0][2])
+    ):
+        means = [statistics.fmean(c[cl][m] for c in cells.values()) for cl in CLASSIFIERS for m in METRICS]
+        print(
+            f"| {name} | {lam:g} | {stage} | {len(cells)} | " + " | ".join(f"{v:.1f}" for v in means) + " |"
+        )
+
+    def paired(a: tuple, ca: str, b: tuple, cb: str, metric: str) -> str:
+        common = sorted(scores.get(a, {}).keys() & scores.get(b, {}).keys())
+        return mean_se([scores[a][c][ca][metric] - scores[b][c][cb][metric] for c in common])
+
+    print("\nPaired differences by cell, mean (SE), pp:\n")
+    print("| comparison | λ | " + " | ".join(METRICS) + " |")
+    print("|---|---|" + "---|" * len(METRICS))
+    for lam in sorted({k[1] for k in scores}, key=lambda x: -(x or 0)):
+        rows = [
+            ("ltr: NCM − KNN", ("ltr_align", lam, "pretrain"), "ncm", ("ltr_align", lam, "pretrain"), "knn")
+        ]
+        for cl in CLASSIFIERS:
+            rows.append(
+                (
+                    f"{cl}: ltr_align − ltr",
+                    ("ltr_align", lam, "align"),
+                    cl,
+                    ("ltr_align", lam, "pretrain"),
+                    cl,
+                )
+            )
+            for control in ("ltr_align_shuffled", "ltr_align_random"):
+                rows.append(
+                    (
+                        f"{cl}: ltr_align − {control}",
+                        ("ltr_align", lam, "align"),
+                        cl,
+                        (control, lam, "align"),
+                        cl,
+                    )
+                )
+        for label, a, ca, b, cb in rows:
+            if a in scores and b in scores:
+                print(f"| {label} | {lam:g} | " + " | ".join(paired(a, ca, b, cb, m) for m in METRICS) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
