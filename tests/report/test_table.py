@@ -191,3 +191,25 @@ def test_the_same_cell_in_two_folders_is_a_user_error(tmp_path: Path) -> None:
     make_job(extra, "ltr", 1, 0.0, metrics=metrics_of(0.8, 0.3))
     with pytest.raises(UserInputError, match=r"same cell \(ltr, seed 1, λ 0.0\) in two multirun folders"):
         collect_runs([main, extra])
+
+
+def test_nearest_class_mean_column_appears_only_when_runs_have_it(tmp_path: Path) -> None:
+    root = tmp_path / "paper_table_quick"
+    for s, ncm in enumerate([0.5, 0.7]):
+        make_job(root, "ltr", s, metrics={**metrics_of(0.8, 0.3), "test/ncm/rare_acc": ncm})
+    make_job(root, "rtl_softmax", 0, metrics=metrics_of(0.7, 0.2))  # an older run without the diagnostic
+    md = write_report(root, tmp_path / "reports")[0].read_text()
+    assert "| few | rare, nearest class mean | published overall / rare |" in md
+    assert (
+        "| ltr | 1 | pretrain | 2/2 | 80.0 ± 0.0 | 80.0 ± 0.0 | 30.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 60.0 ± 14.1 |"
+        in md
+    )
+    assert "| rtl_softmax | 1 | pretrain | 1/1 | 70.0 | 70.0 | 20.0 | 70.0 | 70.0 | 70.0 | – |" in md
+    table = {
+        r["experiment"]: r
+        for r in csv.DictReader(io.StringIO((tmp_path / "reports" / "paper_table_quick.csv").read_text()))
+    }
+    assert (
+        float(table["ltr"]["ncm_rare_acc_mean"]) == pytest.approx(60.0)
+        and table["rtl_softmax"]["ncm_rare_acc_mean"] == ""
+    )

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: The metric families of the paper table, as keys of ``metrics.json`` without the ``test/knn/`` prefix.
 METRICS: tuple[str, ...] = ("acc", "per_class_acc", "rare_acc", "many_acc", "medium_acc", "few_acc")
+#: Diagnostics beside the paper's KNN, as ``{name: metrics.json key}``; a table shows them when a run has them.
+DIAGNOSTICS: dict[str, str] = {"ncm_rare_acc": "test/ncm/rare_acc"}
 STAGES: tuple[str, ...] = ("pretrain", "align")
 
 # The three sweep keys that identify a table cell; "+experiment" is how the sweep adds the group.
@@ -45,7 +47,7 @@ class RunRecord:
         status: ``ok`` | ``failed`` | ``unavailable`` | ``missing`` (no result written).
         error: the one-line reason for a non-ok status.
         stage: the stage whose metrics are reported (the last of ``stages``).
-        metrics: ``{"acc": 0.83, ...}`` as fractions, keys from ``METRICS``; empty unless ok.
+        metrics: ``{"acc": 0.83, ...}`` as fractions, keys from ``METRICS`` and ``DIAGNOSTICS``; empty unless ok.
         data: the dataset facts from ``run.json`` (``source``, ``scale``, ``size``, ``synthetic`` ...).
         extra: other ``run.json`` fields kept for the header (``machine``, wall times).
     """
@@ -133,7 +135,8 @@ def read_run(job_dir: Path) -> RunRecord:
         return RunRecord(
             **common, status="missing", error=f"no {stage}/metrics.json", stage=stage, data=data, extra=extra
         )
-    metrics = {m: float(raw[f"test/knn/{m}"]) for m in METRICS if raw.get(f"test/knn/{m}") is not None}
+    keys = {**{m: f"test/knn/{m}" for m in METRICS}, **DIAGNOSTICS}
+    metrics = {m: float(raw[key]) for m, key in keys.items() if raw.get(key) is not None}
     return RunRecord(**common, status="ok", stage=stage, metrics=metrics, data=data, extra=extra)
 
 

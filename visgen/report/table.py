@@ -19,7 +19,7 @@ from pathlib import Path
 
 from visgen.report.directions import Direction, directions
 from visgen.report.header import header_lines
-from visgen.report.runs import METRICS, RunRecord, as_dirs, collect_runs
+from visgen.report.runs import DIAGNOSTICS, METRICS, RunRecord, as_dirs, collect_runs
 from visgen.resources import data_path
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ _HEADINGS = {
     "many_acc": "many",
     "medium_acc": "medium",
     "few_acc": "few",
+    "ncm_rare_acc": "rare, nearest class mean",
 }
 
 
@@ -115,7 +116,7 @@ def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float
             published=published.get(name, {}) if lam is None or lam > 0 else {},
             errors=sorted({f"seed {r.seed}: {r.error}" for r in recs if r.status != "ok" and r.error}),
         )
-        for m in METRICS:
+        for m in (*METRICS, *DIAGNOSTICS):
             have = [r for r in ok if m in r.metrics and not math.isnan(r.metrics[m])]
             vals = [100.0 * r.metrics[m] for r in have]
             row.by_seed[m] = {r.seed: 100.0 * r.metrics[m] for r in have if r.seed is not None}
@@ -124,6 +125,11 @@ def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float
                 row.std[m] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         rows.append(row)
     return sorted(rows, key=_order_key)
+
+
+def _shown_metrics(rows: Sequence[TableRow]) -> list[str]:
+    """The paper's metrics, then each diagnostic that at least one row has (older runs lack them)."""
+    return [*METRICS, *(d for d in DIAGNOSTICS if any(d in r.mean for r in rows))]
 
 
 def _cell(row: TableRow, m: str) -> str:
@@ -138,12 +144,13 @@ def _lam(lam: float | None) -> str:
 
 def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction]) -> str:
     """The report as Markdown: header, table, the paper's directions, then non-ok runs."""
+    shown = _shown_metrics(rows)
     cols = [
         "experiment",
         "λ",
         "stage",
         "seeds ok",
-        *(_HEADINGS[m] for m in METRICS),
+        *(_HEADINGS[m] for m in shown),
         "published overall / rare",
     ]
     out = ["# Paper table (Karaderi et al. 2023, Table 1) — accuracy in %, KNN k = 5", "", *header, ""]
@@ -151,12 +158,20 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
     for r in rows:
         pub = " / ".join(f"{r.published[m]:.1f}" if m in r.published else "–" for m in ("acc", "rare_acc"))
         seeds_ok = f"{r.n_ok}/{len(r.seeds)}" + ("" if r.status == "ok" else f" ({r.status})")
-        cells = [r.name, _lam(r.phylo_signal), r.stage or "–", seeds_ok, *(_cell(r, m) for m in METRICS)]
+        cells = [r.name, _lam(r.phylo_signal), r.stage or "–", seeds_ok, *(_cell(r, m) for m in shown)]
         out.append("| " + " | ".join([*cells, pub if r.published else "–"]) + " |")
     out += [
         "",
         "Published values are on the real Endless Forams images (32 species); beside a ForamSim row they",
         "give the scale of the effect, not a number to match.",
+        *(
+            [
+                "The nearest-class-mean column scores the same embeddings with one prototype per species instead",
+                "of the 5-NN vote (a diagnostic; the paper reports only the KNN).",
+            ]
+            if "ncm_rare_acc" in shown
+            else []
+        ),
         "",
         "## Did the paper's directions hold? (rare-class per-class accuracy)",
         "",
@@ -173,7 +188,8 @@ def render_csv(rows: Sequence[TableRow]) -> str:
     """The table as CSV: one line per row, ``<metric>_mean`` / ``<metric>_std`` in percent."""
     buf = io.StringIO()
     fields = ["experiment", "phylo_signal", "stage", "n_ok", "n_runs", "status"]
-    fields += [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["published_acc", "published_rare_acc"]
+    shown = _shown_metrics(rows)
+    fields += [f"{m}_{s}" for m in shown for s in ("mean", "std")] + ["published_acc", "published_rare_acc"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for r in rows:
@@ -187,7 +203,7 @@ def render_csv(rows: Sequence[TableRow]) -> str:
             "published_acc": r.published.get("acc", ""),
             "published_rare_acc": r.published.get("rare_acc", ""),
         }
-        for m in METRICS:
+        for m in shown:
             rec[f"{m}_mean"] = f"{r.mean[m]:.4f}" if m in r.mean else ""
             rec[f"{m}_std"] = f"{r.std[m]:.4f}" if m in r.std else ""
         writer.writerow(rec)
