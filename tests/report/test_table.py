@@ -186,9 +186,14 @@ def test_a_cell_expected_by_one_sweep_and_run_by_another_is_not_missing(tmp_path
     assert missing == {("rtl_softmax", 0, 0.0), ("rtl_softmax", 1, 0.0)}
 
 
-def test_the_same_cell_in_two_folders_is_a_user_error(tmp_path: Path) -> None:
+def test_a_cell_in_two_folders_comes_from_the_sweep_that_asked_for_it(tmp_path: Path) -> None:
     main, extra = _two_sweeps(tmp_path)
-    make_job(extra, "ltr", 1, 0.0, metrics=metrics_of(0.8, 0.3))
+    # A leftover in the baseline folder (its sweep asked only for rtl_softmax): the main sweep's copy wins.
+    make_job(extra, "ltr", 1, 0.0, metrics=metrics_of(0.8, 0.9))
+    copies = [r for r in collect_runs([main, extra]) if (r.name, r.seed, r.phylo_signal) == ("ltr", 1, 0.0)]
+    assert len(copies) == 1 and main in copies[0].job_dir.parents and copies[0].metrics["rare_acc"] == 0.4
+    # Both sweeps asked for it: ambiguous.
+    write_multirun_yaml(extra, "rtl_softmax,ltr", "0,1", "1.0,0.0")
     with pytest.raises(UserInputError, match=r"same cell \(ltr, seed 1, λ 0.0\) in two multirun folders"):
         collect_runs([main, extra])
 

@@ -193,14 +193,16 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
     """All jobs of one or more multirun folders, plus a ``missing`` record for each expected job without a folder.
 
     Several folders make one table (e.g. a main sweep plus a second launch that adds a row at one λ):
-    a cell expected by one sweep but run by another counts as run; the same cell (experiment, seed, λ)
-    run in two of the folders is ambiguous and an error.
+    a cell expected by one sweep but run by another counts as run. The same cell (experiment, seed, λ)
+    in two folders is kept from the folder whose sweep asked for it — the other copy is a leftover of an
+    earlier launch into that folder, and is skipped with a log line; if that does not decide, it is an error.
 
     Raises:
-        UserInputError: a folder does not exist or holds no job at all, or two folders hold the same cell.
+        UserInputError: a folder does not exist or holds no job at all, or two folders hold the same cell
+            and both (or neither) of their sweeps asked for it.
     """
     dirs = as_dirs(multirun_dirs)
-    records: list[RunRecord] = []
+    by_cell: dict[tuple[str, int | None, float | None], list[tuple[RunRecord, bool]]] = {}
     expected: list[tuple[str, int | None, float | None]] = []
     for multirun_dir in dirs:
         if not multirun_dir.is_dir():
@@ -213,10 +215,12 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
             raise UserInputError(
                 f"{multirun_dir}: holds no job folder (no run.json or .hydra/config.yaml); is it a multirun?"
             )
-        _refuse_shared_cells(records, found)
-        records += found
+        for r in found:
+            cell = (r.name, r.seed, r.phylo_signal)
+            by_cell.setdefault(cell, []).append((r, not wanted or cell in wanted))
         expected += wanted
-    seen = {(r.name, r.seed, r.phylo_signal) for r in records}
+    records = [r for cell, copies in by_cell.items() for r in _one_copy(cell, copies, len(dirs) > 1)]
+    seen = set(by_cell)
     profile = records[0].profile if records else "unknown"
     for name, seed, lam in dict.fromkeys(expected):
         if (name, seed, lam) not in seen:
@@ -228,15 +232,28 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
     return records
 
 
-def _refuse_shared_cells(earlier: Sequence[RunRecord], new: Sequence[RunRecord]) -> None:
-    owner = {(r.name, r.seed, r.phylo_signal): r.job_dir for r in earlier}
-    for r in new:
-        other = owner.get((r.name, r.seed, r.phylo_signal))
-        if other is not None:
-            raise UserInputError(
-                f"{other} and {r.job_dir}: the same cell ({r.name}, seed {r.seed}, λ {r.phylo_signal}) in two "
-                "multirun folders; report them separately or remove one"
-            )
+def _one_copy(
+    cell: tuple[str, int | None, float | None], copies: list[tuple[RunRecord, bool]], several_dirs: bool
+) -> list[RunRecord]:
+    """The record(s) of one cell: all of them within one folder; across folders, the one its sweep asked for."""
+    if len(copies) == 1 or not several_dirs:
+        return [r for r, _ in copies]
+    asked = [r for r, wanted in copies if wanted]
+    if len(asked) == 1:
+        for r, wanted in copies:
+            if not wanted:
+                log.info(
+                    "%s: skipped, a leftover of an earlier sweep (this cell is in %s)",
+                    r.job_dir,
+                    asked[0].job_dir,
+                )
+        return asked
+    name, seed, lam = cell
+    paths = " and ".join(str(r.job_dir) for r, _ in copies)
+    raise UserInputError(
+        f"{paths}: the same cell ({name}, seed {seed}, λ {lam}) in two multirun folders; report them separately "
+        "or remove one"
+    )
 
 
 def headline_lambda(lambdas: Iterable[float | None]) -> float | None:
