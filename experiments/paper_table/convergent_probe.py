@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from visgen.eval.knn import knn_predict
+from visgen.eval.metrics import per_class_accuracy
 from visgen.report.runs import find_job_dirs, read_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,10 +38,10 @@ def stage_scores(stage_dir: Path, pairs: dict[str, str], rare: list[str]) -> dic
     pred, _ = knn_predict(emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], k=5)
     truth = emb["query_labels"].astype(np.int64)
 
+    acc, _ = per_class_accuracy(pred, truth, len(species))
+
     def class_acc(names: list[str]) -> float:
-        return 100 * float(
-            np.mean([np.mean(pred[truth == species.index(s)] == species.index(s)) for s in names])
-        )
+        return 100 * float(np.mean([acc[species.index(s)] for s in names]))
 
     to_partner = [
         np.mean(pred[truth == species.index(r)] == species.index(p)) for r, p in pairs.items() if r in species

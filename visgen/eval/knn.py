@@ -146,15 +146,15 @@ def nearest_mean_predict(
         raise UserInputError(
             f"nearest_mean_predict: {labels.shape[0]} gallery labels for {g.shape[0]} vectors; pass one label per vector"
         )
+    if metric not in ("euclidean", "cosine"):
+        raise UserInputError(f"nearest_mean_predict: metric={metric!r}; use 'euclidean' or 'cosine'")
     if metric == "cosine":
         g, q = _l2_normalise(g), _l2_normalise(q)
     classes = np.unique(labels)
     means = np.stack([g[labels == c].astype(np.float64).mean(axis=0) for c in classes])
+    q64 = q.astype(np.float64)
     if metric == "cosine":
-        scores = -(q.astype(np.float64) @ _l2_normalise(means).astype(np.float64).T)
-    elif metric == "euclidean":
-        q64 = q.astype(np.float64)
-        scores = (q64**2).sum(1)[:, None] - 2.0 * q64 @ means.T + (means**2).sum(1)[None, :]
+        scores = -(q64 @ _l2_normalise(means).astype(np.float64).T)
     else:
-        raise UserInputError(f"nearest_mean_predict: metric={metric!r}; use 'euclidean' or 'cosine'")
+        scores = (q64**2).sum(1)[:, None] - 2.0 * q64 @ means.T + (means**2).sum(1)[None, :]
     return classes[scores.argmin(axis=1)]

@@ -45,7 +45,8 @@ def convergent_pairs(
     Raises:
         ValueError: ``k`` out of range.
     """
-    pool = [i for i, s in enumerate(names) if s in set(eligible)]
+    allowed = set(eligible)
+    pool = [i for i, s in enumerate(names) if s in allowed]
     limit = min(len(pool) - N_PARTNERS, N_PARTNERS)
     if not 0 <= k <= limit:
         raise ValueError(f"convergent pairs must lie in [0, {limit}], got {k}")

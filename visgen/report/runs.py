@@ -211,13 +211,14 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
             )
         found = [read_run(d) for d in find_job_dirs(multirun_dir)]
         wanted = expected_jobs(multirun_dir)
+        asked = set(wanted)
         if not found and not wanted:
             raise UserInputError(
                 f"{multirun_dir}: holds no job folder (no run.json or .hydra/config.yaml); is it a multirun?"
             )
         for r in found:
             cell = (r.name, r.seed, r.phylo_signal)
-            by_cell.setdefault(cell, []).append((r, not wanted or cell in wanted))
+            by_cell.setdefault(cell, []).append((r, not asked or cell in asked))
         expected += wanted
     records = [r for cell, copies in by_cell.items() for r in _one_copy(cell, copies, len(dirs) > 1)]
     seen = set(by_cell)
