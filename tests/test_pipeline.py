@@ -90,6 +90,21 @@ def test_second_run_reuses_the_pretraining(workspace: Path) -> None:
     assert same[0] == same[1]
 
 
+def test_a_pretraining_cached_by_an_older_evaluation_is_reported_with_todays_metrics(workspace: Path) -> None:
+    # A cache entry written before the nearest-class-mean metrics (metrics version 1) must not leave the
+    # report a blank column: the reuse re-evaluates its stored embeddings, and the result is what a fresh
+    # pretraining reports (run_a), in the run folder and in the cache for the next reuse.
+    entry = _only_cache_entry(workspace / "cache")
+    fresh = json.loads((workspace / "run_a" / "pretrain" / "metrics.json").read_text())
+    old = {k: v for k, v in fresh.items() if not k.startswith("test/ncm/") and k != "metrics_version"}
+    (entry / "metrics.json").write_text(json.dumps(old))
+    run(compose_cfg(tiny_overrides(workspace / "images", workspace / "cache")), workspace / "run_old_cache")
+    record = json.loads((workspace / "run_old_cache" / "run.json").read_text())
+    assert record["stages"]["pretrain"]["reused"]
+    for path in (workspace / "run_old_cache" / "pretrain" / "metrics.json", entry / "metrics.json"):
+        assert json.loads(path.read_text()) == fresh
+
+
 def _assert_same_weights(a: Path, b: Path) -> None:
     sa, sb = (torch.load(p, map_location="cpu", weights_only=True)["state_dict"] for p in (a, b))
     assert sa.keys() == sb.keys()

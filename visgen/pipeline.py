@@ -25,6 +25,7 @@ from visgen.errors import UserInputError
 from visgen.resources import data_path
 from visgen.runner.cache import PretrainCache, pretrain_relevant
 from visgen.runner.record import RunRecord, annotate_metrics, format_table, stage_rows
+from visgen.runner.refresh import refresh_metrics
 from visgen.runner.stages import (
     best_checkpoint,
     dataset_facts,
@@ -227,6 +228,7 @@ def _pretrain_or_reuse(
         log.info(
             "pretraining %s already complete: reusing %s (nothing is trained twice)", cache.key, cache.dir
         )
+        refresh_metrics(cache.dir, buckets=dm.shot_buckets, extra_test=getattr(dm, "extra_test", None))
         cache.restore_outputs(stage_dir)
         annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
         record.stages["pretrain"] = {

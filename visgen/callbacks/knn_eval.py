@@ -7,8 +7,9 @@ outputs, drops the duplicates that ``DistributedSampler`` pads in (same ``index`
 (so the arrays are identical to a single process's), and runs the KNN. Metrics are logged as
 ``{stage}/knn/{name}`` on every rank (identical values), so ``ModelCheckpoint(monitor="val/knn/acc")``
 works under DDP. Beside the KNN, ``{stage}/ncm/{name}`` (no top-k) scores nearest-class-mean prediction over
-the same embeddings, a class-balanced diagnostic the paper does not report. At test, rank 0 writes
-``metrics.json``, ``embeddings.npz`` and ``per_species.csv``.
+the same embeddings, a class-balanced diagnostic the paper does not report (both from
+``visgen.eval.stage.evaluate_embeddings``). At test, rank 0 writes ``metrics.json`` (with ``metrics_version``),
+``embeddings.npz`` and ``per_species.csv``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from visgen.eval.knn import Metric, knn_predict, nearest_mean_predict
-from visgen.eval.metrics import knn_metrics, per_species_table
+from visgen.eval.knn import Metric
+from visgen.eval.metrics import per_species_table
+from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -199,21 +201,12 @@ class KnnEvalCallback(L.Callback):
         q_emb, q_lab, q_idx = self._split(pl_module, QUERY, stage)
         g_emb, g_lab, g_idx = self._split(pl_module, GALLERY, stage)
         names, rare, buckets = self._facts(trainer, np.concatenate([q_lab, g_lab]))
-        pred, neighbour_labels = knn_predict(g_emb, g_lab, q_emb, k=self.k, metric=self.metric)
         extra = self._extra_queries(trainer, stage, q_idx)
-        metrics = knn_metrics(
-            pred, q_lab, neighbour_labels, num_classes=len(names), rare_classes=rare, buckets=buckets,
-            overall_mask=~extra,
+        scores, pred = evaluate_embeddings(
+            g_emb, g_lab, q_emb, q_lab, num_classes=len(names), k=self.k, metric=self.metric,
+            rare_classes=rare, buckets=buckets, overall_mask=~extra,
         )  # fmt: skip
-        self.last_metrics = {f"{stage}/knn/{name}": value for name, value in metrics.items()}
-        # Diagnostic beside the paper's KNN: nearest class mean, where a class with 3 gallery images is
-        # one prototype like any other instead of 3 votes among hundreds of a common neighbour's.
-        ncm_pred = nearest_mean_predict(g_emb, g_lab, q_emb, metric=self.metric)
-        ncm = knn_metrics(
-            ncm_pred, q_lab, ncm_pred[:, None], num_classes=len(names), rare_classes=rare, buckets=buckets,
-            overall_mask=~extra,
-        )  # fmt: skip
-        self.last_metrics.update({f"{stage}/ncm/{n}": v for n, v in ncm.items() if not n.startswith("top")})
+        self.last_metrics = {f"{stage}/{name}": value for name, value in scores.items()}
         for key, value in self.last_metrics.items():
             # Every rank holds the same gathered arrays, hence the same values: no sync needed.
             pl_module.log(key, value, add_dataloader_idx=False, sync_dist=False)
@@ -221,9 +214,9 @@ class KnnEvalCallback(L.Callback):
             log.info(
                 "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries%s, %d gallery "
                 "(nearest class mean: per-class %.4f, rare %.4f)",
-                stage, self.k, self.metric, metrics["acc"], metrics["per_class_acc"], metrics["rare_acc"], len(q_lab),
-                f" ({int(extra.sum())} test-floor extras, not in acc)" if extra.any() else "", len(g_lab),
-                ncm["per_class_acc"], ncm["rare_acc"],
+                stage, self.k, self.metric, scores["knn/acc"], scores["knn/per_class_acc"], scores["knn/rare_acc"],
+                len(q_lab), f" ({int(extra.sum())} test-floor extras, not in acc)" if extra.any() else "", len(g_lab),
+                scores["ncm/per_class_acc"], scores["ncm/rare_acc"],
             )  # fmt: skip
         if stage == "test" and self.out_dir is not None and trainer.is_global_zero:
             n_train = np.bincount(g_lab, minlength=len(names))
@@ -252,6 +245,7 @@ class KnnEvalCallback(L.Callback):
             n_queries=len(queries[1]),
             n_queries_extra=int(extra.sum()),
             n_gallery=len(gallery[1]),
+            metrics_version=METRICS_VERSION,
             **self.extra,
         )
         (self.out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,59 @@
+"""One stage's evaluation over its embeddings: the paper's k-NN vote and the nearest-class-mean diagnostic.
+
+Pure function on numpy arrays, shared by the KNN callback (live embeddings) and by the refresh of a cached
+pretraining's ``metrics.json`` from its ``embeddings.npz`` (``visgen.runner.refresh``), so both compute the
+same numbers by construction.
+
+``METRICS_VERSION`` names what a ``metrics.json`` holds; bump it whenever this function gains a metric, so
+cached pretrainings written before are re-evaluated instead of reported with a blank column:
+1 = ``knn/*`` only; 2 = ``knn/*`` + ``ncm/*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from visgen.eval.knn import Metric, knn_predict, nearest_mean_predict
+from visgen.eval.metrics import knn_metrics
+
+METRICS_VERSION = 2
+
+
+def evaluate_embeddings(
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    queries: np.ndarray,
+    query_labels: np.ndarray,
+    *,
+    num_classes: int,
+    k: int = 5,
+    metric: Metric = "euclidean",
+    rare_classes: Collection[int] | None = None,
+    buckets: Sequence[str] | None = None,
+    overall_mask: np.ndarray | None = None,
+) -> tuple[dict[str, float], np.ndarray]:
+    """k-NN metrics (``knn/<name>``) and nearest-class-mean metrics (``ncm/<name>``, no top-k).
+
+    Args:
+        gallery: float [N, E] gallery (training) embeddings; gallery_labels: int [N].
+        queries: float [M, E] query embeddings; query_labels: int [M].
+        num_classes: C.
+        k, metric: the KNN's neighbours and distance (5, Euclidean in the paper).
+        rare_classes, buckets, overall_mask: as ``visgen.eval.metrics.knn_metrics``.
+
+    Returns:
+        ``({"knn/acc": ..., "ncm/rare_acc": ..., ...}, knn predictions int [M])``; values are fractions,
+        NaN where undefined.
+    """
+    groups = {"num_classes": num_classes, "rare_classes": rare_classes, "buckets": buckets}
+    pred, neighbour_labels = knn_predict(gallery, gallery_labels, queries, k=k, metric=metric)
+    knn = knn_metrics(pred, query_labels, neighbour_labels, overall_mask=overall_mask, **groups)
+    # Nearest class mean: a class with 3 gallery images is one prototype like any other instead of 3 votes
+    # among hundreds of a common neighbour's. Its "neighbour" is the predicted class, so top-k says nothing.
+    ncm_pred = nearest_mean_predict(gallery, gallery_labels, queries, metric=metric)
+    ncm = knn_metrics(ncm_pred, query_labels, ncm_pred[:, None], overall_mask=overall_mask, **groups)
+    scores = {f"knn/{name}": value for name, value in knn.items()}
+    scores.update({f"ncm/{name}": value for name, value in ncm.items() if not name.startswith("top")})
+    return scores, pred
