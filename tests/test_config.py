@@ -97,6 +97,17 @@ def test_pretrain_cache_key_ignores_alignment_and_speed_knobs() -> None:
         assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", diff))) != base, diff
 
 
+def test_a_knob_at_its_neutral_value_keeps_the_pretrain_cache_key_it_had_before_the_knob() -> None:
+    # The key of the quick profile's seed-0 `ltr` pretraining before `data.sim_convergent` existed (cache entry
+    # of 2026-11-26, config.json without the knob): adding a knob at its neutral value must not retrain a sweep.
+    cfg = _compose("+experiment=ltr_align")
+    assert cfg.data.sim_convergent == 0
+    assert config_hash(pretrain_relevant(cfg)) == "7599adf9f48997fe"
+    assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", "data.sim_convergent=2"))) != (
+        "7599adf9f48997fe"
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "locks"),
     [
