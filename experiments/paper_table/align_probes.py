@@ -6,14 +6,18 @@ LTR pretraining's test metrics) and ``align/metrics.json``. A variant is the job
 cell keys (seed, ForamSim draw, control, sweep bookkeeping); cells pair by (draw, seed).
 
     python experiments/paper_table/align_probes.py multirun/align_probes/*  > reports/align_probes_quick.md
+    python experiments/paper_table/align_probes.py --classifier ncm multirun/align_probes/*
 
 Prints a markdown table: per variant, alignment − LTR (genetic anchors) and genetic − shuffled anchors,
 mean over cells with the paired standard error, in percentage points, for rare / per-class / overall
-accuracy. Torch-free: runs anywhere the run folders and visgen are.
+accuracy — of the paper's 5-NN vote (``test/knn/*``, default) or of nearest-class-mean prediction
+(``--classifier ncm``, ``test/ncm/*``; jobs whose metrics predate it are left out and counted on stderr).
+Torch-free: runs anywhere the run folders and visgen are.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -24,7 +28,7 @@ import yaml
 
 from visgen.report.runs import find_job_dirs, read_run
 
-METRICS = {"rare": "test/knn/rare_acc", "per-class": "test/knn/per_class_acc", "overall": "test/knn/acc"}
+METRICS = {"rare": "rare_acc", "per-class": "per_class_acc", "overall": "acc"}  # under test/<classifier>/
 _CELL_KEYS = {
     "seed",
     "data.sim_seed",
@@ -40,8 +44,9 @@ _CONTROL_EXPERIMENTS = {"ltr_align": "none", "ltr_align_shuffled": "shuffled", "
 CONTROLS = ("shuffled", "random")
 
 
-def read_job(job: Path) -> dict | None:
-    """One finished job: its variant, cell, control and the two stages' metrics (None if not ok)."""
+def read_job(job: Path, classifier: str = "knn") -> dict | None:
+    """One finished job: its variant, cell, control and the two stages' metrics under ``classifier``
+    (None if not ok, or if its metrics have no ``test/<classifier>/*``)."""
     record = read_run(job)  # status, profile and λ as the paper-table report reads them
     if record.status != "ok":
         return None
@@ -52,13 +57,16 @@ def read_job(job: Path) -> dict | None:
     skip = _CELL_KEYS | _SETTING_KEYS
     variant = " ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in skip and "hydra" not in k)
     metrics = {s: json.loads((job / s / "metrics.json").read_text()) for s in ("pretrain", "align")}
+    keys = {k: f"test/{classifier}/{m}" for k, m in METRICS.items()}
+    if any(key not in metrics[s] for s in metrics for key in keys.values()):
+        return None
     return {
         "variant": variant or "(default)",
         "setting": (record.profile, record.phylo_signal),
         "cell": (int(overrides.get("data.sim_seed", 0)), int(overrides.get("seed", 0))),
         "control": overrides.get("align.control", _CONTROL_EXPERIMENTS[experiment]),
-        "pretrain": {k: 100 * metrics["pretrain"][m] for k, m in METRICS.items()},
-        "align": {k: 100 * metrics["align"][m] for k, m in METRICS.items()},
+        "pretrain": {k: 100 * metrics["pretrain"][m] for k, m in keys.items()},
+        "align": {k: 100 * metrics["align"][m] for k, m in keys.items()},
     }
 
 
@@ -102,10 +110,18 @@ def table(jobs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(dirs: list[str]) -> None:
-    jobs = [j for d in dirs for job in find_job_dirs(Path(d)) if (j := read_job(job))]
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classifier", choices=("knn", "ncm"), default="knn")
+    parser.add_argument("dirs", nargs="+", help="multirun folders of ltr_align jobs")
+    args = parser.parse_args(argv)
+    folders = [job for d in args.dirs for job in find_job_dirs(Path(d))]
+    jobs = [j for job in folders if (j := read_job(job, args.classifier))]
     if not jobs:
-        sys.exit(f"no finished ltr_align jobs under {dirs}: pass the probe multirun folders")
+        sys.exit(f"no finished ltr_align jobs with test/{args.classifier}/* under {args.dirs}")
+    if len(jobs) < len(folders):
+        print(f"{len(folders) - len(jobs)} of {len(folders)} job folders left out (not ok, not an "
+              f"ltr_align row, or no test/{args.classifier}/*)", file=sys.stderr)  # fmt: skip
     print(table(jobs))
 
 
