@@ -5,8 +5,9 @@ For every finished job of the given sweeps and each of its stages, the script sc
 ``embeddings.npz`` twice with ``visgen.eval``: the k = 5 Euclidean KNN vote (what ``metrics.json`` reports) and
 ``nearest_mean_predict`` (Euclidean). Rare species and shot buckets come from the stage's ``per_species.csv``;
 overall accuracy skips the test floor's extra images, as in the report. It prints the mean over seeds per
-(experiment, λ, stage) and paired differences by seed: NCM − KNN, and, under each classifier, alignment − LTR
-(the same job's two stages) and genetic − shuffled / random anchors.
+(experiment, λ, stage) and paired differences by cell (ForamSim draw, seed — so a row may come from another
+sweep folder than its partner): NCM − KNN, and, under each classifier, LTR − baseline (``ltr`` against
+``rtl_softmax`` pretraining), alignment − LTR (the same job's two stages) and genetic − shuffled / random anchors.
 
     python experiments/paper_table/classifier_probe.py multirun/paper_table_quick multirun/paper_table_quick_draw*
 """
@@ -14,6 +15,7 @@ overall accuracy skips the test floor's extra images, as in the report. It print
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 import sys
 from collections import defaultdict
@@ -60,8 +62,18 @@ def stage_scores(stage_dir: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def lam_text(lam: float | None) -> str:
+    """λ for the table: ``1``, ``0.5``; ``real`` for real images (no ForamSim λ)."""
+    return "real" if lam is None else f"{lam:g}"
+
+
+def draw(job: Path) -> int | None:
+    """The ForamSim draw (``data.sim_seed``) a job ran on, from its run.json; None for real images."""
+    return json.loads((job / "run.json").read_text()).get("data", {}).get("seed")
+
+
 def main(dirs: list[str]) -> None:
-    # (experiment, λ, stage) -> (sweep, seed) -> classifier -> metric -> %
+    # (experiment, λ, stage) -> (draw, seed) -> classifier -> metric -> %
     scores: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
     for d in dirs:
         for job in find_job_dirs(Path(d)):
@@ -70,8 +82,12 @@ def main(dirs: list[str]) -> None:
                 continue
             for stage in ("pretrain", "align"):
                 if (job / stage / "embeddings.npz").exists():
-                    key = (record.name, record.phylo_signal, stage)
-                    scores[key][(d, record.seed)] = stage_scores(job / stage)
+                    key, cell = (record.name, record.phylo_signal, stage), (draw(job), record.seed)
+                    if cell in scores[key]:
+                        sys.exit(
+                            f"{job}: {key} of draw {cell[0]}, seed {cell[1]} is in two of the folders given"
+                        )
+                    scores[key][cell] = stage_scores(job / stage)
     if not scores:
         sys.exit(f"no finished jobs with stored embeddings under {dirs}")
     print("Mean over cells (sweeps × seeds), %:\n")
@@ -86,7 +102,9 @@ def main(dirs: list[str]) -> None:
     ):
         means = [statistics.fmean(c[cl][m] for c in cells.values()) for cl in CLASSIFIERS for m in METRICS]
         print(
-            f"| {name} | {lam:g} | {stage} | {len(cells)} | " + " | ".join(f"{v:.1f}" for v in means) + " |"
+            f"| {name} | {lam_text(lam)} | {stage} | {len(cells)} | "
+            + " | ".join(f"{v:.1f}" for v in means)
+            + " |"
         )
 
     def paired(a: tuple, ca: str, b: tuple, cb: str, metric: str) -> str:
@@ -101,6 +119,15 @@ def main(dirs: list[str]) -> None:
             ("ltr: NCM − KNN", ("ltr_align", lam, "pretrain"), "ncm", ("ltr_align", lam, "pretrain"), "knn")
         ]
         for cl in CLASSIFIERS:
+            rows.append(
+                (
+                    f"{cl}: ltr − rtl_softmax",
+                    ("ltr", lam, "pretrain"),
+                    cl,
+                    ("rtl_softmax", lam, "pretrain"),
+                    cl,
+                )
+            )
             rows.append(
                 (
                     f"{cl}: ltr_align − ltr",
@@ -122,7 +149,11 @@ def main(dirs: list[str]) -> None:
                 )
         for label, a, ca, b, cb in rows:
             if a in scores and b in scores:
-                print(f"| {label} | {lam:g} | " + " | ".join(paired(a, ca, b, cb, m) for m in METRICS) + " |")
+                print(
+                    f"| {label} | {lam_text(lam)} | "
+                    + " | ".join(paired(a, ca, b, cb, m) for m in METRICS)
+                    + " |"
+                )
 
 
 if __name__ == "__main__":

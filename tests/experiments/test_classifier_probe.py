@@ -63,3 +63,29 @@ def test_knn_is_outvoted_where_the_class_mean_is_nearest(
 def test_no_jobs_is_a_clear_exit(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no finished jobs with stored embeddings"):
         probe.main([str(tmp_path)])
+
+
+def test_ltr_against_the_baseline_pairs_by_draw_and_seed_across_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As in `make paper-table`: the baseline in its own sweep folder. Draws 0 and 1, seed 0 each; the baseline's
+    # rare queries sit where the 5-NN vote is outvoted, LTR's on their class.
+    for d in (0, 1):
+        data = {"phylo_signal": 1.0, "seed": d}
+        write_job(tmp_path / f"base{d}", "rtl_softmax", 0, {"pretrain": _embeddings(2.2)}, data, PER_SPECIES)
+        write_job(tmp_path / f"main{d}", "ltr", 0, {"pretrain": _embeddings(2.9)}, data, PER_SPECIES)
+    probe.main([str(p) for p in sorted(tmp_path.iterdir())])
+    out = capsys.readouterr().out
+    assert "| knn: ltr − rtl_softmax | 1 | +50.0 (0.0) | +50.0 (0.0) | +100.0 (0.0) |" in out
+    assert "| ncm: ltr − rtl_softmax | 1 | +0.0 (0.0) | +0.0 (0.0) | +0.0 (0.0) |" in out
+    # The same cell in two folders would pair twice: refused.
+    write_job(
+        tmp_path / "again",
+        "ltr",
+        0,
+        {"pretrain": _embeddings(2.9)},
+        {"phylo_signal": 1.0, "seed": 0},
+        PER_SPECIES,
+    )
+    with pytest.raises(SystemExit, match="draw 0, seed 0 is in two of the folders given"):
+        probe.main([str(tmp_path / "main0"), str(tmp_path / "again")])
