@@ -86,6 +86,8 @@ def test_second_run_reuses_the_pretraining(workspace: Path) -> None:
     record = json.loads((workspace / "run_b" / "run.json").read_text())
     assert record["status"] == "ok" and record["stages"]["pretrain"]["reused"]
     assert {name: (cache / name).stat().st_mtime_ns for name in before} == before
+    marker = json.loads((cache / "complete.json").read_text())
+    assert (marker["device"], marker["cpu_threads"]) == ("cpu", torch.get_num_threads())
     same = [json.loads((workspace / r / "pretrain" / "metrics.json").read_text()) for r in ("run_a", "run_b")]
     assert same[0] == same[1]
 

@@ -228,6 +228,9 @@ def _pretrain_or_reuse(
         log.info(
             "pretraining %s already complete: reusing %s (nothing is trained twice)", cache.key, cache.dir
         )
+        here = "cpu" if cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available() else "cuda"
+        if note := cache.reuse_note(here, torch.get_num_threads()):
+            log.warning(note)
         refresh_metrics(cache.dir, buckets=dm.shot_buckets, extra_test=getattr(dm, "extra_test", None))
         cache.restore_outputs(stage_dir)
         annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
@@ -258,7 +261,13 @@ def _pretrain_or_reuse(
     metrics = annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
     cache.store_outputs(stage_dir)
     cache.mark_complete(
-        {"best": str(best), "test/knn/acc": metrics.get("test/knn/acc"), "run_dir": str(run_dir)}
+        {
+            "best": str(best),
+            "test/knn/acc": metrics.get("test/knn/acc"),
+            "run_dir": str(run_dir),
+            "device": trainer.strategy.root_device.type,
+            "cpu_threads": torch.get_num_threads(),
+        }
     )
     record.stages["pretrain"] = {
         "reused": False,

@@ -89,3 +89,29 @@ def test_without_flock_support_the_run_goes_on_unlocked(
         ran.append(True)
     assert ran == [True]
     assert "parallel jobs may train" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("trained", "here", "says"),
+    [
+        ({"device": "cpu", "cpu_threads": 1}, ("cpu", 2), True),  # the measured case: 1 vs 2 threads differ
+        ({"device": "cpu", "cpu_threads": 2}, ("cpu", 2), False),
+        (
+            {"device": "cuda", "cpu_threads": 1},
+            ("cuda", 16),
+            False,
+        ),  # GPU training: CPU threads do not matter
+        ({"device": "cpu", "cpu_threads": 1}, ("cuda", 16), False),  # nothing to compare against here
+        ({}, ("cpu", 2), False),  # entries cached before the marker recorded either: unknown, no claim
+    ],
+)
+def test_reuse_note_names_a_cpu_thread_count_that_differs(
+    tmp_path: Path, trained: dict[str, Any], here: tuple[str, int], says: bool
+) -> None:
+    cache = _cache(tmp_path)
+    cache.prepare()
+    cache.mark_complete({"best": "best.ckpt", **trained})
+    note = cache.reuse_note(*here)
+    assert (note is not None) == says
+    if says:
+        assert "trained with 1 CPU thread(s), this process has 2" in note

@@ -157,6 +157,25 @@ class PretrainCache:
             if (self.dir / name).is_file():
                 shutil.copy2(self.dir / name, stage_dir / name)
 
+    def reuse_note(self, device: str, cpu_threads: int) -> str | None:
+        """Why a reused CPU pretraining may differ in the last bits from training it here, or None.
+
+        Float reductions on the CPU depend on the thread count (measured: 1 and 2 threads give different weights),
+        which the key leaves out so that a cache stays usable across machines; the marker records both.
+
+        Args:
+            device: where this process would train (``"cpu"``, ``"cuda"``).
+            cpu_threads: ``torch.get_num_threads()`` here.
+        """
+        info = json.loads(self.marker.read_text())
+        trained, threads = info.get("device"), info.get("cpu_threads")
+        if trained != "cpu" or device != "cpu" or threads is None or int(threads) == cpu_threads:
+            return None
+        return (
+            f"pretraining {self.key} was trained with {threads} CPU thread(s), this process has {cpu_threads}: "
+            "training it here could differ in the last bits (the cache key leaves the thread count out)"
+        )
+
     def mark_complete(self, info: Mapping[str, Any]) -> None:
         """Write the marker atomically, so a crash can never leave a half-written 'complete' folder."""
         tmp = self.marker.with_suffix(".tmp")
