@@ -2,8 +2,8 @@
 the same stored embeddings (experiments/paper_table/README.md, "The classifier, not the alignment").
 
 For every finished job of the given sweeps and each of its stages, the script scores the test queries of
-``embeddings.npz`` twice with ``visgen.eval``: the k = 5 Euclidean KNN vote (what ``metrics.json`` reports) and
-``nearest_mean_predict`` (Euclidean). Rare species and shot buckets come from the stage's ``per_species.csv``;
+``embeddings.npz`` with ``visgen.eval.stage.evaluate_embeddings`` — what the KNN callback computes: the k = 5
+Euclidean KNN vote and nearest-class-mean prediction — so it also covers runs whose metrics.json predates NCM. Rare species and shot buckets come from the stage's ``per_species.csv``;
 overall accuracy skips the test floor's extra images, as in the report. It prints the mean over seeds per
 (experiment, λ, stage) and paired differences by cell (ForamSim draw, seed — so a row may come from another
 sweep folder than its partner): NCM − KNN, and, under each classifier, LTR − baseline (``ltr`` against
@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from visgen.eval.knn import knn_predict, nearest_mean_predict
-from visgen.eval.metrics import knn_metrics
+from visgen.eval.stage import evaluate_embeddings
 from visgen.report.runs import find_job_dirs, read_run
+from visgen.report.table import lam_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from align_probes import mean_se  # the sibling script's paired mean and standard error
 
 METRICS = {"overall": "acc", "per-class": "per_class_acc", "rare": "rare_acc"}
 CLASSIFIERS = ("knn", "ncm")
+CONTROLS = ("ltr_align_shuffled", "ltr_align_random")
 
 
 def stage_scores(stage_dir: Path) -> dict[str, dict[str, float]]:
@@ -41,30 +42,14 @@ def stage_scores(stage_dir: Path) -> dict[str, dict[str, float]]:
     with open(stage_dir / "per_species.csv", newline="") as fh:
         table = {row["species"]: row for row in csv.DictReader(fh)}
     rows = [table[str(s)] for s in emb["species"]]
-    facts = {
-        "num_classes": len(rows),
-        "rare_classes": [c for c, row in enumerate(rows) if row["rare"] == "True"],
-        "buckets": [row["bucket"] for row in rows],
-        "overall_mask": ~emb.get("query_extra", np.zeros(len(emb["query_labels"]), dtype=bool)),
-    }
-    g, gl, q, ql = (
-        emb["gallery_embeddings"],
-        emb["gallery_labels"],
-        emb["query_embeddings"],
-        emb["query_labels"],
-    )
-    knn_pred, neighbours = knn_predict(g, gl, q, k=5)
-    ncm_pred = nearest_mean_predict(g, gl, q)
-    out = {}
-    for name, pred, nl in (("knn", knn_pred, neighbours), ("ncm", ncm_pred, ncm_pred[:, None])):
-        m = knn_metrics(pred, ql, nl, **facts)
-        out[name] = {label: 100 * m[key] for label, key in METRICS.items()}
-    return out
-
-
-def lam_text(lam: float | None) -> str:
-    """λ for the table: ``1``, ``0.5``; ``real`` for real images (no ForamSim λ)."""
-    return "real" if lam is None else f"{lam:g}"
+    scores, _ = evaluate_embeddings(
+        emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], emb["query_labels"],
+        num_classes=len(rows), k=5,
+        rare_classes=[c for c, row in enumerate(rows) if row["rare"] == "True"],
+        buckets=[row["bucket"] for row in rows],
+        overall_mask=~emb.get("query_extra", np.zeros(len(emb["query_labels"]), dtype=bool)),
+    )  # fmt: skip
+    return {cl: {label: 100 * scores[f"{cl}/{key}"] for label, key in METRICS.items()} for cl in CLASSIFIERS}
 
 
 def draw(job: Path) -> int | None:
@@ -115,38 +100,20 @@ def main(dirs: list[str]) -> None:
     print("| comparison | λ | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
     for lam in sorted({k[1] for k in scores}, key=lambda x: -(x or 0)):
+        # (label, (experiment, stage), (experiment, stage)): the same comparison under each classifier.
+        pairs = [
+            ("ltr − rtl_softmax", ("ltr", "pretrain"), ("rtl_softmax", "pretrain")),
+            ("ltr_align − ltr", ("ltr_align", "align"), ("ltr_align", "pretrain")),
+            *((f"ltr_align − {c}", ("ltr_align", "align"), (c, "align")) for c in CONTROLS),
+        ]
         rows = [
             ("ltr: NCM − KNN", ("ltr_align", lam, "pretrain"), "ncm", ("ltr_align", lam, "pretrain"), "knn")
         ]
-        for cl in CLASSIFIERS:
-            rows.append(
-                (
-                    f"{cl}: ltr − rtl_softmax",
-                    ("ltr", lam, "pretrain"),
-                    cl,
-                    ("rtl_softmax", lam, "pretrain"),
-                    cl,
-                )
-            )
-            rows.append(
-                (
-                    f"{cl}: ltr_align − ltr",
-                    ("ltr_align", lam, "align"),
-                    cl,
-                    ("ltr_align", lam, "pretrain"),
-                    cl,
-                )
-            )
-            for control in ("ltr_align_shuffled", "ltr_align_random"):
-                rows.append(
-                    (
-                        f"{cl}: ltr_align − {control}",
-                        ("ltr_align", lam, "align"),
-                        cl,
-                        (control, lam, "align"),
-                        cl,
-                    )
-                )
+        rows += [
+            (f"{cl}: {label}", (a[0], lam, a[1]), cl, (b[0], lam, b[1]), cl)
+            for cl in CLASSIFIERS
+            for label, a, b in pairs
+        ]
         for label, a, ca, b, cb in rows:
             if a in scores and b in scores:
                 print(

@@ -138,7 +138,8 @@ def _cell(row: TableRow, m: str) -> str:
     return f"{row.mean[m]:.1f} ± {row.std[m]:.1f}" if row.n_ok > 1 else f"{row.mean[m]:.1f}"
 
 
-def _lam(lam: float | None) -> str:
+def lam_text(lam: float | None) -> str:
+    """λ as the tables print it: ``1``, ``0.5``; ``real`` for real images (no ForamSim λ)."""
     return "real" if lam is None else f"{lam:g}"
 
 
@@ -158,7 +159,7 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
     for r in rows:
         pub = " / ".join(f"{r.published[m]:.1f}" if m in r.published else "–" for m in ("acc", "rare_acc"))
         seeds_ok = f"{r.n_ok}/{len(r.seeds)}" + ("" if r.status == "ok" else f" ({r.status})")
-        cells = [r.name, _lam(r.phylo_signal), r.stage or "–", seeds_ok, *(_cell(r, m) for m in shown)]
+        cells = [r.name, lam_text(r.phylo_signal), r.stage or "–", seeds_ok, *(_cell(r, m) for m in shown)]
         out.append("| " + " | ".join([*cells, pub if r.published else "–"]) + " |")
     out += [
         "",
@@ -180,7 +181,7 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
     problems = [(r, e) for r in rows for e in r.errors]
     if problems:
         out += ["", "## Runs without a result", ""]
-        out += [f"- {r.name} (λ {_lam(r.phylo_signal)}) {e}" for r, e in problems]
+        out += [f"- {r.name} (λ {lam_text(r.phylo_signal)}) {e}" for r, e in problems]
     return "\n".join(out) + "\n"
 
 
