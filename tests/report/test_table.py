@@ -7,11 +7,12 @@ import io
 from pathlib import Path
 
 import pytest
+import yaml
 from report_fixtures import make_job, metrics_of, write_multirun_yaml
 
 from visgen.errors import UserInputError
 from visgen.report.directions import directions
-from visgen.report.runs import collect_runs, expected_jobs
+from visgen.report.runs import DEFAULT, collect_runs, expected_jobs
 from visgen.report.table import aggregate, load_published, write_report
 
 
@@ -218,3 +219,38 @@ def test_nearest_class_mean_column_appears_only_when_runs_have_it(tmp_path: Path
         float(table["ltr"]["ncm_rare_acc_mean"]) == pytest.approx(60.0)
         and table["rtl_softmax"]["ncm_rare_acc_mean"] == ""
     )
+
+
+def _plain_sweep(root: Path, *task: str) -> None:
+    # The multirun.yaml of `python run.py -m +experiment=... [seed=...]` without +sweep=paper_table:
+    # no sweeper params, so a seed or λ the command leaves out keeps each job's config value.
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": list(task)}}}))
+
+
+def test_a_sweep_that_leaves_seed_and_lambda_at_their_defaults_expects_no_phantom_jobs(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "plain"
+    _plain_sweep(root, "+experiment=ltr,ltr_align")
+    make_job(root, "ltr", 0, metrics=metrics_of(0.8, 0.4))
+    assert expected_jobs(root) == [("ltr", DEFAULT, DEFAULT), ("ltr_align", DEFAULT, DEFAULT)]
+    cells = {(r.name, r.seed, r.phylo_signal, r.status) for r in collect_runs(root)}
+    # ltr ran (seed 0, λ 1 from its config); ltr_align never did, and is missing at the folder's λ, not "real".
+    assert cells == {("ltr", 0, 1.0, "ok"), ("ltr_align", None, 1.0, "missing")}
+
+
+def test_a_job_of_an_earlier_launch_is_counted_and_listed(tmp_path: Path) -> None:
+    root = tmp_path / "paper_table_quick"
+    _plain_sweep(root, "+experiment=ltr", "seed=1,2")  # the last launch; seed 0 came from an earlier one
+    for s, rare in enumerate([0.30, 0.40, 0.50]):
+        make_job(root, "ltr", s, metrics=metrics_of(0.8, rare))
+    flagged = {r.seed: r.outside_grid for r in collect_runs(root)}
+    assert flagged == {0: True, 1: False, 2: False}
+    md = write_report(root, tmp_path / "reports")[0].read_text()
+    assert "| ltr | 1 | pretrain | 3/3 | 80.0 ± 0.0 | 80.0 ± 0.0 | 40.0 ± 10.0 |" in md
+    assert "## Jobs no sweep asked for (counted above)" in md
+    assert f"- ltr (λ 1) seed 0: {root / 'ltr' / 'lambda1.0_seed0'}" in md
+    # Without multirun.yaml nothing is known about the grid, so nothing is flagged.
+    (root / "multirun.yaml").unlink()
+    assert not any(r.outside_grid for r in collect_runs(root))

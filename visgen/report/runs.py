@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,10 @@ STAGES: tuple[str, ...] = ("pretrain", "align")
 _EXPERIMENT_KEYS = ("+experiment", "experiment", "++experiment")
 _SEED_KEYS = ("seed", "+seed", "++seed")
 _LAMBDA_KEYS = ("data.phylo_signal", "+data.phylo_signal", "++data.phylo_signal")
+#: In an expected cell: a seed or λ the sweep left at the config's value.
+DEFAULT = "default"
+#: A cell a sweep asked for, as ``expected_jobs`` returns it: (experiment, seed or DEFAULT, λ or DEFAULT).
+Wanted = tuple[str, int | str | None, float | str | None]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class RunRecord:
         metrics: ``{"acc": 0.83, ...}`` as fractions, keys from ``METRICS`` and ``DIAGNOSTICS``; empty unless ok.
         data: the dataset facts from ``run.json`` (``source``, ``scale``, ``size``, ``synthetic`` ...).
         extra: other ``run.json`` fields kept for the header (``machine``, wall times).
+        outside_grid: no sweep of the reported folders asked for this job (set by ``collect_runs``).
     """
 
     job_dir: Path | None
@@ -63,6 +68,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    outside_grid: bool = False
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -152,12 +158,13 @@ def _sweep_values(params: dict[str, str], keys: Iterable[str]) -> list[str] | No
     return None
 
 
-def expected_jobs(multirun_dir: Path) -> list[tuple[str, int | None, float | None]]:
+def expected_jobs(multirun_dir: Path) -> list[Wanted]:
     """The (experiment, seed, λ) cells the sweep asked for, read from ``multirun_dir/multirun.yaml``.
 
-    Command-line overrides win over ``hydra.sweeper.params``, as in Hydra's basic sweeper. Returns an
-    empty list when the file is absent or does not name the experiments (the table then shows only
-    the jobs that exist).
+    Command-line overrides win over ``hydra.sweeper.params``, as in Hydra's basic sweeper. A seed or λ
+    the sweep does not set is ``DEFAULT`` (the job ran with its config's value, which only the job knows).
+    Returns an empty list when the file is absent or does not name the experiments (the table then shows
+    only the jobs that exist).
     """
     path = multirun_dir / "multirun.yaml"
     if not path.exists():
@@ -169,17 +176,22 @@ def expected_jobs(multirun_dir: Path) -> list[tuple[str, int | None, float | Non
             key, _, value = str(item).partition("=")
             params[key] = value
         names = _sweep_values(params, _EXPERIMENT_KEYS)
-        seeds = _sweep_values(params, _SEED_KEYS) or [None]
-        lams = _sweep_values(params, _LAMBDA_KEYS) or [None]
+        seeds = _sweep_values(params, _SEED_KEYS) or [DEFAULT]
+        lams = _sweep_values(params, _LAMBDA_KEYS) or [DEFAULT]
     except Exception as err:  # a grammar we cannot expand must not stop the report
         log.warning("could not expand the sweep in %s (%s); listing only existing jobs", path, err)
         return []
     if not names:
         return []
     return [
-        (n, int(s) if s is not None else None, float(lam) if lam is not None else None)
+        (n, s if s == DEFAULT else int(s), lam if lam == DEFAULT else float(lam))
         for n, s, lam in itertools.product(names, seeds, lams)
     ]
+
+
+def _asked_for(cell: tuple[str, int | None, float | None], wanted: Iterable[Wanted]) -> bool:
+    """Whether one of the ``expected_jobs`` cells ``wanted`` is ``cell`` (``DEFAULT`` matches any value)."""
+    return any(w[0] == cell[0] and w[1] in (DEFAULT, cell[1]) and w[2] in (DEFAULT, cell[2]) for w in wanted)
 
 
 def as_dirs(multirun_dirs: Path | str | Sequence[Path | str]) -> list[Path]:
@@ -196,6 +208,8 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
     a cell expected by one sweep but run by another counts as run. The same cell (experiment, seed, λ)
     in two folders is kept from the folder whose sweep asked for it — the other copy is a leftover of an
     earlier launch into that folder, and is skipped with a log line; if that does not decide, it is an error.
+    A job that no folder's sweep asked for (an earlier launch into the same folder: Hydra keeps only the
+    last launch's ``multirun.yaml``) is counted and marked ``outside_grid``, so the report can list it.
 
     Raises:
         UserInputError: a folder does not exist or holds no job at all, or two folders hold the same cell
@@ -203,7 +217,8 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
     """
     dirs = as_dirs(multirun_dirs)
     by_cell: dict[tuple[str, int | None, float | None], list[tuple[RunRecord, bool]]] = {}
-    expected: list[tuple[str, int | None, float | None]] = []
+    expected: list[Wanted] = []
+    with_grid: set[Path] = set()  # folders whose sweep we could expand
     for multirun_dir in dirs:
         if not multirun_dir.is_dir():
             raise UserInputError(
@@ -211,26 +226,57 @@ def collect_runs(multirun_dirs: Path | Sequence[Path]) -> list[RunRecord]:
             )
         found = [read_run(d) for d in find_job_dirs(multirun_dir)]
         wanted = expected_jobs(multirun_dir)
-        asked = set(wanted)
         if not found and not wanted:
             raise UserInputError(
                 f"{multirun_dir}: holds no job folder (no run.json or .hydra/config.yaml); is it a multirun?"
             )
+        if wanted:
+            with_grid.add(multirun_dir)
         for r in found:
             cell = (r.name, r.seed, r.phylo_signal)
-            by_cell.setdefault(cell, []).append((r, not asked or cell in asked))
+            by_cell.setdefault(cell, []).append((r, not wanted or _asked_for(cell, wanted)))
         expected += wanted
     records = [r for cell, copies in by_cell.items() for r in _one_copy(cell, copies, len(dirs) > 1)]
-    seen = set(by_cell)
+    records = [_mark_outside_grid(r, dirs, with_grid, expected) for r in records]
     profile = records[0].profile if records else "unknown"
     for name, seed, lam in dict.fromkeys(expected):
-        if (name, seed, lam) not in seen:
+        if not any(_asked_for(cell, [(name, seed, lam)]) for cell in by_cell):
+            seed_, lam_ = (
+                (None if seed == DEFAULT else seed),
+                (_usual_lambda(records) if lam == DEFAULT else lam),
+            )
             records.append(
-                RunRecord(None, name, seed, lam, profile, status="missing", error="job never ran (no folder)")
+                RunRecord(
+                    None, name, seed_, lam_, profile, status="missing", error="job never ran (no folder)"
+                )
             )
     n_bad = sum(r.status != "ok" for r in records)
     log.info("read %d jobs from %s (%d not ok)", len(records), ", ".join(map(str, dirs)), n_bad)
+    outside = [r for r in records if r.outside_grid]
+    if outside:
+        log.warning(
+            "%d job folder(s) are in no sweep's grid (an earlier launch into the same folder; Hydra's multirun.yaml "
+            "records only the last): counted and listed in the report; delete them to leave them out, e.g. %s",
+            len(outside),
+            outside[0].job_dir,
+        )
     return records
+
+
+def _mark_outside_grid(
+    rec: RunRecord, dirs: Sequence[Path], with_grid: set[Path], expected: Sequence[Wanted]
+) -> RunRecord:
+    """``rec`` with ``outside_grid`` set when its folder's sweep is known and no sweep asked for its cell."""
+    home = next((d for d in dirs if rec.job_dir is not None and d in rec.job_dir.parents), None)
+    if home not in with_grid or _asked_for((rec.name, rec.seed, rec.phylo_signal), expected):
+        return rec
+    return replace(rec, outside_grid=True)
+
+
+def _usual_lambda(records: Sequence[RunRecord]) -> float | None:
+    """The λ of a missing job whose sweep left λ at the config's value: the one every found job has, else None."""
+    lams = {r.phylo_signal for r in records}
+    return lams.pop() if len(lams) == 1 else None
 
 
 def _one_copy(

@@ -69,6 +69,8 @@ class TableRow:
     by_seed: dict[str, dict[int, float]] = field(default_factory=dict)
     published: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: the job folders of this row that no sweep asked for (earlier launches), counted in the mean
+    outside_grid: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -115,6 +117,7 @@ def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float
             # A published value is about real images or a genetically informative ForamSim, never λ = 0.
             published=published.get(name, {}) if lam is None or lam > 0 else {},
             errors=sorted({f"seed {r.seed}: {r.error}" for r in recs if r.status != "ok" and r.error}),
+            outside_grid=sorted(f"seed {r.seed}: {r.job_dir}" for r in recs if r.outside_grid),
         )
         for m in (*METRICS, *DIAGNOSTICS):
             have = [r for r in ok if m in r.metrics and not math.isnan(r.metrics[m])]
@@ -182,6 +185,15 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
     if problems:
         out += ["", "## Runs without a result", ""]
         out += [f"- {r.name} (λ {lam_text(r.phylo_signal)}) {e}" for r, e in problems]
+    outside = [(r, j) for r in rows for j in r.outside_grid]
+    if outside:
+        out += ["", "## Jobs no sweep asked for (counted above)", ""]
+        out += [
+            "These folders are from an earlier launch into the same sweep folder (Hydra's multirun.yaml records",
+            "only the last launch's grid); delete them and rebuild the report to leave them out.",
+            "",
+        ]
+        out += [f"- {r.name} (λ {lam_text(r.phylo_signal)}) {j}" for r, j in outside]
     return "\n".join(out) + "\n"
 
 
