@@ -208,6 +208,16 @@ def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
 
 
+def test_a_config_typo_is_refused_before_anything_trains(tmp_path: Path) -> None:
+    # align.anchor_mode is used only when alignment starts; the check must refuse it before pretraining.
+    proc = _run_py("align.anchor_mode=centered", f"hydra.run.dir={tmp_path}/out", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: align.anchor_mode=centered: unknown value; use one of raw, centred, whitened"]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out" / "pretrain").exists()
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_speed_path_gives_consistent_outputs(workspace: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from visgen.errors import UserInputError
 from visgen.resources import data_path
 from visgen.runner.cache import PretrainCache, pretrain_relevant
+from visgen.runner.checks import SIM_KEYS, check_config
 from visgen.runner.record import RunRecord, annotate_metrics, format_table, stage_rows
 from visgen.runner.refresh import refresh_metrics
 from visgen.runner.stages import (
@@ -36,18 +37,6 @@ from visgen.runner.stages import (
 )
 
 log = logging.getLogger(__name__)
-
-# data.* keys that describe ForamSim and are handed to the data module as its ``sim`` dict.
-_SIM_KEYS = {
-    "scale": "scale",
-    "phylo_signal": "phylo_signal",
-    "sim_seed": "seed",
-    "sim_size": "size",
-    "sim_intra_spread": "intra_spread",
-    "sim_nuisance": "nuisance",
-    "sim_test_floor": "test_floor",
-    "sim_convergent": "convergent",
-}
 
 
 def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
@@ -69,9 +58,10 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     print(f"visgen: experiment '{cfg.name}', profile '{profile}', seed {cfg.seed}, output {run_dir}")
     # W&B must never phone home unless the user asked for it.
     os.environ.setdefault("WANDB_MODE", "offline")
-    record = RunRecord(run_dir=run_dir, name=str(cfg.name), profile=profile, seed=int(cfg.seed))
+    record = RunRecord(run_dir=run_dir, name=str(cfg.name), profile=profile, seed=cfg.seed)
     record.write()
     try:
+        check_config(cfg)  # before anything is built: a typo costs a second, not a pretraining
         _run_stages(cfg, run_dir, record)
         if record.status == "running":
             record.status = "ok"
@@ -101,16 +91,6 @@ def _hydra_output_dir() -> Path:
 
 def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
     """Build the data and run pretraining and/or alignment as ``cfg.stages`` asks."""
-    unknown = set(cfg.stages) - {"pretrain", "align"}
-    if unknown or not cfg.stages:
-        raise UserInputError(
-            f"stages={list(cfg.stages)}: unknown stage(s) {sorted(unknown)}; use [pretrain], [align] or [pretrain, align]"
-        )
-    if "align" in cfg.stages and cfg.align.reuse_features and cfg.data.augment.get("train", True):
-        raise UserInputError(
-            "align.reuse_features=true needs data.augment.train=false: with augmentation the cache would keep "
-            "one random view per training image"
-        )
     if torch.cuda.is_available():
         # TF32 for the float32 matmuls left outside autocast (KNN prep, heads): free speed on Ampere+.
         torch.set_float32_matmul_precision("high")
@@ -140,7 +120,7 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    sim = {new: data.pop(old) for old, new in _SIM_KEYS.items() if old in data}
+    sim = {new: data.pop(old) for old, new in SIM_KEYS.items() if old in data}
     return instantiate(data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), _convert_="all")
 
 

@@ -32,11 +32,11 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -164,37 +164,58 @@ def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
     return rows
 
 
-def _check_args(
-    scale: float,
-    size: int,
-    phylo_signal: float,
-    workers: int | None,
-    out_dir: Path,
-    *,
-    intra_spread: float,
-    nuisance: float,
-    test_floor: int,
-    convergent: int,
-) -> None:
-    where = f"visgen simulate --out {out_dir}"
-    if not scale > 0:
-        raise UserInputError(f"{where}: --scale must be > 0, got {scale}; use e.g. --scale 0.05")
-    if not 32 <= size <= 1024:
-        raise UserInputError(f"{where}: --size must lie in [32, 1024] pixels, got {size}")
-    if not 0.0 <= phylo_signal <= 1.0:
-        raise UserInputError(
-            f"{where}: --phylo-signal (Pagel's lambda) must lie in [0, 1], got {phylo_signal}"
-        )
-    if workers is not None and workers < 1:
-        raise UserInputError(f"{where}: --workers must be >= 1, got {workers}")
-    for flag, value in (("--intra-spread", intra_spread), ("--nuisance", nuisance)):
-        if not value >= 0:
-            raise UserInputError(f"{where}: {flag} must be >= 0, got {value}")
-    if not (isinstance(test_floor, int) and test_floor >= 0):
-        raise UserInputError(f"{where}: --test-floor must be an integer >= 0, got {test_floor!r}")
-    limit = convergence.N_PARTNERS
-    if not (isinstance(convergent, int) and 0 <= convergent <= limit):
-        raise UserInputError(f"{where}: --convergent must be an integer in [0, {limit}], got {convergent!r}")
+#: How ``simulate``'s arguments are spelled on ``visgen simulate``'s command line, for ``check_args``' messages.
+CLI_FLAGS: dict[str, str] = {
+    "scale": "--scale",
+    "size": "--size",
+    "phylo_signal": "--phylo-signal",
+    "workers": "--workers",
+    "intra_spread": "--intra-spread",
+    "nuisance": "--nuisance",
+    "test_floor": "--test-floor",
+    "convergent": "--convergent",
+}
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: ``simulate``'s argument -> (test of a valid value, the rule as the error states it).
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "scale": (lambda v: v > 0, "must be > 0 (e.g. 0.05)"),
+    "size": (lambda v: 32 <= v <= 1024, "must lie in [32, 1024] pixels"),
+    "phylo_signal": (lambda v: 0.0 <= v <= 1.0, "(Pagel's lambda) must lie in [0, 1]"),
+    "workers": (lambda v: v is None or v >= 1, "must be >= 1"),
+    "intra_spread": (lambda v: v >= 0, "must be >= 0"),
+    "nuisance": (lambda v: v >= 0, "must be >= 0"),
+    "test_floor": (lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
+    "convergent": (
+        lambda v: _is_count(v) and 0 <= v <= convergence.N_PARTNERS,
+        f"must be an integer in [0, {convergence.N_PARTNERS}]",
+    ),
+}
+
+
+def check_args(where: str, spelled: Mapping[str, str] = CLI_FLAGS, **args: Any) -> None:
+    """Check ``simulate``'s arguments (any subset, by keyword) before anything is written.
+
+    Args:
+        where: what the user ran, first in the message (``visgen simulate --out X``, a config file).
+        spelled: how the user spells each argument (``CLI_FLAGS``, or config keys such as ``data.scale``).
+        **args: the values, keyed by ``simulate``'s argument names.
+
+    Raises:
+        UserInputError: one line naming ``where``, the argument as spelled, the rule and the value.
+    """
+    for arg, value in args.items():
+        valid, rule = _RULES[arg]
+        try:
+            ok = bool(valid(value))
+        except TypeError:  # a string where a number belongs
+            ok = False
+        if not ok:
+            raise UserInputError(f"{where}: {spelled[arg]} {rule}, got {value!r}")
 
 
 def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
@@ -247,8 +268,8 @@ def simulate(
         UserInputError: an argument is out of range or ``out_dir`` holds something else.
     """
     out_dir = Path(out_dir)
-    _check_args(
-        scale, size, phylo_signal, workers, out_dir,
+    check_args(
+        f"visgen simulate --out {out_dir}", scale=scale, size=size, phylo_signal=phylo_signal, workers=workers,
         intra_spread=intra_spread, nuisance=nuisance, test_floor=test_floor, convergent=convergent,
     )  # fmt: skip
     counts = species_counts(scale)

@@ -29,7 +29,7 @@ class RunRecord:
         run_dir: the run folder.
         name: experiment name.
         profile: compute profile (``quick``/``paper``).
-        seed: the global seed.
+        seed: the global seed (as given: a non-integer one is recorded, then refused by ``check_config``).
         status: ``running`` → ``ok`` | ``failed`` | ``unavailable``.
         error: one-line reason for a non-ok status.
         data: dataset facts (``dataset.json`` of the image source plus class counts).
@@ -41,7 +41,7 @@ class RunRecord:
     run_dir: Path
     name: str
     profile: str
-    seed: int
+    seed: int | str
     status: str = "running"
     error: str = ""
     data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,89 @@
+"""Config checks that run before anything is built: a typo fails in a second with one line, not after pretraining.
+
+``check_config(cfg)`` covers the values that the stages would otherwise reject only when they reach them —
+an unknown ``align.anchor_mode`` used to surface as a traceback after the whole pretraining — and spells each
+problem as the override that fixes it. Pure and torch-free (OmegaConf containers or plain mappings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from visgen.errors import UserInputError
+
+#: data.* keys that describe ForamSim -> ``forams_sim.simulate``'s argument (the data module's ``sim`` dict).
+SIM_KEYS: dict[str, str] = {
+    "scale": "scale",
+    "phylo_signal": "phylo_signal",
+    "sim_seed": "seed",
+    "sim_size": "size",
+    "sim_intra_spread": "intra_spread",
+    "sim_nuisance": "nuisance",
+    "sim_test_floor": "test_floor",
+    "sim_convergent": "convergent",
+}
+STAGES: tuple[str, ...] = ("pretrain", "align")
+KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UserInputError(f"{key}={value}: unknown value; use one of {', '.join(allowed)}")
+
+
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Raise ``UserInputError`` (one line: the key, the value, the fix) for a config the run cannot use.
+
+    Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
+    existing file; ForamSim's ``data.*`` knobs are in range; the KNN callback's ``metric`` and ``k``; and,
+    when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and ``align.reuse_features``
+    (which needs ``data.augment.train=false``).
+    """
+    if not _is_int(cfg["seed"]):
+        raise UserInputError(f"seed={cfg['seed']}: the seed must be an integer, e.g. seed=0")
+    stages = list(cfg["stages"] or [])
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown or not stages:
+        raise UserInputError(
+            f"stages={stages}: unknown stage(s) {unknown}; use [pretrain], [align] or [pretrain, align]"
+        )
+    ckpt = cfg.get("ckpt_path")
+    if ckpt is not None and not Path(str(ckpt)).is_file():
+        raise UserInputError(
+            f"ckpt_path={ckpt}: no such checkpoint file; pass a last.ckpt from an interrupted run's folder"
+        )
+    data = cfg["data"]
+    if data.get("source", "forams_sim") == "forams_sim":
+        from visgen.images.forams_sim import check_args
+
+        given = {arg: data[key] for key, arg in SIM_KEYS.items() if key in data and arg != "seed"}
+        check_args("config", {arg: f"data.{key}" for key, arg in SIM_KEYS.items()}, **given)
+    knn = (cfg.get("callbacks") or {}).get("knn_eval")
+    if knn is not None:
+        _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
+        if not (_is_int(knn.get("k", 5)) and knn.get("k", 5) >= 1):
+            raise UserInputError(
+                f"callbacks.knn_eval.k={knn.get('k')}: k must be an integer >= 1 (the paper: 5)"
+            )
+    if "align" in stages:
+        _check_align(cfg["align"], data)
+
+
+def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    from visgen.genetics.anchors import ANCHOR_MODES, CONTROLS
+
+    _choice("align.anchor_mode", align["anchor_mode"], ANCHOR_MODES)
+    _choice("align.control", align["control"], CONTROLS)
+    if not (_is_int(align["epochs"]) and align["epochs"] >= 1):
+        raise UserInputError(f"align.epochs={align['epochs']}: must be an integer >= 1 (the paper: 5)")
+    if align.get("reuse_features") and (data.get("augment") or {}).get("train", True):
+        raise UserInputError(
+            "align.reuse_features=true needs data.augment.train=false: with augmentation the cache would keep "
+            "one random view per training image"
+        )
