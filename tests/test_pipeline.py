@@ -218,6 +218,15 @@ def test_a_config_typo_is_refused_before_anything_trains(tmp_path: Path) -> None
     assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
 
 
+def test_a_user_mistake_inside_a_hydra_constructor_is_one_line(workspace: Path, tmp_path: Path) -> None:
+    # Hydra wraps what a constructor raises in InstantiationException; the mistake must come out unwrapped.
+    cfg = compose_cfg(tiny_overrides(workspace / "images", tmp_path / "cache", "model.net.trunk=resnet51"))
+    with pytest.raises(UserInputError, match=r"^model.net.trunk=resnet51: not a supported trunk; use one of"):
+        run(cfg, tmp_path / "out")
+    error = json.loads((tmp_path / "out" / "run.json").read_text())["error"]
+    assert error.startswith("UserInputError: model.net.trunk=resnet51: not a supported trunk")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_speed_path_gives_consistent_outputs(workspace: Path, tmp_path: Path) -> None:

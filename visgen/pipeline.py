@@ -66,7 +66,10 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         if record.status == "running":
             record.status = "ok"
     except BaseException as err:
-        record.fail(err)
+        mistake = _user_mistake(err)
+        record.fail(mistake or err)
+        if mistake is not None:
+            raise mistake from None
         raise
     finally:
         record.write()
@@ -78,6 +81,17 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
             )
         )
     return next(reversed(rows.values()), {})
+
+
+def _user_mistake(err: BaseException) -> UserInputError | None:
+    """The user mistake behind ``err``: itself, or the one a constructor raised inside Hydra's ``instantiate``."""
+    from hydra.errors import InstantiationException
+
+    if isinstance(err, UserInputError):
+        return err
+    if isinstance(err, InstantiationException) and isinstance(err.__cause__, UserInputError):
+        return err.__cause__
+    return None
 
 
 def _hydra_output_dir() -> Path:

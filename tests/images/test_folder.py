@@ -91,6 +91,9 @@ def test_unknown_species_suggests_the_closest_name(tiny_image_folder: Path) -> N
     with pytest.raises(UserInputError, match="did you mean 'Globigerinoides_ruber'") as err:
         scan_image_folder(tiny_image_folder)
     assert "\n" not in str(err.value) and "Globigerinoides_rubber" in str(err.value)
+    assert str(err.value).endswith(
+        "(did you mean 'Globigerinoides_ruber'?); rename the folder or list the species explicitly in data.classes"
+    )
 
 
 def test_duplicate_species_folders_raise(tiny_image_folder: Path) -> None:

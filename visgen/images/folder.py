@@ -132,8 +132,9 @@ def _scan_species_folders(root: Path, known: Sequence[str]) -> dict[str, Path]:
         name = canonical.get(normalise_species_name(entry.name).lower())
         if name is None:
             raise UserInputError(
-                f"{entry.path}: unknown species folder '{entry.name}', {suggest_name(normalise_species_name(entry.name), known)} "
-                "Rename the folder or list the species explicitly in data.classes"
+                f"{entry.path}: unknown species folder '{entry.name}' "
+                f"({suggest_name(normalise_species_name(entry.name), known)}); "
+                "rename the folder or list the species explicitly in data.classes"
             )
         if name in found:
             raise UserInputError(

@@ -51,7 +51,7 @@ def _load_trunk(name: str, weights: str | Path | None) -> nn.Module:
     """
     if name not in _RESNET_TRUNKS:
         raise UserInputError(
-            f"model.trunk={name!r}: not a supported trunk; use one of {', '.join(_RESNET_TRUNKS)}"
+            f"model.net.trunk={name}: not a supported trunk; use one of {', '.join(_RESNET_TRUNKS)}"
         )
     if weights is None:
         return torchvision.models.get_model(name, weights=None)

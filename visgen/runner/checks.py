@@ -41,7 +41,8 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     """Raise ``UserInputError`` (one line: the key, the value, the fix) for a config the run cannot use.
 
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
-    existing file; ForamSim's ``data.*`` knobs are in range; the KNN callback's ``metric`` and ``k``; and,
+    existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
+    ``metric`` and ``k``; and,
     when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and ``align.reuse_features``
     (which needs ``data.augment.train=false``).
     """
@@ -59,6 +60,14 @@ def check_config(cfg: Mapping[str, Any]) -> None:
             f"ckpt_path={ckpt}: no such checkpoint file; pass a last.ckpt from an interrupted run's folder"
         )
     data = cfg["data"]
+    for key, value, least in (
+        ("trainer.max_epochs", cfg["trainer"].get("max_epochs"), 1),
+        ("data.batch_size", data.get("batch_size"), 1),
+        ("data.m_per_class", data.get("m_per_class"), 1),
+        ("data.num_workers", data.get("num_workers"), 0),
+    ):
+        if value is not None and not (_is_int(value) and value >= least):
+            raise UserInputError(f"{key}={value}: must be an integer >= {least}")
     if data.get("source", "forams_sim") == "forams_sim":
         from visgen.images.forams_sim import check_args
 
