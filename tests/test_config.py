@@ -103,9 +103,8 @@ def test_a_knob_at_its_neutral_value_keeps_the_pretrain_cache_key_it_had_before_
     cfg = _compose("+experiment=ltr_align")
     assert cfg.data.sim_convergent == 0
     assert config_hash(pretrain_relevant(cfg)) == "7599adf9f48997fe"
-    assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", "data.sim_convergent=2"))) != (
-        "7599adf9f48997fe"
-    )
+    for knob in ("data.sim_convergent=2", "data.sim_convergent_skip=14"):
+        assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", knob))) != "7599adf9f48997fe"
 
 
 @pytest.mark.parametrize(

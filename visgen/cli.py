@@ -46,6 +46,7 @@ def _cmd_simulate(ns: argparse.Namespace) -> None:
         nuisance=ns.nuisance,
         test_floor=ns.test_floor,
         convergent=ns.convergent,
+        convergent_skip=ns.convergent_skip,
     )
     print(f"ForamSim (synthetic images) written to {out}")
 
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="the K rarest species become look-alikes of common, genetically distant species (0 = none)",
+    )
+    p.add_argument(
+        "--convergent-skip",
+        type=int,
+        default=0,
+        help="the look-alikes start after this many of the rarest species (e.g. 14: medium species)",
     )
     p.set_defaults(func=_cmd_simulate)
 

@@ -46,6 +46,17 @@ def test_k_out_of_range_is_refused(k: int) -> None:
         convergence.convergent_pairs(names, counts, cov, k, eligible=names)
 
 
+def test_skip_moves_the_look_alikes_past_the_rarest() -> None:
+    names, counts, cov = _toy()
+    # Rarest first: r0, r1 (5), r3 (7), r2 (9); skipping two leaves r3 then r2, partners still by distance/size.
+    pairs = convergence.convergent_pairs(names, counts, cov, 2, eligible=names, skip=2)
+    assert list(pairs.items()) == [("r3", "b0"), ("r2", "b1")]
+    with pytest.raises(ValueError, match=r"convergent pairs must lie in \[0, 1\], got 2"):
+        convergence.convergent_pairs(names, counts, cov, 2, eligible=names, skip=3)
+    with pytest.raises(ValueError, match=r"skip must lie in \[0, 4\], got 5"):
+        convergence.convergent_pairs(names, counts, cov, 0, eligible=names, skip=5)
+
+
 def test_converge_latents_moves_only_the_rare_rows() -> None:
     rng = np.random.default_rng(0)
     latents = rng.standard_normal((4, 6))

@@ -269,3 +269,33 @@ def test_convergent_must_be_a_small_non_negative_integer(
 ) -> None:
     assert main(["simulate", "--out", str(tmp_path / "x"), "--convergent", "9"]) == 2
     assert "--convergent must be an integer in [0, 8]" in capsys.readouterr().err
+
+
+def test_convergent_skip_makes_medium_species_the_look_alikes(tmp_path: Path) -> None:
+    kw = {"scale": 0.002, "size": 32, "seed": 3, "workers": 1, "intra_spread": 0.3}
+    base = forams_sim.simulate(tmp_path / "base", **kw)
+    medium = forams_sim.simulate(tmp_path / "medium", convergent=2, convergent_skip=14, **kw)
+    meta = json.loads((medium / "dataset.json").read_text())
+    # The 15th and 16th rarest species with DNA (273 and 303 real images; the 14 rarer ones are skipped).
+    assert list(meta["convergent_pairs"]) == ["Globigerinoides_elongatus", "Turborotalita_quinqueloba"]
+    assert meta["convergent_skip"] == 14
+    with open(medium / "manifest.csv", newline="") as fh:
+        paths = [row["path"] for row in csv.DictReader(fh)]
+    changed = {p.split("/")[0] for p in paths if (medium / p).read_bytes() != (base / p).read_bytes()}
+    assert changed == set(meta["convergent_pairs"])  # only the medium look-alikes' images differ
+    quick = {"scale": 0.1, "size": 64, "seed": 0, "phylo_signal": 1.0, "intra_spread": 0.3, "nuisance": 0.5}
+    key = forams_sim.cache_key(**quick, test_floor=20, convergent=4)
+    assert forams_sim.cache_key(**quick, test_floor=20, convergent=4, convergent_skip=0) == key
+    assert forams_sim.cache_key(**quick, test_floor=20, convergent=4, convergent_skip=14) != key
+
+
+def test_convergent_skip_must_leave_the_partners_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["simulate", "--out", str(tmp_path / "x"), "--convergent", "4", "--convergent-skip", "21"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "--convergent-skip + --convergent must be <= 24 (the look-alikes lie below the 8 largest" in err
+    assert main(["simulate", "--out", str(tmp_path / "x"), "--convergent-skip", "-1"]) == 2
+    assert "--convergent-skip must be an integer >= 0, got -1" in capsys.readouterr().err

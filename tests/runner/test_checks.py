@@ -35,6 +35,10 @@ def test_every_shipped_experiment_passes(experiment: str, profile: str) -> None:
         ("data.sim_convergent=9", r"^config: data.sim_convergent must be an integer in \[0, 8\], got 9$"),
         ("data.image_size=16", r"^config: data.sim_size must lie in \[32, 1024\] pixels, got 16$"),
         ("data.sim_nuisance=abc", r"^config: data.sim_nuisance must be >= 0, got 'abc'$"),
+        (
+            "data.sim_convergent_skip=25",
+            r"^config: data.sim_convergent_skip \+ data.sim_convergent must be <= 24 .*, got 25 \+ 0$",
+        ),
         ("trainer.max_epochs=abc", r"^trainer.max_epochs=abc: must be an integer >= 1$"),
         ("data.batch_size=0", r"^data.batch_size=0: must be an integer >= 1$"),
         ("data.num_workers=-1", r"^data.num_workers=-1: must be an integer >= 0$"),

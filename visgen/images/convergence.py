@@ -9,10 +9,11 @@ that differs from its partner by about half a specimen's own spread. Their DNA, 
 anchors, stay where the 18S tree puts them. This is the setting in which genetic anchors carry
 information the images lack.
 
-Pairing (deterministic, pure numpy): the rare species are the K with the fewest real images among the
-species that have DNA (ties: table order); each, rarest first, is paired with the species among the
-``N_PARTNERS`` largest that shares the least tree covariance with it (the most distant; ties: the
-larger), every partner used once.
+Pairing (deterministic, pure numpy): the look-alikes are the K with the fewest real images among the
+species that have DNA (ties: table order), after skipping the ``skip`` rarest — ``skip`` > 0 makes
+look-alikes of medium species, which have enough training images not to be simply outvoted; each, rarest
+first, is paired with the species among the ``N_PARTNERS`` largest that shares the least tree covariance
+with it (the most distant; ties: the larger), every partner used once.
 """
 
 from __future__ import annotations
@@ -28,31 +29,39 @@ CONVERGENT_OFFSET = 0.5
 
 
 def convergent_pairs(
-    names: Sequence[str], counts: Sequence[int], cov: np.ndarray, k: int, eligible: Sequence[str]
+    names: Sequence[str],
+    counts: Sequence[int],
+    cov: np.ndarray,
+    k: int,
+    eligible: Sequence[str],
+    skip: int = 0,
 ) -> dict[str, str]:
-    """Choose ``k`` (rare species -> common, distant partner) pairs.
+    """Choose ``k`` (look-alike species -> common, distant partner) pairs.
 
     Args:
         names: all species, in the order of ``counts`` and ``cov``.
         counts: real images per species.
         cov: ``[N, N]`` tree covariance (shared path from the root; 0 = most distant).
-        k: number of pairs, ``0 <= k <= min(len(eligible) - N_PARTNERS, N_PARTNERS)``.
+        k: number of pairs, ``0 <= k <= min(len(eligible) - N_PARTNERS - skip, N_PARTNERS)``.
         eligible: the species that can take part (those with DNA, i.e. the image classes).
+        skip: the look-alikes start after this many of the rarest eligible species.
 
     Returns:
-        ``{rare_species: partner}``, rarest first.
+        ``{look_alike: partner}``, rarest first.
 
     Raises:
-        ValueError: ``k`` out of range.
+        ValueError: ``k`` or ``skip`` out of range.
     """
     allowed = set(eligible)
     pool = [i for i, s in enumerate(names) if s in allowed]
-    limit = min(len(pool) - N_PARTNERS, N_PARTNERS)
+    if not 0 <= skip <= len(pool) - N_PARTNERS:
+        raise ValueError(f"skip must lie in [0, {len(pool) - N_PARTNERS}], got {skip}")
+    limit = min(len(pool) - N_PARTNERS - skip, N_PARTNERS)
     if not 0 <= k <= limit:
         raise ValueError(f"convergent pairs must lie in [0, {limit}], got {k}")
     by_size = sorted(pool, key=lambda i: (-counts[i], i))
     partners = by_size[:N_PARTNERS]
-    rare = sorted(pool, key=lambda i: (counts[i], i))[:k]
+    rare = sorted(pool, key=lambda i: (counts[i], i))[skip : skip + k]
     pairs: dict[str, str] = {}
     free = list(partners)
     for r in rare:

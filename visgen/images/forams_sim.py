@@ -14,8 +14,8 @@ test images in all, so one image moves rare accuracy by 6–11 pp; a simulator c
 the tail precisely where the real data cannot. The KNN evaluation counts extra images in the
 per-class, rare and bucket accuracies only; overall accuracy stays over the proportional split.
 
-Convergent evolution (``convergent`` = K > 0, ``convergence.py``): the K rarest species take the
-traits and published morphology of a common, genetically distant species plus a small offset, while
+Convergent evolution (``convergent`` = K > 0, ``convergence.py``): the K rarest species (after skipping
+``convergent_skip`` of them) take the traits and published morphology of a common, genetically distant species plus a small offset, while
 their DNA stays put — look-alikes that genetic anchors could tell apart. Off by default; at 0 the
 output is byte-identical to the generator without the knob.
 
@@ -89,7 +89,7 @@ def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarr
 
 
 def convergent_species(
-    seed: int, names: list[str], latents: np.ndarray, k: int, intra_spread: float
+    seed: int, names: list[str], latents: np.ndarray, k: int, intra_spread: float, skip: int = 0
 ) -> tuple[np.ndarray, dict[str, str]]:
     """Apply ``convergence``'s K look-alike pairs to ``species_latents``' output (K = 0: unchanged).
 
@@ -100,7 +100,7 @@ def convergent_species(
         return latents, {}
     cov, _, _ = phylogeny.species_covariance(names)
     counts = [n for _, n in species_table()]
-    pairs = convergence.convergent_pairs(names, counts, cov, k, eligible=known_species()[1])
+    pairs = convergence.convergent_pairs(names, counts, cov, k, eligible=known_species()[1], skip=skip)
     rng = np.random.default_rng([seed, 0xC0417])
     return convergence.converge_latents(latents, names, pairs, intra_spread, rng), pairs
 
@@ -174,6 +174,7 @@ CLI_FLAGS: dict[str, str] = {
     "nuisance": "--nuisance",
     "test_floor": "--test-floor",
     "convergent": "--convergent",
+    "convergent_skip": "--convergent-skip",
 }
 
 
@@ -194,6 +195,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: _is_count(v) and 0 <= v <= convergence.N_PARTNERS,
         f"must be an integer in [0, {convergence.N_PARTNERS}]",
     ),
+    "convergent_skip": (lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
 }
 
 
@@ -216,6 +218,13 @@ def check_args(where: str, spelled: Mapping[str, str] = CLI_FLAGS, **args: Any) 
             ok = False
         if not ok:
             raise UserInputError(f"{where}: {spelled[arg]} {rule}, got {value!r}")
+    k, skip = args.get("convergent", 0), args.get("convergent_skip", 0)
+    room = len(known_species()[1]) - convergence.N_PARTNERS  # species with DNA below the partners
+    if k + skip > room:
+        raise UserInputError(
+            f"{where}: {spelled['convergent_skip']} + {spelled['convergent']} must be <= {room} (the look-alikes "
+            f"lie below the {convergence.N_PARTNERS} largest species, their partners), got {skip} + {k}"
+        )
 
 
 def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
@@ -244,6 +253,7 @@ def simulate(
     nuisance: float = DEFAULT_NUISANCE,
     test_floor: int = 0,
     convergent: int = 0,
+    convergent_skip: int = 0,
 ) -> Path:
     """Generate ForamSim into ``out_dir`` (see the module docstring for the layout).
 
@@ -260,6 +270,8 @@ def simulate(
             see the module docstring).
         convergent: K > 0 makes the K rarest species look-alikes of common, genetically distant species
             (``convergence.py``); 0 = none.
+        convergent_skip: the look-alikes start after this many of the rarest species (0 = the rarest;
+            e.g. 14 makes them medium species of ~20 training images at scale 0.1).
 
     Returns:
         ``out_dir`` as a Path.
@@ -271,10 +283,11 @@ def simulate(
     check_args(
         f"visgen simulate --out {out_dir}", scale=scale, size=size, phylo_signal=phylo_signal, workers=workers,
         intra_spread=intra_spread, nuisance=nuisance, test_floor=test_floor, convergent=convergent,
+        convergent_skip=convergent_skip,
     )  # fmt: skip
     counts = species_counts(scale)
     names, latents = species_latents(seed, phylo_signal)
-    latents, look_alike = convergent_species(seed, names, latents, convergent, intra_spread)
+    latents, look_alike = convergent_species(seed, names, latents, convergent, intra_spread, convergent_skip)
     _prepare_out_dir(out_dir, names)
     tasks = []
     extras: dict[str, int] = {}
@@ -336,6 +349,8 @@ def simulate(
     if convergent:  # absent at 0, so the default output stays byte-identical to generator v2 before the knob
         meta["convergent"] = convergent
         meta["convergent_pairs"] = look_alike
+        if convergent_skip:
+            meta["convergent_skip"] = convergent_skip
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     write_contact_sheet(out_dir, names, out_dir / "contact_sheet.png")
     log.info(
@@ -348,7 +363,7 @@ def simulate(
 def cache_key(
     *, scale: float = 1.0, size: int = 128, seed: int = 0, phylo_signal: float = 1.0,
     intra_spread: float = DEFAULT_INTRA_SPREAD, nuisance: float = DEFAULT_NUISANCE, test_floor: int = 0,
-    convergent: int = 0,
+    convergent: int = 0, convergent_skip: int = 0,
 ) -> str:  # fmt: skip
     """Short hash of everything that changes the output (``workers`` does not)."""
     config = {
@@ -363,6 +378,8 @@ def cache_key(
     }
     if convergent:  # only when on, so the datasets cached before the knob existed keep their keys
         config["convergent"] = int(convergent)
+    if convergent_skip:
+        config["convergent_skip"] = int(convergent_skip)
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -376,7 +393,7 @@ def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **con
         cache_root: folder holding the cached datasets.
         workers: processes for a fresh generation.
         **config: ``scale``, ``size``, ``seed``, ``phylo_signal``, ``intra_spread``, ``nuisance``,
-            ``test_floor``, ``convergent``.
+            ``test_floor``, ``convergent``, ``convergent_skip``.
 
     Returns:
         The dataset folder.

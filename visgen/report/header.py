@@ -18,6 +18,7 @@ KNOB_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("nuisance", "nuisance {}"),
     ("test_floor", "test floor {} images per species (extras count in per-class/rare/buckets, not overall)"),
     ("convergent", "{} convergent look-alike pairs"),
+    ("convergent_skip", "look-alikes after the {} rarest species"),
     ("generator_version", "generator v{}"),
 )
 

@@ -23,6 +23,7 @@ SIM_KEYS: dict[str, str] = {
     "sim_nuisance": "nuisance",
     "sim_test_floor": "test_floor",
     "sim_convergent": "convergent",
+    "sim_convergent_skip": "convergent_skip",
 }
 STAGES: tuple[str, ...] = ("pretrain", "align")
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
