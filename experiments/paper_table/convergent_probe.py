@@ -6,13 +6,15 @@ of the given sweeps, the script re-runs the k = 5 Euclidean KNN over each stage'
 measures, on the test split: the per-class accuracy over the K look-alike species, the share of their test
 images predicted as their partner, and the per-class accuracy over the other rare species. It prints the mean
 over seeds per experiment and stage, then paired differences by seed: alignment − LTR pretraining (same job)
-and genetic − shuffled / random anchors (after alignment).
+and genetic − shuffled / random anchors (after alignment). ``--classifier ncm`` scores with the nearest class
+mean instead of the 5-NN vote (a look-alike with few training images is then not outvoted by its partner).
 
-    python experiments/paper_table/convergent_probe.py multirun/convergent4
+    python experiments/paper_table/convergent_probe.py [--classifier ncm] multirun/convergent4
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 from collections import defaultdict
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visgen.eval.knn import knn_predict
+from visgen.eval.knn import knn_predict, nearest_mean_predict
 from visgen.eval.metrics import per_class_accuracy
 from visgen.report.runs import find_job_dirs, read_run
 
@@ -30,12 +32,16 @@ from align_probes import mean_se  # the sibling script's paired mean and standar
 STAGES = ("pretrain", "align")
 
 
-def stage_scores(stage_dir: Path, pairs: dict[str, str], rare: list[str]) -> dict[str, float]:
-    """Look-alike accuracy, share of look-alike images predicted as the partner, other-rare accuracy (in %)."""
+def stage_scores(
+    stage_dir: Path, pairs: dict[str, str], rare: list[str], classifier: str = "knn"
+) -> dict[str, float]:
+    """Look-alike accuracy, share of look-alike images predicted as the partner, other-rare accuracy (in %),
+    under the 5-NN vote (``knn``, the paper's) or the nearest class mean (``ncm``)."""
     with np.load(stage_dir / "embeddings.npz") as npz:
         emb = dict(npz)
     species = [str(s) for s in emb["species"]]
-    pred, _ = knn_predict(emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], k=5)
+    gallery = (emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"])
+    pred = knn_predict(*gallery, k=5)[0] if classifier == "knn" else nearest_mean_predict(*gallery)
     truth = emb["query_labels"].astype(np.int64)
 
     acc, _ = per_class_accuracy(pred, truth, len(species))
@@ -54,7 +60,12 @@ def stage_scores(stage_dir: Path, pairs: dict[str, str], rare: list[str]) -> dic
     }
 
 
-def main(dirs: list[str]) -> None:
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classifier", choices=("knn", "ncm"), default="knn")
+    parser.add_argument("dirs", nargs="+", help="sweep folders on a convergent ForamSim draw")
+    args = parser.parse_args(argv)
+    dirs = args.dirs
     scores: dict[tuple[str, str], dict[int, dict[str, float]]] = defaultdict(dict)
     for d in dirs:
         for job in find_job_dirs(Path(d)):
@@ -64,7 +75,7 @@ def main(dirs: list[str]) -> None:
                 continue
             for stage in STAGES:
                 scores[(record.name, stage)][record.seed] = stage_scores(
-                    job / stage, pairs, record.data.get("rare_species", [])
+                    job / stage, pairs, record.data.get("rare_species", []), args.classifier
                 )
     if not scores:
         sys.exit(f"no finished alignment jobs on a convergent ForamSim draw under {dirs}")

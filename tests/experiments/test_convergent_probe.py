@@ -61,3 +61,23 @@ def test_scores_and_paired_differences(tmp_path: Path, capsys: pytest.CaptureFix
 def test_no_convergent_jobs_is_a_clear_exit(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no finished alignment jobs on a convergent ForamSim draw"):
         probe.main([str(tmp_path)])
+
+
+def test_nearest_class_mean_is_not_outvoted(tmp_path: Path) -> None:
+    # Big_a: 6 gallery images at x = 0; Rare_look: 2 at x = 2; its queries at x = 1.2. The 5-NN vote takes
+    # 2 Rare_look (distance 0.8) and 3 Big_a (1.2) neighbours -> Big_a; the class means (0 and 2) -> Rare_look.
+    gallery = np.array([[0.0, 0.0]] * 6 + [[2.0, 0.0]] * 2 + [[0.0, 50.0]] + [[50.0, 0.0]], dtype=np.float32)
+    labels = np.array([0] * 6 + [2] * 2 + [1, 3])
+    emb = {
+        "gallery_embeddings": gallery,
+        "gallery_labels": labels,
+        "query_embeddings": np.array([[1.2, 0.0]] * 3 + [[50.0, 0.0]], dtype=np.float32),
+        "query_labels": np.array([2, 2, 2, 3]),
+        "species": np.array(SPECIES),
+    }
+    _job(tmp_path, "ltr_align", 0, {"pretrain": emb, "align": emb})
+    stage = tmp_path / "ltr_align" / "lambda1.0_seed0" / "align"
+    knn = probe.stage_scores(stage, PAIRS, ["Rare_look", "Rare_other"])
+    ncm = probe.stage_scores(stage, PAIRS, ["Rare_look", "Rare_other"], classifier="ncm")
+    assert (knn["look-alike acc"], knn["to partner"]) == (0.0, 100.0)
+    assert (ncm["look-alike acc"], ncm["to partner"]) == (100.0, 0.0)
