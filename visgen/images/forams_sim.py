@@ -32,11 +32,11 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -46,6 +46,7 @@ from visgen.images import convergence, phylogeny
 from visgen.images.render import Textures, render_specimen
 from visgen.images.render_sheet import write_contact_sheet
 from visgen.images.shells import TRAIT_NAMES, sample_specimen
+from visgen.images.sim_args import check_args
 from visgen.images.species import known_species, species_table
 
 log = logging.getLogger(__name__)
@@ -162,69 +163,6 @@ def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
             {"path": rel, "species": task.name, "split": task.splits[i], "extra_test": extra, **sp.row()}
         )
     return rows
-
-
-#: How ``simulate``'s arguments are spelled on ``visgen simulate``'s command line, for ``check_args``' messages.
-CLI_FLAGS: dict[str, str] = {
-    "scale": "--scale",
-    "size": "--size",
-    "phylo_signal": "--phylo-signal",
-    "workers": "--workers",
-    "intra_spread": "--intra-spread",
-    "nuisance": "--nuisance",
-    "test_floor": "--test-floor",
-    "convergent": "--convergent",
-    "convergent_skip": "--convergent-skip",
-}
-
-
-def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-#: ``simulate``'s argument -> (test of a valid value, the rule as the error states it).
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "scale": (lambda v: v > 0, "must be > 0 (e.g. 0.05)"),
-    "size": (lambda v: 32 <= v <= 1024, "must lie in [32, 1024] pixels"),
-    "phylo_signal": (lambda v: 0.0 <= v <= 1.0, "(Pagel's lambda) must lie in [0, 1]"),
-    "workers": (lambda v: v is None or v >= 1, "must be >= 1"),
-    "intra_spread": (lambda v: v >= 0, "must be >= 0"),
-    "nuisance": (lambda v: v >= 0, "must be >= 0"),
-    "test_floor": (lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
-    "convergent": (
-        lambda v: _is_count(v) and 0 <= v <= convergence.N_PARTNERS,
-        f"must be an integer in [0, {convergence.N_PARTNERS}]",
-    ),
-    "convergent_skip": (lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
-}
-
-
-def check_args(where: str, spelled: Mapping[str, str] = CLI_FLAGS, **args: Any) -> None:
-    """Check ``simulate``'s arguments (any subset, by keyword) before anything is written.
-
-    Args:
-        where: what the user ran, first in the message (``visgen simulate --out X``, a config file).
-        spelled: how the user spells each argument (``CLI_FLAGS``, or config keys such as ``data.scale``).
-        **args: the values, keyed by ``simulate``'s argument names.
-
-    Raises:
-        UserInputError: one line naming ``where``, the argument as spelled, the rule and the value.
-    """
-    for arg, value in args.items():
-        valid, rule = _RULES[arg]
-        try:
-            ok = bool(valid(value))
-        except TypeError:  # a string where a number belongs
-            ok = False
-        if not ok:
-            raise UserInputError(f"{where}: {spelled[arg]} {rule}, got {value!r}")
-    k, skip = args.get("convergent", 0), args.get("convergent_skip", 0)
-    room = len(known_species()[1]) - convergence.N_PARTNERS  # species with DNA below the partners
-    if k + skip > room:
-        raise UserInputError(
-            f"{where}: {spelled['convergent_skip']} + {spelled['convergent']} must be <= {room} (the look-alikes "
-            f"lie below the {convergence.N_PARTNERS} largest species, their partners), got {skip} + {k}"
-        )
 
 
 def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:

@@ -70,7 +70,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         if value is not None and not (_is_int(value) and value >= least):
             raise UserInputError(f"{key}={value}: must be an integer >= {least}")
     if data.get("source", "forams_sim") == "forams_sim":
-        from visgen.images.forams_sim import check_args
+        from visgen.images.sim_args import check_args
 
         given = {arg: data[key] for key, arg in SIM_KEYS.items() if key in data and arg != "seed"}
         check_args("config", {arg: f"data.{key}" for key, arg in SIM_KEYS.items()}, **given)
