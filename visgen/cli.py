@@ -136,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not ns.verbose:  # faiss reports each instruction set it could not load as an INFO traceback line
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     try:
         ns.func(ns)
     except UserInputError as err:
