@@ -46,7 +46,7 @@ def test_every_shipped_experiment_passes(experiment: str, profile: str) -> None:
             "callbacks.knn_eval.metric=manhattan",
             r"^callbacks.knn_eval.metric=manhattan: unknown value; use one",
         ),
-        ("callbacks.knn_eval.k=0", r"^callbacks.knn_eval.k=0: k must be an integer >= 1"),
+        ("callbacks.knn_eval.k=0", r"^callbacks.knn_eval.k=0: must be an integer >= 1 \(the paper: 5\)$"),
         (
             "align.anchor_mode=foo",
             r"^align.anchor_mode=foo: unknown value; use one of raw, centred, whitened$",

@@ -38,14 +38,19 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise UserInputError(f"{key}={value}: unknown value; use one of {', '.join(allowed)}")
 
 
+def _count(key: str, value: Any, least: int, hint: str = "") -> None:
+    """``value`` (None = not configured) must be an integer >= ``least``."""
+    if value is not None and not (_is_int(value) and value >= least):
+        raise UserInputError(f"{key}={value}: must be an integer >= {least}{hint}")
+
+
 def check_config(cfg: Mapping[str, Any]) -> None:
     """Raise ``UserInputError`` (one line: the key, the value, the fix) for a config the run cannot use.
 
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
-    ``metric`` and ``k``; and,
-    when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and ``align.reuse_features``
-    (which needs ``data.augment.train=false``).
+    ``metric`` and ``k``; and, when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs``
+    and ``align.reuse_features`` (which needs ``data.augment.train=false``).
     """
     if not _is_int(cfg["seed"]):
         raise UserInputError(f"seed={cfg['seed']}: the seed must be an integer, e.g. seed=0")
@@ -61,14 +66,10 @@ def check_config(cfg: Mapping[str, Any]) -> None:
             f"ckpt_path={ckpt}: no such checkpoint file; pass a last.ckpt from an interrupted run's folder"
         )
     data = cfg["data"]
-    for key, value, least in (
-        ("trainer.max_epochs", cfg["trainer"].get("max_epochs"), 1),
-        ("data.batch_size", data.get("batch_size"), 1),
-        ("data.m_per_class", data.get("m_per_class"), 1),
-        ("data.num_workers", data.get("num_workers"), 0),
-    ):
-        if value is not None and not (_is_int(value) and value >= least):
-            raise UserInputError(f"{key}={value}: must be an integer >= {least}")
+    _count("trainer.max_epochs", cfg["trainer"].get("max_epochs"), 1)
+    _count("data.batch_size", data.get("batch_size"), 1)
+    _count("data.m_per_class", data.get("m_per_class"), 1)
+    _count("data.num_workers", data.get("num_workers"), 0)
     if data.get("source", "forams_sim") == "forams_sim":
         from visgen.images.sim_args import check_args
 
@@ -77,10 +78,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     knn = (cfg.get("callbacks") or {}).get("knn_eval")
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
-        if not (_is_int(knn.get("k", 5)) and knn.get("k", 5) >= 1):
-            raise UserInputError(
-                f"callbacks.knn_eval.k={knn.get('k')}: k must be an integer >= 1 (the paper: 5)"
-            )
+        _count("callbacks.knn_eval.k", knn.get("k"), 1, " (the paper: 5)")
     if "align" in stages:
         _check_align(cfg["align"], data)
 
@@ -90,8 +88,7 @@ def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
 
     _choice("align.anchor_mode", align["anchor_mode"], ANCHOR_MODES)
     _choice("align.control", align["control"], CONTROLS)
-    if not (_is_int(align["epochs"]) and align["epochs"] >= 1):
-        raise UserInputError(f"align.epochs={align['epochs']}: must be an integer >= 1 (the paper: 5)")
+    _count("align.epochs", align["epochs"], 1, " (the paper: 5)")
     if align.get("reuse_features") and (data.get("augment") or {}).get("train", True):
         raise UserInputError(
             "align.reuse_features=true needs data.augment.train=false: with augmentation the cache would keep "
