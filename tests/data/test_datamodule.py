@@ -224,8 +224,15 @@ def test_augmentation_stream_restarts_per_fit_per_rank_and_resumes(
     expected.reseed(8)
     expected(images, train=True), expected(images, train=True)
     torch.testing.assert_close(dm.augmenter(images, train=True), expected(images, train=True), atol=0, rtol=0)
-    # A checkpoint holding rank 0's stream (DDP writes from rank 0), or none (older visgen): rank 1 keeps its own.
-    for state in (saved | {"rank": 0}, {}):
+    # Under DDP the checkpoint holds every rank's stream (gathered): rank 1 takes its own entry.
+    dm.setup("fit")
+    dm.load_state_dict({"augment_rng": {}, "rank": 0, "augment_rng_by_rank": [{}, saved["augment_rng"]]})
+    expected.reseed(8)
+    expected(images, train=True), expected(images, train=True)
+    torch.testing.assert_close(dm.augmenter(images, train=True), expected(images, train=True), atol=0, rtol=0)
+    # A checkpoint with only rank 0's stream (another world size, or visgen before the gather), or none (older
+    # still): rank 1 keeps its own fresh stream.
+    for state in (saved | {"rank": 0, "augment_rng_by_rank": [saved["augment_rng"]]}, {}):
         dm.setup("fit")
         dm.load_state_dict(state)
         torch.testing.assert_close(dm.augmenter(images, train=True), draws[1], atol=0, rtol=0)

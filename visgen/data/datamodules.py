@@ -279,26 +279,42 @@ class ForamImageDataModule(L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """The augmentation generators (the sampler needs nothing: its shuffles derive from (seed, epoch)).
 
-        Lightning writes the checkpoint from rank 0, so it holds rank 0's stream; see ``load_state_dict``.
+        Under DDP every rank's state is gathered into ``augment_rng_by_rank``: Lightning calls this hook on
+        every rank when it saves (its contract: ``save_checkpoint`` runs on all ranks) and rank 0 writes, so
+        the checkpoint holds each rank's stream. ``augment_rng`` / ``rank`` are this rank's (older readers).
         """
-        return {"augment_rng": self.augmenter.rng_state(), "rank": self._rank_world()[0]}
+        rank, world = self._rank_world()
+        state = self.augmenter.rng_state()
+        by_rank: list[Any] = [state]
+        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            by_rank = [None] * world
+            torch.distributed.all_gather_object(by_rank, state)
+        return {"augment_rng": state, "rank": rank, "augment_rng_by_rank": by_rank}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Continue the saved augmentation stream (a resumed fit then equals an uninterrupted one).
+        """Continue this rank's saved augmentation stream (a resumed fit then equals an uninterrupted one).
 
-        Under DDP only rank 0's stream was saved: the other ranks keep their fresh ``seed + rank``
-        stream, so a resumed multi-GPU run is reproducible but not bit-equal to an uninterrupted one.
+        A checkpoint from another world size (or from before the streams were gathered) holds no stream
+        for some ranks: those keep their fresh ``seed + rank`` stream (reproducible, not bit-equal).
         """
         if "augment_rng" not in state_dict:  # a checkpoint from before the stream was saved
             log.info("checkpoint holds no augmentation state: the stream restarts from seed %d", self.seed)
             return
-        rank = self._rank_world()[0]
-        if int(state_dict.get("rank", 0)) != rank:
+        rank, world = self._rank_world()
+        by_rank = state_dict.get("augment_rng_by_rank")
+        if by_rank is not None and len(by_rank) == world:
+            state = by_rank[rank]
+        elif int(state_dict.get("rank", 0)) == rank:
+            state = state_dict["augment_rng"]
+        else:
             log.info(
-                "rank %d: the checkpoint holds rank 0's augmentation stream; this rank restarts its own", rank
+                "rank %d: the checkpoint holds no augmentation stream for this rank (saved by %d rank(s)); "
+                "it restarts its own",
+                rank,
+                len(by_rank or [None]),
             )
             return
-        skipped = self.augmenter.load_rng_state(state_dict["augment_rng"])
+        skipped = self.augmenter.load_rng_state(state)
         if skipped:
             log.warning(
                 "augmentation state for %s not restored (no such device here): its stream restarts", skipped
