@@ -254,3 +254,17 @@ def test_a_job_of_an_earlier_launch_is_counted_and_listed(tmp_path: Path) -> Non
     # Without multirun.yaml nothing is known about the grid, so nothing is flagged.
     (root / "multirun.yaml").unlink()
     assert not any(r.outside_grid for r in collect_runs(root))
+
+
+def test_replacing_the_report_of_other_folders_is_logged(
+    multirun: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "reports"
+    write_report(multirun, out)
+    write_report(multirun, out)  # the same folders again: a refresh, nothing to say
+    assert "held the report of other sweep folders" not in caplog.text
+    other = tmp_path / "elsewhere" / "paper_table_quick"
+    other.mkdir(parents=True)
+    make_job(other, "ltr", 0, metrics=metrics_of(0.8, 0.4))
+    write_report(other, out)  # same stem (paper_table_quick), other source
+    assert f"{out / 'paper_table_quick.md'} held the report of other sweep folders" in caplog.text

@@ -231,6 +231,20 @@ def report_stem(multirun_dir: Path, records: Sequence[RunRecord]) -> str:
     return f"paper_table_{profile}"
 
 
+def _source_line(text: str) -> str | None:
+    return next((line for line in text.splitlines() if line.startswith("- **source**:")), None)
+
+
+def _warn_if_replacing_another_source(md: Path, body: str) -> None:
+    """Say so when ``md`` holds a report of other sweep folders (e.g. a committed one): it is about to go."""
+    if md.exists():
+        old, new = _source_line(md.read_text()), _source_line(body)
+        if old is not None and old != new:
+            log.warning(
+                "%s held the report of other sweep folders (%s); replaced — pass --out to keep both", md, old
+            )
+
+
 def write_report(multirun_dirs: Path | Sequence[Path], out: Path) -> list[Path]:
     """Write ``<out>/<stem>.md`` and ``.csv`` (and plots, when they can be drawn); return the paths.
 
@@ -265,6 +279,7 @@ def write_report(multirun_dirs: Path | Sequence[Path], out: Path) -> list[Path]:
             + "\n".join(f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots)
             + "\n"
         )
+    _warn_if_replacing_another_source(md, body)
     md.write_text(body)
     csv_path.write_text(render_csv(rows))
     print(body)  # the final table is the one print the design allows
