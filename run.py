@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> None:
 
     from visgen.pipeline import run
 
+    _one_copy_of_each_log_line()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         run(cfg)
@@ -35,10 +36,33 @@ def main(cfg: DictConfig) -> None:
         logging.getLogger("run").exception("job failed; continuing the sweep")
 
 
+def _one_copy_of_each_log_line() -> None:
+    """Under Hydra's root handler, drop what only repeats or advertises.
+
+    ``import lightning`` gives the ``lightning`` logger its own console handler while it still propagates to
+    the root, so every Lightning line printed twice; and each Trainer logs a tip advertising a cloud logger.
+    """
+    if logging.getLogger().handlers:
+        lightning_log = logging.getLogger("lightning")
+        for handler in list(lightning_log.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_log.removeHandler(handler)
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoTips) for f in tips.filters):
+        tips.addFilter(_NoTips())
+
+
+class _NoTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
 # Noise that is not the user's to act on: the pretrain cache folder holds config.json before its first checkpoint
 # (Lightning warns about any non-empty checkpoint folder), and Lightning's own use of a deprecated torch API.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+# Alignment keeps the frozen trunk in eval mode on purpose (its BatchNorm statistics must not move).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 if __name__ == "__main__":
     main()
