@@ -154,7 +154,13 @@ class ForamImageDataModule(L.LightningDataModule):
         return index, decode_to_cache(index, self.image_size, self.cache_dir, on_bad_image=self.on_bad_image)
 
     def prepare_data(self) -> None:
-        """Generate ForamSim (cached) and decode every image once into the uint8 cache (files only)."""
+        """Generate ForamSim (cached) and decode every image once into the uint8 cache (files only).
+
+        Lightning calls this again before every ``fit``/``test``; once ``setup`` has loaded the decoded
+        cache in this process the files exist, and the folder is not scanned (and logged) again.
+        """
+        if self._datasets:
+            return
         self._decode()
 
     # ------------------------------------------------------------------ state (setup)
