@@ -27,7 +27,8 @@ CLI_FLAGS: dict[str, str] = {
 }
 
 
-def _is_count(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """A real integer (YAML's ``true`` is a bool, and ``1.5`` or ``"3"`` are not counts)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -39,12 +40,12 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "workers": (lambda v: v is None or v >= 1, "must be >= 1"),
     "intra_spread": (lambda v: v >= 0, "must be >= 0"),
     "nuisance": (lambda v: v >= 0, "must be >= 0"),
-    "test_floor": (lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
+    "test_floor": (lambda v: is_int(v) and v >= 0, "must be an integer >= 0"),
     "convergent": (
-        lambda v: _is_count(v) and 0 <= v <= convergence.N_PARTNERS,
+        lambda v: is_int(v) and 0 <= v <= convergence.N_PARTNERS,
         f"must be an integer in [0, {convergence.N_PARTNERS}]",
     ),
-    "convergent_skip": (lambda v: _is_count(v) and v >= 0, "must be an integer >= 0"),
+    "convergent_skip": (lambda v: is_int(v) and v >= 0, "must be an integer >= 0"),
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from visgen.errors import UserInputError
+from visgen.images.sim_args import check_args, is_int
 
 #: data.* keys that describe ForamSim -> ``forams_sim.simulate``'s argument (the data module's ``sim`` dict).
 SIM_KEYS: dict[str, str] = {
@@ -29,10 +30,6 @@ STAGES: tuple[str, ...] = ("pretrain", "align")
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise UserInputError(f"{key}={value}: unknown value; use one of {', '.join(allowed)}")
@@ -40,7 +37,7 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 def _count(key: str, value: Any, least: int, hint: str = "") -> None:
     """``value`` (None = not configured) must be an integer >= ``least``."""
-    if value is not None and not (_is_int(value) and value >= least):
+    if value is not None and not (is_int(value) and value >= least):
         raise UserInputError(f"{key}={value}: must be an integer >= {least}{hint}")
 
 
@@ -52,7 +49,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     ``metric`` and ``k``; and, when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs``
     and ``align.reuse_features`` (which needs ``data.augment.train=false``).
     """
-    if not _is_int(cfg["seed"]):
+    if not is_int(cfg["seed"]):
         raise UserInputError(f"seed={cfg['seed']}: the seed must be an integer, e.g. seed=0")
     stages = list(cfg["stages"] or [])
     unknown = sorted(set(stages) - set(STAGES))
@@ -71,8 +68,6 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     _count("data.m_per_class", data.get("m_per_class"), 1)
     _count("data.num_workers", data.get("num_workers"), 0)
     if data.get("source", "forams_sim") == "forams_sim":
-        from visgen.images.sim_args import check_args
-
         given = {arg: data[key] for key, arg in SIM_KEYS.items() if key in data and arg != "seed"}
         check_args("config", {arg: f"data.{key}" for key, arg in SIM_KEYS.items()}, **given)
     knn = (cfg.get("callbacks") or {}).get("knn_eval")
