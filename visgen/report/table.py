@@ -261,6 +261,7 @@ def write_report(multirun_dirs: Path | Sequence[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     md, csv_path = out / f"{stem}.md", out / f"{stem}.csv"
     body = render_markdown(rows, header_lines(records, dirs), directions(rows))
+    _warn_if_replacing_another_source(md, body)  # before the plots folder is rewritten too
     paths = [md, csv_path]
     try:
         from visgen.report.plots import write_report_plots
@@ -279,7 +280,6 @@ def write_report(multirun_dirs: Path | Sequence[Path], out: Path) -> list[Path]:
             + "\n".join(f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots)
             + "\n"
         )
-    _warn_if_replacing_another_source(md, body)
     md.write_text(body)
     csv_path.write_text(render_csv(rows))
     print(body)  # the final table is the one print the design allows
