@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from visgen.pipeline import run
+    from visgen.run.pipeline import run
 
     _one_copy_of_each_log_line()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN

@@ -30,7 +30,7 @@ from visgen.genetics.encoding import DINUCLEOTIDE_ALPHABET, dinucleotides  # noq
 from visgen.genetics.fasta import read_fasta  # noqa: E402
 from visgen.genetics.sgt import sgt_embed  # noqa: E402
 from visgen.resources import data_path  # noqa: E402
-from visgen.runner.machine import cpu_model  # noqa: E402
+from visgen.run.machine import cpu_model  # noqa: E402
 
 GOAL = 1000.0
 

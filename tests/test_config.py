@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tests.pipeline_fixtures import CONF, compose_cfg
-from visgen.pipeline import build_datamodule
-from visgen.runner.cache import config_hash, pretrain_relevant
+from visgen.run.pipeline import build_datamodule
+from visgen.run.cache import config_hash, pretrain_relevant
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -120,6 +120,6 @@ def test_a_knob_at_its_neutral_value_keeps_the_pretrain_cache_key_it_had_before_
 )
 def test_only_one_process_jobs_take_the_pretrain_lock(overrides: tuple[str, ...], locks: bool) -> None:
     # DDP ranks of one job train together; a rank waiting on its own job's lock would deadlock.
-    from visgen.pipeline import _one_process
+    from visgen.run.pipeline import _one_process
 
     assert _one_process(_compose(*overrides)) is locks

@@ -8,7 +8,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from tests.pipeline_fixtures import CONF, compose_cfg
-from visgen.runner.cache import config_hash, pretrain_relevant
+from visgen.run.cache import config_hash, pretrain_relevant
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # Table 1 rows 1-7, Fig. 9a, weight-balancing variants and the controls (the lead's decided list).

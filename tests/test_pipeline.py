@@ -15,7 +15,7 @@ import torch
 from tests.conftest import write_tiny_image_folder
 from tests.pipeline_fixtures import PIPELINE_COUNTS, brute_force_knn_acc, compose_cfg, tiny_overrides
 from visgen.errors import UserInputError
-from visgen.pipeline import run
+from visgen.run.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -39,7 +39,7 @@ else
   # No Rich progress bar: not every image has `rich`, and the log is read by a person afterwards.
   SIZE=(profile=paper callbacks.progress_bar=null)
 fi
-$PY -c "import torch, torchvision, lightning, hydra, faiss, scipy, PIL, pytorch_metric_learning, visgen.pipeline" || exit 4
+$PY -c "import torch, torchvision, lightning, hydra, faiss, scipy, PIL, pytorch_metric_learning, visgen.run.pipeline" || exit 4
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 stamp "device: ${GPU:-no GPU}; rows: $ROWS"
 

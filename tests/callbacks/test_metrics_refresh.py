@@ -14,8 +14,8 @@ from tiny_forams import BUCKETS, TinyDataModule, tiny_module
 
 from visgen.callbacks.knn_eval import KnnEvalCallback
 from visgen.eval.stage import METRICS_VERSION
-from visgen.runner.record import annotate_metrics
-from visgen.runner.refresh import refresh_metrics
+from visgen.run.record import annotate_metrics
+from visgen.run.refresh import refresh_metrics
 
 EXTRA = (1, 4, 12)  # test-floor queries: overall accuracy must skip them in the refresh too
 
@@ -67,7 +67,7 @@ def test_a_stored_value_the_evaluation_now_changes_is_logged_and_replaced(
 ) -> None:
     stage, fresh, dm = _fresh(tmp_path)
     _make_old(stage, fresh, **{"test/knn/acc": fresh["test/knn/acc"] + 0.25})
-    with caplog.at_level(logging.WARNING, logger="visgen.runner.refresh"):
+    with caplog.at_level(logging.WARNING, logger="visgen.run.refresh"):
         refresh_metrics(stage, buckets=BUCKETS, extra_test=dm.extra_test)
     assert "changes 1 stored value(s) (test/knn/acc" in caplog.text
     assert json.loads((stage / "metrics.json").read_text()) == fresh

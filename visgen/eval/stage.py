@@ -1,7 +1,7 @@
 """One stage's evaluation over its embeddings: the paper's k-NN vote and the nearest-class-mean diagnostic.
 
 Pure function on numpy arrays, shared by the KNN callback (live embeddings) and by the refresh of a cached
-pretraining's ``metrics.json`` from its ``embeddings.npz`` (``visgen.runner.refresh``), so both compute the
+pretraining's ``metrics.json`` from its ``embeddings.npz`` (``visgen.run.refresh``), so both compute the
 same numbers by construction.
 
 ``METRICS_VERSION`` names what a ``metrics.json`` holds; bump it whenever this function gains a metric, so

@@ -77,7 +77,7 @@ def _anchors(run_dir: Path, z: Mapping[str, np.ndarray] | None) -> np.ndarray | 
     try:
         from omegaconf import OmegaConf
 
-        from visgen.pipeline import build_anchors  # the pipeline's own recipe: same FASTA, mode and control
+        from visgen.run.pipeline import build_anchors  # the pipeline's own recipe: same FASTA, mode and control
 
         return np.asarray(build_anchors(OmegaConf.load(cfg_path), [str(s) for s in z["species"]]))
     except Exception as err:  # plots are optional: a config we cannot rebuild from is a logged skip

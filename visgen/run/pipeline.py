@@ -3,7 +3,7 @@
 ``run(cfg)`` seeds everything, builds the data module, pretrains (or reuses a cached pretraining with
 the same relevant config), aligns the embedding to the genetic anchors, tests each stage with its
 best-on-validation checkpoint, writes ``run.json`` and prints the final table. Stage details that
-need no config objects live in ``visgen.runner``.
+live in the sibling modules of ``visgen.run``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
 from visgen.resources import data_path
-from visgen.runner.cache import PretrainCache, pretrain_relevant
-from visgen.runner.checks import SIM_KEYS, check_config
-from visgen.runner.record import RunRecord, annotate_metrics, format_table, stage_rows
-from visgen.runner.refresh import refresh_metrics
-from visgen.runner.stages import (
+from visgen.run.cache import PretrainCache, pretrain_relevant
+from visgen.run.checks import SIM_KEYS, check_config
+from visgen.run.record import RunRecord, annotate_metrics, format_table, stage_rows
+from visgen.run.refresh import refresh_metrics
+from visgen.run.stages import (
     best_checkpoint,
     dataset_facts,
     imagenet_weights_cached,

@@ -8,7 +8,7 @@ import pytest
 
 from tests.pipeline_fixtures import CONF, compose_cfg
 from visgen.errors import UserInputError
-from visgen.runner.checks import check_config
+from visgen.run.checks import check_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visgen.runner.machine import describe_machine
+from visgen.run.machine import describe_machine
 
 # (column title, metrics.json key) of the table printed at the end of a run.
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from visgen.runner.cache import PretrainCache
+from visgen.run.cache import PretrainCache
 
 # fork: the child only takes a file lock, and a forked child needs no importable entry point.
 CTX = mp.get_context("fork")

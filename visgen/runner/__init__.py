@@ -1,1 +1,0 @@
-"""Helpers of ``visgen.pipeline`` that need no config objects: the pretrain cache and the run record."""
