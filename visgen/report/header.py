@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from visgen.report.runs import RunRecord
+from visgen.results import RunRecord
 
 # dataset.json keys shown after λ, scale and size, with how each reads in the header.
 KNOB_TEMPLATES: tuple[tuple[str, str], ...] = (
@@ -48,7 +48,7 @@ def describe_data(records: Sequence[RunRecord]) -> str:
 
 
 def _machine(records: Sequence[RunRecord]) -> str:
-    machines = sorted({str(r.extra["machine"]) for r in records if r.extra.get("machine")})
+    machines = sorted({r.machine for r in records if r.machine})
     if machines:
         return "; ".join(machines)
     # run.json did not record where it trained: say so rather than pretend the report host trained.

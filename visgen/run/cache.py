@@ -26,10 +26,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from visgen.results import EMBEDDINGS_NPZ, METRICS_JSON, STAGE_OUTPUTS
+
 log = logging.getLogger(__name__)
 
-#: What a finished pretraining leaves in the cache besides checkpoints (copied into each run folder).
-STAGE_OUTPUTS: tuple[str, ...] = ("metrics.json", "embeddings.npz", "per_species.csv")
 MARKER = "complete.json"
 # data.* keys that change speed, never results: left out of the pretrain cache key.
 SPEED_ONLY_DATA = ("num_workers", "device_resident")
@@ -134,7 +134,7 @@ class PretrainCache:
         return (
             self.marker.is_file()
             and self.best.is_file()
-            and all((self.dir / n).is_file() for n in STAGE_OUTPUTS[:2])
+            and all((self.dir / n).is_file() for n in (METRICS_JSON, EMBEDDINGS_NPZ))
         )
 
     def prepare(self) -> None:
