@@ -13,6 +13,7 @@ from typing import Any
 
 from visgen.errors import UserInputError
 from visgen.images.sim_args import check_args, is_int
+from visgen.results import STAGES
 
 #: data.* keys that describe ForamSim -> ``forams_sim.simulate``'s argument (the data module's ``sim`` dict).
 SIM_KEYS: dict[str, str] = {
@@ -26,7 +27,6 @@ SIM_KEYS: dict[str, str] = {
     "sim_convergent": "convergent",
     "sim_convergent_skip": "convergent_skip",
 }
-STAGES: tuple[str, ...] = ("pretrain", "align")
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
 
