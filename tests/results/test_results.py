@@ -131,3 +131,15 @@ def test_k_in_the_report_title_is_read_from_the_runs(tmp_path: Path) -> None:
     write_metrics(job / "pretrain", {**raw, "k": 10})
     md = write_report(root, tmp_path / "reports")[0].read_text()
     assert md.startswith("# Paper table (Karaderi et al. 2023, Table 1) — accuracy in %, KNN k = 10")
+
+
+def test_bookkeeping_overrides_do_not_split_rows(tmp_path: Path) -> None:
+    # Two launches of the same cells, one with the progress bar off and its own W&B group name: one row each.
+    root = tmp_path / "paper_table_books"
+    for seed, extra in ((0, ["callbacks.progress_bar=null", "sweep_name=a"]), (1, ["+sweep=paper_table"])):
+        job = make_job(root, "ltr", seed, metrics=metrics_of(0.8, 0.4 + seed / 10))
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump(["+experiment=ltr", f"seed={seed}", *extra])
+        )
+    records = load_runs(root)
+    assert varying_axes(records) == [] and [len(r.seeds) for r in aggregate(records, {})] == [2]

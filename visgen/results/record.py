@@ -22,6 +22,11 @@ from visgen.results.files import RUN_JSON, STAGES, metric_values, read_json, rea
 _CONFIG_PATH = {"experiment": "name"}
 #: Overrides that never make a cell (Hydra's own settings).
 _IGNORED_PREFIXES = ("hydra.", "hydra/")
+#: Overrides that name or display a job but cannot change its numbers, so they never split a report's rows: the
+#: sweep's config group and W&B group name, the progress bar, the logger, data-loading speed knobs.
+NOT_A_CELL: frozenset[str] = frozenset(
+    {"sweep", "sweep_name", "callbacks.progress_bar", "logger", "data.num_workers", "data.device_resident"}
+)
 
 
 def cell_key(key: str) -> str:
@@ -30,11 +35,12 @@ def cell_key(key: str) -> str:
 
 
 def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``["+experiment=ltr", "seed=0"]`` -> ``{"experiment": "ltr", "seed": "0"}`` (Hydra's own keys dropped)."""
+    """``["+experiment=ltr", "seed=0"]`` -> ``{"experiment": "ltr", "seed": "0"}`` (Hydra's keys and ``NOT_A_CELL``
+    dropped)."""
     cell: dict[str, str] = {}
     for item in overrides:
         key, _, value = str(item).partition("=")
-        if not key.startswith(_IGNORED_PREFIXES):
+        if not key.startswith(_IGNORED_PREFIXES) and cell_key(key) not in NOT_A_CELL:
             cell[cell_key(key)] = value
     return cell
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from visgen.errors import UserInputError
-from visgen.results.record import RunRecord, canonical, cell_key
+from visgen.results.record import NOT_A_CELL, RunRecord, canonical, cell_key
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def expected_cells(multirun_dir: Path) -> list[Wanted]:
         for key, value in params.items():
             values = _expand(key, value)
             name = cell_key(key)
+            if name in NOT_A_CELL or name.startswith("hydra"):
+                continue
             if key in swept or len(values) > 1 or name in ("experiment", REPLICATE) or "." in name:
                 axes[name] = [canonical(v) for v in values]
     except Exception as err:  # a grammar we cannot expand must not stop the report
