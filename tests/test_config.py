@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tests.pipeline_fixtures import CONF, compose_cfg
-from visgen.run.pipeline import build_datamodule
 from visgen.run.cache import config_hash, pretrain_relevant
+from visgen.run.pipeline import build_datamodule
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -97,14 +97,20 @@ def test_pretrain_cache_key_ignores_alignment_and_speed_knobs() -> None:
         assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", diff))) != base, diff
 
 
-def test_a_knob_at_its_neutral_value_keeps_the_pretrain_cache_key_it_had_before_the_knob() -> None:
-    # The key of the quick profile's seed-0 `ltr` pretraining before `data.sim_convergent` existed (cache entry
-    # of 2026-11-26, config.json without the knob): adding a knob at its neutral value must not retrain a sweep.
+def test_every_forams_sim_setting_is_part_of_the_pretrain_cache_key() -> None:
+    # No knob is left out of the key at a "neutral" value any more: a pretraining cached before
+    # visgen/images/sim_args.py (when data.sim_convergent=0 was dropped from the key) retrains once.
     cfg = _compose("+experiment=ltr_align")
-    assert cfg.data.sim_convergent == 0
-    assert config_hash(pretrain_relevant(cfg)) == "7599adf9f48997fe"
-    for knob in ("data.sim_convergent=2", "data.sim_convergent_skip=14"):
-        assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", knob))) != "7599adf9f48997fe"
+    relevant = pretrain_relevant(cfg)
+    assert relevant["data"]["sim_convergent"] == 0 and relevant["data"]["sim_convergent_skip"] == 0
+    base = config_hash(relevant)
+    for knob in (
+        "data.sim_convergent=2",
+        "data.sim_convergent_skip=14",
+        "data.sim_seed=1",
+        "data.sim_nuisance=0.7",
+    ):
+        assert config_hash(pretrain_relevant(_compose("+experiment=ltr_align", knob))) != base, knob
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from visgen.errors import UserInputError
-from visgen.images.forams_sim import DEFAULT_INTRA_SPREAD, DEFAULT_NUISANCE
+from visgen.images import sim_args
 
 
 def _cmd_sgt(ns: argparse.Namespace) -> None:
@@ -35,19 +35,7 @@ def _cmd_sgt(ns: argparse.Namespace) -> None:
 def _cmd_simulate(ns: argparse.Namespace) -> None:
     from visgen.images.forams_sim import simulate
 
-    out = simulate(
-        ns.out,
-        scale=ns.scale,
-        size=ns.size,
-        seed=ns.seed,
-        phylo_signal=ns.phylo_signal,
-        workers=ns.workers,
-        intra_spread=ns.intra_spread,
-        nuisance=ns.nuisance,
-        test_floor=ns.test_floor,
-        convergent=ns.convergent,
-        convergent_skip=ns.convergent_skip,
-    )
+    out = simulate(ns.out, workers=ns.workers, **sim_args.from_namespace(ns))
     print(f"ForamSim (synthetic images) written to {out}")
 
 
@@ -85,41 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="generate ForamSim, the synthetic long-tailed foram image set")
     p.add_argument("--out", type=Path, required=True, help="output folder (Endless Forams layout)")
-    p.add_argument("--scale", type=float, default=1.0, help="fraction of the real 27,729 images")
-    p.add_argument("--size", type=int, default=128, help="image side in pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--phylo-signal", type=float, default=1.0, help="Pagel's lambda in [0, 1]")
+    sim_args.add_arguments(p)  # one flag per ForamSim setting (visgen/images/sim_args.py)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument(
-        "--intra-spread",
-        type=float,
-        default=DEFAULT_INTRA_SPREAD,
-        help="specimen spread of the traits relative to the species differences (difficulty)",
-    )
-    p.add_argument(
-        "--nuisance",
-        type=float,
-        default=DEFAULT_NUISANCE,
-        help="strength of pose, lighting, blur, noise and debris (0 = studio images)",
-    )
-    p.add_argument(
-        "--test-floor",
-        type=int,
-        default=0,
-        help="extra test images lift every species' test split to at least this many (0 = the real split)",
-    )
-    p.add_argument(
-        "--convergent",
-        type=int,
-        default=0,
-        help="the K rarest species become look-alikes of common, genetically distant species (0 = none)",
-    )
-    p.add_argument(
-        "--convergent-skip",
-        type=int,
-        default=0,
-        help="the look-alikes start after this many of the rarest species (e.g. 14: medium species)",
-    )
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("report", help="turn Hydra multirun folders into the paper table and plots")

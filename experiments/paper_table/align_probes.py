@@ -18,23 +18,20 @@ Torch-free: runs anywhere the run folders and visgen are.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
-from visgen.report.runs import find_job_dirs, read_run
+from visgen.results import RunRecord, find_job_dirs
 
 METRICS = {"rare": "rare_acc", "per-class": "per_class_acc", "overall": "acc"}  # under test/<classifier>/
 _CELL_KEYS = {
     "seed",
     "data.sim_seed",
     "align.control",
-    "+experiment",
-    "+sweep",
+    "experiment",
+    "sweep",
     "sweep_name",
     "callbacks.progress_bar",
 }
@@ -47,16 +44,16 @@ CONTROLS = ("shuffled", "random")
 def read_job(job: Path, classifier: str = "knn") -> dict | None:
     """One finished job: its variant, cell, control and the two stages' metrics under ``classifier``
     (None if not ok, or if its metrics have no ``test/<classifier>/*``)."""
-    record = read_run(job)  # status, profile and λ as the paper-table report reads them
+    record = RunRecord.read(job)  # status, profile and λ as the paper-table report reads them
     if record.status != "ok":
         return None
-    overrides = dict(o.split("=", 1) for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
-    experiment = overrides.get("+experiment", "ltr_align")
+    overrides = record.cell  # the job's overrides, "+" prefixes dropped
+    experiment = overrides.get("experiment", "ltr_align")
     if experiment not in _CONTROL_EXPERIMENTS:
         return None
     skip = _CELL_KEYS | _SETTING_KEYS
-    variant = " ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in skip and "hydra" not in k)
-    metrics = {s: json.loads((job / s / "metrics.json").read_text()) for s in ("pretrain", "align")}
+    variant = " ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in skip)
+    metrics = {s: record.raw_metrics(s) for s in ("pretrain", "align")}
     keys = {k: f"test/{classifier}/{m}" for k, m in METRICS.items()}
     if any(key not in metrics[s] for s in metrics for key in keys.values()):
         return None

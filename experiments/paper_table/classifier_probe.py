@@ -14,8 +14,6 @@ sweep folder than its partner): NCM − KNN, and, under each classifier, LTR −
 
 from __future__ import annotations
 
-import csv
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -24,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from visgen.eval.stage import evaluate_embeddings
-from visgen.report.runs import find_job_dirs, read_run
 from visgen.report.table import lam_text
+from visgen.results import RunRecord, find_job_dirs, read_embeddings, read_metrics, read_per_species
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from align_probes import mean_se  # the sibling script's paired mean and standard error
@@ -37,14 +35,16 @@ CONTROLS = ("ltr_align_shuffled", "ltr_align_random")
 
 def stage_scores(stage_dir: Path) -> dict[str, dict[str, float]]:
     """``{"knn": {"overall": %, "per-class": %, "rare": %}, "ncm": {...}}`` for one stage folder."""
-    with np.load(stage_dir / "embeddings.npz") as npz:
-        emb = dict(npz)
-    with open(stage_dir / "per_species.csv", newline="") as fh:
-        table = {row["species"]: row for row in csv.DictReader(fh)}
+    emb = read_embeddings(stage_dir)
+    assert emb is not None, f"{stage_dir}: no embeddings.npz"
+    table = {row["species"]: row for row in read_per_species(stage_dir)}
     rows = [table[str(s)] for s in emb["species"]]
+    facts = read_metrics(
+        stage_dir
+    )  # the k and distance the run was scored with (5, euclidean before they were recorded)
     scores, _ = evaluate_embeddings(
         emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], emb["query_labels"],
-        num_classes=len(rows), k=5,
+        num_classes=len(rows), k=int(facts.get("k", 5)), metric=str(facts.get("metric", "euclidean")),
         rare_classes=[c for c, row in enumerate(rows) if row["rare"] == "True"],
         buckets=[row["bucket"] for row in rows],
         overall_mask=~emb.get("query_extra", np.zeros(len(emb["query_labels"]), dtype=bool)),
@@ -52,9 +52,9 @@ def stage_scores(stage_dir: Path) -> dict[str, dict[str, float]]:
     return {cl: {label: 100 * scores[f"{cl}/{key}"] for label, key in METRICS.items()} for cl in CLASSIFIERS}
 
 
-def draw(job: Path) -> int | None:
+def draw(record: RunRecord) -> int | None:
     """The ForamSim draw (``data.sim_seed``) a job ran on, from its run.json; None for real images."""
-    return json.loads((job / "run.json").read_text()).get("data", {}).get("seed")
+    return record.data.get("seed")
 
 
 def main(dirs: list[str]) -> None:
@@ -62,12 +62,12 @@ def main(dirs: list[str]) -> None:
     scores: dict[tuple, dict[tuple, dict]] = defaultdict(dict)
     for d in dirs:
         for job in find_job_dirs(Path(d)):
-            record = read_run(job)
+            record = RunRecord.read(job)
             if record.status != "ok":
                 continue
             for stage in ("pretrain", "align"):
                 if (job / stage / "embeddings.npz").exists():
-                    key, cell = (record.name, record.phylo_signal, stage), (draw(job), record.seed)
+                    key, cell = (record.name, record.phylo_signal, stage), (draw(record), record.seed)
                     if cell in scores[key]:
                         sys.exit(
                             f"{job}: {key} of draw {cell[0]}, seed {cell[1]} is in two of the folders given"

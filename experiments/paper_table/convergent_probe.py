@@ -24,7 +24,7 @@ import numpy as np
 
 from visgen.eval.knn import knn_predict, nearest_mean_predict
 from visgen.eval.metrics import per_class_accuracy
-from visgen.report.runs import find_job_dirs, read_run
+from visgen.results import RunRecord, find_job_dirs, read_embeddings, read_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from align_probes import mean_se  # the sibling script's paired mean and standard error
@@ -37,11 +37,14 @@ def stage_scores(
 ) -> dict[str, float]:
     """Look-alike accuracy, share of look-alike images predicted as the partner, other-rare accuracy (in %),
     under the 5-NN vote (``knn``, the paper's) or the nearest class mean (``ncm``)."""
-    with np.load(stage_dir / "embeddings.npz") as npz:
-        emb = dict(npz)
+    emb = read_embeddings(stage_dir)
+    assert emb is not None, f"{stage_dir}: no embeddings.npz"
+    k = int(
+        read_metrics(stage_dir).get("k", 5)
+    )  # the run's k (5, the paper's, before metrics.json recorded it)
     species = [str(s) for s in emb["species"]]
     gallery = (emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"])
-    pred = knn_predict(*gallery, k=5)[0] if classifier == "knn" else nearest_mean_predict(*gallery)
+    pred = knn_predict(*gallery, k=k)[0] if classifier == "knn" else nearest_mean_predict(*gallery)
     truth = emb["query_labels"].astype(np.int64)
 
     acc, _ = per_class_accuracy(pred, truth, len(species))
@@ -69,7 +72,7 @@ def main(argv: list[str]) -> None:
     scores: dict[tuple[str, str], dict[int, dict[str, float]]] = defaultdict(dict)
     for d in dirs:
         for job in find_job_dirs(Path(d)):
-            record = read_run(job)
+            record = RunRecord.read(job)
             pairs = record.data.get("convergent_pairs")
             if record.status != "ok" or not pairs or not (job / "align").is_dir():
                 continue

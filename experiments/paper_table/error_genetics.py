@@ -14,17 +14,22 @@ the 5 species with the most training images (the long tail's pull, which no anch
 
 from __future__ import annotations
 
-import csv
 import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from visgen.eval.knn import knn_predict
-from visgen.report.runs import find_job_dirs, read_run
+from visgen.results import (
+    RunRecord,
+    find_job_dirs,
+    read_anchors,
+    read_embeddings,
+    read_metrics,
+    read_per_species,
+)
 
 NEAREST = 3
 LARGEST = 5
@@ -40,14 +45,16 @@ def genetic_ranks(anchors: np.ndarray) -> np.ndarray:
 def stage_errors(stage_dir: Path, ranks: np.ndarray) -> tuple[list[int], list[int], list[bool]]:
     """Genetic ranks of the predicted species for all errors and for errors on rare species, and for each
     rare-species error whether the predicted species is one of the ``LARGEST`` with most training images."""
-    with np.load(stage_dir / "embeddings.npz") as npz:
-        emb = dict(npz)
-    with open(stage_dir / "per_species.csv", newline="") as fh:
-        table = {row["species"]: row for row in csv.DictReader(fh)}
+    emb = read_embeddings(stage_dir)
+    assert emb is not None, f"{stage_dir}: no embeddings.npz"
+    k = int(
+        read_metrics(stage_dir).get("k", 5)
+    )  # the run's k (5, the paper's, before metrics.json recorded it)
+    table = {row["species"]: row for row in read_per_species(stage_dir)}
     rows = [table[str(s)] for s in emb["species"]]
     rare = np.array([row["rare"] == "True" for row in rows])
     counts = np.array([int(row["n_train"]) for row in rows])
-    pred, _ = knn_predict(emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], k=5)
+    pred, _ = knn_predict(emb["gallery_embeddings"], emb["gallery_labels"], emb["query_embeddings"], k=k)
     truth = emb["query_labels"].astype(np.int64)
     wrong = pred != truth
     r = ranks[truth[wrong], pred[wrong]]
@@ -62,13 +69,15 @@ def main(dirs: list[str]) -> None:
     n_classes = set()
     for d in dirs:
         for job in find_job_dirs(Path(d)):
-            record = read_run(job)
+            record = RunRecord.read(job)
             if record.status != "ok" or record.name != "ltr_align":
                 continue
-            align = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["align"]
-            if align["control"] != "none" or align["anchor_mode"] != "raw":
+            if record.value("align.control") != "none" or record.value("align.anchor_mode") != "raw":
                 continue
-            anchors = np.load(job / "align" / "anchors.npy").astype(np.float64)
+            anchors = read_anchors(job / "align")
+            if anchors is None:
+                continue
+            anchors = anchors.astype(np.float64)
             n_classes.add(len(anchors))
             ranks = genetic_ranks(anchors)
             for stage in ("pretrain", "align"):

@@ -14,7 +14,7 @@ from tiny_forams import BUCKETS, TinyDataModule, tiny_module
 
 from visgen.callbacks.knn_eval import KnnEvalCallback
 from visgen.eval.stage import METRICS_VERSION
-from visgen.run.record import annotate_metrics
+from visgen.results import annotate_metrics
 from visgen.run.refresh import refresh_metrics
 
 EXTRA = (1, 4, 12)  # test-floor queries: overall accuracy must skip them in the refresh too
@@ -29,7 +29,7 @@ def _fresh(tmp_path: Path) -> tuple[Path, dict, TinyDataModule]:
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, callbacks=[callback], default_root_dir=tmp_path,
     ).test(tiny_module(), datamodule=dm)  # fmt: skip
-    fresh = annotate_metrics(stage / "metrics.json", profile="quick", stage="pretrain")
+    fresh = annotate_metrics(stage, profile="quick", stage="pretrain")
     assert fresh["metrics_version"] == METRICS_VERSION
     return stage, fresh, dm
 

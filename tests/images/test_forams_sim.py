@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -226,12 +227,22 @@ def test_test_floor_must_be_a_non_negative_integer(
         forams_sim.simulate(tmp_path / "y", scale=0.001, size=32, test_floor=2.5)  # type: ignore[arg-type]
 
 
-def test_convergent_off_keeps_the_cache_key_of_the_quick_profile_data() -> None:
-    # The key the quick profile's dataset had before the knob existed (run logs of 2026-11-27): unchanged at 0.
+def test_the_cache_key_hashes_the_generator_version_and_every_setting() -> None:
+    # The quick profile's dataset, hashed by hand: every SimSettings field, defaults included (no field is left
+    # out at a "neutral" value any more, so caches made before visgen/images/sim_args.py regenerate once).
     kw = {"scale": 0.1, "size": 64, "seed": 0, "phylo_signal": 1.0, "intra_spread": 0.3, "nuisance": 0.5}
-    assert forams_sim.cache_key(**kw, test_floor=20) == "c3cf5c7155243916"
-    assert forams_sim.cache_key(**kw, test_floor=20, convergent=0) == "c3cf5c7155243916"
-    assert forams_sim.cache_key(**kw, test_floor=20, convergent=2) != "c3cf5c7155243916"
+    full = {
+        **kw,
+        "test_floor": 20,
+        "convergent": 0,
+        "convergent_skip": 0,
+        "version": forams_sim.GENERATOR_VERSION,
+    }
+    by_hand = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:16]
+    assert forams_sim.cache_key(**kw, test_floor=20) == by_hand
+    assert forams_sim.cache_key(**kw, test_floor=20, convergent=0) == by_hand
+    for knob, value in (("convergent", 2), ("convergent_skip", 1), ("seed", 1), ("nuisance", 0.6)):
+        assert forams_sim.cache_key(**{**kw, "test_floor": 20, knob: value}) != by_hand, knob
 
 
 def test_convergent_rare_species_take_their_partners_looks_and_nothing_else_changes(tmp_path: Path) -> None:
@@ -241,7 +252,7 @@ def test_convergent_rare_species_take_their_partners_looks_and_nothing_else_chan
     meta = json.loads((conv / "dataset.json").read_text())
     pairs = meta["convergent_pairs"]
     assert meta["convergent"] == 2 and list(pairs) == ["Globigerinita_uvula", "Tenuitella_iota"]
-    assert "convergent" not in json.loads((base / "dataset.json").read_text())
+    assert json.loads((base / "dataset.json").read_text())["convergent"] == 0
 
     def manifest(root: Path) -> dict[str, dict[str, str]]:
         with open(root / "manifest.csv", newline="") as fh:

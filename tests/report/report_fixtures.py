@@ -74,7 +74,8 @@ def make_job(
     rng = np.random.default_rng(seed)
     for stage in stages:
         (job / stage).mkdir()
-        (job / stage / "metrics.json").write_text(json.dumps({**(metrics or {}), "stage": stage}))
+        facts = {"stage": stage, "k": 5, "metric": "euclidean"}  # as KnnEvalCallback records them
+        (job / stage / "metrics.json").write_text(json.dumps({**(metrics or {}), **facts}))
         if per_species_acc is not None:
             with (job / stage / "per_species.csv").open("w", newline="") as fh:
                 w = csv.writer(fh)

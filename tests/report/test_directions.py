@@ -22,14 +22,27 @@ def _row(name: str, rare: float, std: float, lam: float | None = 1.0, n: int = 3
     return Row(name, lam, {"rare_acc": rare}, {"rare_acc": std}, n)
 
 
-def test_a_gap_below_two_standard_errors_is_within_seed_noise() -> None:
-    # Standard error = hypot(3/sqrt(3), 3/sqrt(3)) = sqrt(6) ≈ 2.449; "held" needs a gap > 2 x 2.449 = 4.9 pp.
+#: t_{0.975, df=2} from a printed t table (4.303): the 95 % two-sided critical value for 3 seeds.
+T_975_DF2 = 4.302652729911275
+
+
+def test_a_gap_inside_the_95_percent_t_interval_is_within_seed_noise() -> None:
+    # Standard error of the gap = hypot(3/sqrt(3), 3/sqrt(3)) = sqrt(6) = 2.449; df = 3 - 1 = 2, so "held" needs
+    # a gap > 4.303 x 2.449 = 10.54 pp (the old "2 standard errors" rule would have called 5 pp held).
+    half = T_975_DF2 * math.sqrt(6)
     d = compare("c", _row("a", 54.0, 3.0), _row("b", 50.0, 3.0), "")
     assert d.verdict == "held, within seed noise"
-    assert f"standard error {math.sqrt(6):.1f} pp" in d.evidence
-    assert compare("c", _row("a", 55.0, 3.0), _row("b", 50.0, 3.0), "").verdict == "held"
+    assert f"95 % t interval ± {half:.1f} pp" in d.evidence and f"{half:.1f}" == "10.5"
+    assert compare("c", _row("a", 60.0, 3.0), _row("b", 50.0, 3.0), "").verdict == "held, within seed noise"
+    assert compare("c", _row("a", 61.0, 3.0), _row("b", 50.0, 3.0), "").verdict == "held"
     assert compare("c", _row("a", 49.0, 0.0), _row("b", 50.0, 0.0), "").verdict == "did not hold"
     assert compare("c", None, _row("b", 50.0, 0.0), "a, b").verdict == "not measured"
+
+
+def test_unpaired_rows_use_the_smaller_seed_count_for_the_degrees_of_freedom() -> None:
+    # n = 3 and 2: df = 2 - 1 = 1, t_{0.975,1} = 12.706; se = hypot(1/sqrt(3), 1/sqrt(2)) = 0.9129 -> ± 11.6 pp.
+    d = compare("c", _row("a", 61.0, 1.0, n=3), _row("b", 50.0, 1.0, n=2), "")
+    assert "± 11.6 pp" in d.evidence and d.verdict == "held, within seed noise"
 
 
 def test_baseline_stands_in_for_rtl_softmax_and_lambda0_edge_kept() -> None:
@@ -53,10 +66,10 @@ def test_rows_sharing_seeds_are_compared_seed_by_seed() -> None:
     )
     b = Row("ltr", 1.0, {"rare_acc": 55.33}, {"rare_acc": 10.5}, 3, {"rare_acc": {0: 45.0, 1: 55.0, 2: 66.0}})
     d = compare("c", a, b, "")
-    # Paired: mean gap 14/3 = 4.67, standard error stdev(5, 5, 4)/sqrt(3) = 0.577/1.732 = 0.33 -> held.
-    # Unpaired it would be within noise: hypot(10/sqrt(3), 10.5/sqrt(3)) = 8.4 pp.
+    # Paired: mean gap 14/3 = 4.67, standard error stdev(5, 5, 4)/sqrt(3) = 0.577/1.732 = 0.333, times t = 4.303
+    # -> ± 1.43 pp: held. Unpaired it would be within noise: hypot(10/sqrt(3), 10.5/sqrt(3)) x 4.303 = 36 pp.
     assert d.verdict == "held"
-    assert "(+4.7 pp; standard error 0.3 pp, paired over 3 seeds)" in d.evidence
+    assert "(+4.7 pp; 95 % t interval ± 1.4 pp, paired over 3 seeds)" in d.evidence
     # Only one seed in common: no paired estimate, the unpaired standard errors decide.
     b_other = Row("ltr", 1.0, b.mean, b.std, 3, {"rare_acc": {2: 66.0, 3: 40.0, 4: 60.0}})
     assert compare("c", a, b_other, "").verdict == "held, within seed noise"

@@ -11,7 +11,7 @@ from report_fixtures import make_job, metrics_of
 
 from visgen.report import figures
 from visgen.report.plots import log_run_plots, mean_per_species, stage_plots, write_report_plots
-from visgen.report.runs import collect_runs
+from visgen.results import load_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -74,7 +74,7 @@ def test_report_plots_average_seeds_and_use_an_ltr_align_run(tmp_path: Path) -> 
         per_species_acc=[0.9, 0.8, 0.6, 0.4],
         with_outputs=True,
     )
-    paths = write_report_plots(collect_runs(tmp_path), tmp_path / "plots")
+    paths = write_report_plots(load_runs(tmp_path), tmp_path / "plots")
     names = {p.name for p in paths}
     assert "per_class_vs_count.png" in names and "ltr_align_seed1_tsne.png" in names
     assert all(_is_png(p) for p in paths)
@@ -83,7 +83,7 @@ def test_report_plots_average_seeds_and_use_an_ltr_align_run(tmp_path: Path) -> 
 def test_mean_per_species_averages_over_runs(tmp_path: Path) -> None:
     a = make_job(tmp_path, "ltr", 0, metrics=metrics_of(0.8, 0.4), per_species_acc=[1.0, 0.5, 0.25, 0.0])
     b = make_job(tmp_path, "ltr", 1, metrics=metrics_of(0.8, 0.4), per_species_acc=[0.0, 0.5, 0.75, 1.0])
-    n, acc = mean_per_species([a / "pretrain" / "per_species.csv", b / "pretrain" / "per_species.csv"])
+    n, acc = mean_per_species([a / "pretrain", b / "pretrain"])
     # Species sorted by name: alpha, beta, delta, gamma.
     np.testing.assert_allclose(n, [400, 150, 8, 60])
     np.testing.assert_allclose(acc, [0.5, 0.5, 0.5, 0.5])

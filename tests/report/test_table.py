@@ -12,8 +12,8 @@ from report_fixtures import make_job, metrics_of, write_multirun_yaml
 
 from visgen.errors import UserInputError
 from visgen.report.directions import directions
-from visgen.report.runs import DEFAULT, collect_runs, expected_jobs
 from visgen.report.table import aggregate, load_published, write_report
+from visgen.results import expected_cells, load_runs
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def multirun(tmp_path: Path) -> Path:
 
 
 def _rows(multirun: Path) -> dict[tuple[str, float | None], object]:
-    return {(r.name, r.phylo_signal): r for r in aggregate(collect_runs(multirun), load_published())}
+    return {(r.name, r.phylo_signal): r for r in aggregate(load_runs(multirun), load_published())}
 
 
 def test_mean_and_sample_std_over_seeds(multirun: Path) -> None:
@@ -79,8 +79,11 @@ def test_failed_missing_and_unavailable_runs_are_shown(multirun: Path) -> None:
 
 
 def test_expected_jobs_follow_hydra_override_precedence(multirun: Path) -> None:
-    jobs = expected_jobs(multirun)
-    assert len(jobs) == 6 * 3 and ("ltr_align_random", 2, 1.0) in jobs
+    jobs = expected_cells(multirun)
+    assert (
+        len(jobs) == 6 * 3
+        and {"experiment": "ltr_align_random", "seed": "2", "data.phylo_signal": "1"} in jobs
+    )
 
 
 def test_published_values_sit_beside_the_right_rows(multirun: Path) -> None:
@@ -94,12 +97,25 @@ def test_published_values_sit_beside_the_right_rows(multirun: Path) -> None:
 
 
 def test_directions_are_judged_from_the_numbers(multirun: Path) -> None:
-    verdicts = [d.verdict for d in directions(aggregate(collect_runs(multirun), load_published()))]
-    # LTR 50 > 30; align 71 > 50; genetic 71 > shuffled 56; random has one seed (50): 71 > 50;
-    # at λ = 0 genetic 51 vs shuffled 51.5: the edge is lost.
-    # Random has one finished seed, so that comparison cannot be weighed against seed noise.
-    assert verdicts == ["held", "held", "held", "held (one seed: no noise estimate)", "held"]
-    found = directions(aggregate(collect_runs(multirun), load_published()))
+    verdicts = [d.verdict for d in directions(aggregate(load_runs(multirun), load_published()))]
+    # Paired by seed, 95 % t half-width = t_{0.975, n-1} x stdev / sqrt(n):
+    # LTR - baseline: 10, 20, 30 pp -> +20 ± 4.303 x 10 / sqrt(3) = ± 24.8: held, within seed noise;
+    # align - LTR (seeds 0, 1): 30, 22 -> +26 ± 12.706 x 5.657 / sqrt(2) = ± 50.8: within seed noise;
+    # genetic - shuffled (seeds 0, 1): 15, 16 -> +15.5 ± 12.706 x 0.707 / sqrt(2) = ± 6.4: held;
+    # random has one finished seed (50): 71 > 50 but no noise estimate; at λ = 0 genetic - shuffled: 0, -1 pp,
+    # so the edge is lost.
+    assert verdicts == [
+        "held, within seed noise",
+        "held, within seed noise",
+        "held",
+        "held (one seed: no noise estimate)",
+        "held",
+    ]
+    assert (
+        "(+20.0 pp; 95 % t interval ± 24.8 pp, paired over 3 seeds)"
+        in directions(aggregate(load_runs(multirun), load_published()))[0].evidence
+    )
+    found = directions(aggregate(load_runs(multirun), load_published()))
     assert found[3].evidence.startswith("ltr_align 71.0 vs ltr_align_random 50.0")
 
 
@@ -126,16 +142,16 @@ def test_write_report_writes_markdown_and_csv(multirun: Path, tmp_path: Path) ->
 
 
 def test_rows_follow_the_paper_order(multirun: Path) -> None:
-    names = [(r.name, r.phylo_signal) for r in aggregate(collect_runs(multirun), load_published())]
+    names = [(r.name, r.phylo_signal) for r in aggregate(load_runs(multirun), load_published())]
     assert names[:3] == [("rtl_softmax", 1.0), ("ltr", 1.0), ("ltr_align", 1.0)]
     assert names[-2:] == [("ltr_align", 0.0), ("ltr_align_shuffled", 0.0)]
 
 
 def test_missing_or_empty_folder_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="no such multirun folder"):
-        collect_runs(tmp_path / "nope")
+        load_runs(tmp_path / "nope")
     with pytest.raises(UserInputError, match="holds no job folder"):
-        collect_runs(tmp_path)
+        load_runs(tmp_path)
 
 
 def _two_sweeps(tmp_path: Path) -> tuple[Path, Path]:
@@ -158,7 +174,7 @@ def _two_sweeps(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_several_sweep_folders_make_one_table(tmp_path: Path) -> None:
     main, extra = _two_sweeps(tmp_path)
-    rows = {(r.name, r.phylo_signal): r for r in aggregate(collect_runs([main, extra]), load_published())}
+    rows = {(r.name, r.phylo_signal): r for r in aggregate(load_runs([main, extra]), load_published())}
     assert set(rows) == {
         ("rtl_softmax", 1.0),
         ("ltr", 1.0),
@@ -182,7 +198,7 @@ def test_several_sweep_folders_make_one_table(tmp_path: Path) -> None:
 def test_a_cell_expected_by_one_sweep_and_run_by_another_is_not_missing(tmp_path: Path) -> None:
     main, extra = _two_sweeps(tmp_path)
     write_multirun_yaml(main, "rtl_softmax,ltr,ltr_align", "0,1", "1.0,0.0")
-    records = collect_runs([main, extra])
+    records = load_runs([main, extra])
     missing = {(r.name, r.seed, r.phylo_signal) for r in records if r.status == "missing"}
     assert missing == {("rtl_softmax", 0, 0.0), ("rtl_softmax", 1, 0.0)}
 
@@ -191,12 +207,16 @@ def test_a_cell_in_two_folders_comes_from_the_sweep_that_asked_for_it(tmp_path: 
     main, extra = _two_sweeps(tmp_path)
     # A leftover in the baseline folder (its sweep asked only for rtl_softmax): the main sweep's copy wins.
     make_job(extra, "ltr", 1, 0.0, metrics=metrics_of(0.8, 0.9))
-    copies = [r for r in collect_runs([main, extra]) if (r.name, r.seed, r.phylo_signal) == ("ltr", 1, 0.0)]
-    assert len(copies) == 1 and main in copies[0].job_dir.parents and copies[0].metrics["rare_acc"] == 0.4
+    copies = [r for r in load_runs([main, extra]) if (r.name, r.seed, r.phylo_signal) == ("ltr", 1, 0.0)]
+    assert (
+        len(copies) == 1
+        and main in copies[0].run_dir.parents
+        and copies[0].metrics()["test/knn/rare_acc"] == 0.4
+    )
     # Both sweeps asked for it: ambiguous.
     write_multirun_yaml(extra, "rtl_softmax,ltr", "0,1", "1.0,0.0")
     with pytest.raises(UserInputError, match=r"same cell \(ltr, seed 1, λ 0.0\) in two multirun folders"):
-        collect_runs([main, extra])
+        load_runs([main, extra])
 
 
 def test_nearest_class_mean_column_appears_only_when_runs_have_it(tmp_path: Path) -> None:
@@ -234,8 +254,8 @@ def test_a_sweep_that_leaves_seed_and_lambda_at_their_defaults_expects_no_phanto
     root = tmp_path / "plain"
     _plain_sweep(root, "+experiment=ltr,ltr_align")
     make_job(root, "ltr", 0, metrics=metrics_of(0.8, 0.4))
-    assert expected_jobs(root) == [("ltr", DEFAULT, DEFAULT), ("ltr_align", DEFAULT, DEFAULT)]
-    cells = {(r.name, r.seed, r.phylo_signal, r.status) for r in collect_runs(root)}
+    assert expected_cells(root) == [{"experiment": "ltr"}, {"experiment": "ltr_align"}]
+    cells = {(r.name, r.seed, r.phylo_signal, r.status) for r in load_runs(root)}
     # ltr ran (seed 0, λ 1 from its config); ltr_align never did, and is missing at the folder's λ, not "real".
     assert cells == {("ltr", 0, 1.0, "ok"), ("ltr_align", None, 1.0, "missing")}
 
@@ -245,7 +265,7 @@ def test_a_job_of_an_earlier_launch_is_counted_and_listed(tmp_path: Path) -> Non
     _plain_sweep(root, "+experiment=ltr", "seed=1,2")  # the last launch; seed 0 came from an earlier one
     for s, rare in enumerate([0.30, 0.40, 0.50]):
         make_job(root, "ltr", s, metrics=metrics_of(0.8, rare))
-    flagged = {r.seed: r.outside_grid for r in collect_runs(root)}
+    flagged = {r.seed: r.outside_grid for r in load_runs(root)}
     assert flagged == {0: True, 1: False, 2: False}
     md = write_report(root, tmp_path / "reports")[0].read_text()
     assert "| ltr | 1 | pretrain | 3/3 | 80.0 ± 0.0 | 80.0 ± 0.0 | 40.0 ± 10.0 |" in md
@@ -253,7 +273,7 @@ def test_a_job_of_an_earlier_launch_is_counted_and_listed(tmp_path: Path) -> Non
     assert f"- ltr (λ 1) seed 0: {root / 'ltr' / 'lambda1.0_seed0'}" in md
     # Without multirun.yaml nothing is known about the grid, so nothing is flagged.
     (root / "multirun.yaml").unlink()
-    assert not any(r.outside_grid for r in collect_runs(root))
+    assert not any(r.outside_grid for r in load_runs(root))
 
 
 def test_replacing_the_report_of_other_folders_is_logged(

@@ -14,8 +14,6 @@ the same embeddings, a class-balanced diagnostic the paper does not report (both
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +28,7 @@ from torch import Tensor
 from visgen.eval.knn import Metric
 from visgen.eval.metrics import per_species_table
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
+from visgen.results import write_embeddings, write_metrics, write_per_species
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +234,6 @@ class KnnEvalCallback(L.Callback):
         extra: np.ndarray,
     ) -> None:
         assert self.out_dir is not None
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         # JSON has no NaN: an undefined metric (e.g. no rare class among the queries) is written as null.
         record: dict[str, Any] = {key: None if math.isnan(v) else v for key, v in self.last_metrics.items()}
         record.update(
@@ -248,9 +246,9 @@ class KnnEvalCallback(L.Callback):
             metrics_version=METRICS_VERSION,
             **self.extra,
         )
-        (self.out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
-        np.savez(
-            self.out_dir / "embeddings.npz",
+        write_metrics(self.out_dir, record)
+        write_embeddings(
+            self.out_dir,
             gallery_embeddings=gallery[0],
             gallery_labels=gallery[1],
             gallery_index=gallery[2],
@@ -260,8 +258,5 @@ class KnnEvalCallback(L.Callback):
             query_extra=extra,
             species=np.array(names),
         )
-        with (self.out_dir / "per_species.csv").open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["species", "n_train", "bucket", "rare", "n_test", "acc"])
-            writer.writeheader()
-            writer.writerows(table)
+        write_per_species(self.out_dir, table)
         log.info("wrote %s/{metrics.json,embeddings.npz,per_species.csv}", self.out_dir)

@@ -17,7 +17,7 @@ per-class, rare and bucket accuracies only; overall accuracy stays over the prop
 Convergent evolution (``convergent`` = K > 0, ``convergence.py``): the K rarest species (after skipping
 ``convergent_skip`` of them) take the traits and published morphology of a common, genetically distant species plus a small offset, while
 their DNA stays put — look-alikes that genetic anchors could tell apart. Off by default; at 0 the
-output is byte-identical to the generator without the knob.
+images are byte-identical to the generator without the knob.
 
 Determinism: every image has its own generator seeded from ``(seed, species index, image index)``
 and the noise tiles depend on ``seed`` only, so the bytes written do not depend on the number of
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -46,7 +46,13 @@ from visgen.images import convergence, phylogeny
 from visgen.images.render import Textures, render_specimen
 from visgen.images.render_sheet import write_contact_sheet
 from visgen.images.shells import TRAIT_NAMES, sample_specimen
-from visgen.images.sim_args import check_args
+from visgen.images.sim_args import (
+    DEFAULT_INTRA_SPREAD,
+    DEFAULT_NUISANCE,
+    SimSettings,
+    cache_fields,
+    check_args,
+)
 from visgen.images.species import known_species, species_table
 
 log = logging.getLogger(__name__)
@@ -68,8 +74,15 @@ COMPLETE_MARKER = ".complete"
 #   0.5 and 59 % at 0.3. 0.5 keeps close relatives confusable and rare species far below the overall
 #   accuracy while leaving the long-tail effects measurable in 15 CPU minutes.
 # nuisance: multiplier on view tilt, scale, lighting, blur, sensor noise and debris (0 = studio images).
-DEFAULT_INTRA_SPREAD = 0.5
-DEFAULT_NUISANCE = 1.0
+# The defaults (DEFAULT_INTRA_SPREAD, DEFAULT_NUISANCE) are fields of visgen/images/sim_args.py's SimSettings.
+__all__ = [
+    "DEFAULT_INTRA_SPREAD",
+    "DEFAULT_NUISANCE",
+    "SimSettings",
+    "cache_key",
+    "simulate",
+    "simulate_cached",
+]
 
 
 def species_counts(scale: float) -> list[tuple[str, int]]:
@@ -179,53 +192,31 @@ def _prepare_out_dir(out_dir: Path, species: Sequence[str]) -> None:
         (out_dir / name).mkdir(parents=True, exist_ok=True)
 
 
-def simulate(
-    out_dir: str | Path,
-    *,
-    scale: float = 1.0,
-    size: int = 128,
-    seed: int = 0,
-    phylo_signal: float = 1.0,
-    workers: int | None = None,
-    intra_spread: float = DEFAULT_INTRA_SPREAD,
-    nuisance: float = DEFAULT_NUISANCE,
-    test_floor: int = 0,
-    convergent: int = 0,
-    convergent_skip: int = 0,
-) -> Path:
+def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any) -> Path:
     """Generate ForamSim into ``out_dir`` (see the module docstring for the layout).
 
     Args:
         out_dir: output folder; created, or a previous ForamSim output there is replaced.
-        scale: fraction of the real 27,729 images (per species ``max(round(n*scale), min(n, 5))``).
-        size: image side in pixels.
-        seed: master seed (traits, specimens, splits, textures).
-        phylo_signal: Pagel's lambda in [0, 1]; 1 = traits follow the 18S tree, 0 = independent.
         workers: processes; default all cores. The output does not depend on it.
-        intra_spread: intraspecific spread relative to the between-species spread (difficulty).
-        nuisance: strength of imaging nuisances (difficulty).
-        test_floor: extra test images lift every species' test split to at least this many (0 = none;
-            see the module docstring).
-        convergent: K > 0 makes the K rarest species look-alikes of common, genetically distant species
-            (``convergence.py``); 0 = none.
-        convergent_skip: the look-alikes start after this many of the rarest species (0 = the rarest;
-            e.g. 14 makes them medium species of ~20 training images at scale 0.1).
+        **settings: ``SimSettings`` fields (visgen/images/sim_args.py: scale, size, seed, phylo_signal,
+            intra_spread, nuisance, test_floor, convergent, convergent_skip); the rest at their defaults.
 
     Returns:
         ``out_dir`` as a Path.
 
     Raises:
-        UserInputError: an argument is out of range or ``out_dir`` holds something else.
+        UserInputError: a setting is out of range or ``out_dir`` holds something else.
     """
     out_dir = Path(out_dir)
-    check_args(
-        f"visgen simulate --out {out_dir}", scale=scale, size=size, phylo_signal=phylo_signal, workers=workers,
-        intra_spread=intra_spread, nuisance=nuisance, test_floor=test_floor, convergent=convergent,
-        convergent_skip=convergent_skip,
-    )  # fmt: skip
+    check_args(f"visgen simulate --out {out_dir}", workers=workers, **settings)
+    cfg = SimSettings(**settings)
+    scale, size, seed, test_floor = cfg.scale, cfg.size, cfg.seed, cfg.test_floor
+    intra_spread, nuisance = cfg.intra_spread, cfg.nuisance
     counts = species_counts(scale)
-    names, latents = species_latents(seed, phylo_signal)
-    latents, look_alike = convergent_species(seed, names, latents, convergent, intra_spread, convergent_skip)
+    names, latents = species_latents(seed, cfg.phylo_signal)
+    latents, look_alike = convergent_species(
+        seed, names, latents, cfg.convergent, intra_spread, cfg.convergent_skip
+    )
     _prepare_out_dir(out_dir, names)
     tasks = []
     extras: dict[str, int] = {}
@@ -272,23 +263,14 @@ def simulate(
         "source": "forams_sim",
         "synthetic": True,
         "generator_version": GENERATOR_VERSION,
-        "scale": scale,
-        "size": size,
-        "seed": seed,
-        "phylo_signal": phylo_signal,
-        "intra_spread": intra_spread,
-        "nuisance": nuisance,
-        "test_floor": test_floor,
+        **cache_fields(cfg),  # every setting, so a report header can name each (visgen/report/header.py)
         "n_images": len(rows),
         # The long tail: images per species before the test floor's extras (these set the shot buckets).
         "counts": dict(counts),
         "extra_test": {k: v for k, v in extras.items() if v},
     }
-    if convergent:  # absent at 0, so the default output stays byte-identical to generator v2 before the knob
-        meta["convergent"] = convergent
+    if cfg.convergent:
         meta["convergent_pairs"] = look_alike
-        if convergent_skip:
-            meta["convergent_skip"] = convergent_skip
     (out_dir / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     write_contact_sheet(out_dir, names, out_dir / "contact_sheet.png")
     log.info(
@@ -298,30 +280,13 @@ def simulate(
     return out_dir
 
 
-def cache_key(
-    *, scale: float = 1.0, size: int = 128, seed: int = 0, phylo_signal: float = 1.0,
-    intra_spread: float = DEFAULT_INTRA_SPREAD, nuisance: float = DEFAULT_NUISANCE, test_floor: int = 0,
-    convergent: int = 0, convergent_skip: int = 0,
-) -> str:  # fmt: skip
-    """Short hash of everything that changes the output (``workers`` does not)."""
-    config = {
-        "version": GENERATOR_VERSION,
-        "scale": float(scale),
-        "size": int(size),
-        "seed": int(seed),
-        "phylo_signal": float(phylo_signal),
-        "intra_spread": float(intra_spread),
-        "nuisance": float(nuisance),
-        "test_floor": int(test_floor),
-    }
-    if convergent:  # only when on, so the datasets cached before the knob existed keep their keys
-        config["convergent"] = int(convergent)
-    if convergent_skip:
-        config["convergent_skip"] = int(convergent_skip)
+def cache_key(**settings: Any) -> str:
+    """Short hash of everything that changes the output: the generator version and every ``SimSettings`` field."""
+    config = {"version": GENERATOR_VERSION, **cache_fields(SimSettings(**settings))}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **config: float) -> Path:
+def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **config: Any) -> Path:
     """``simulate`` into ``cache_root/forams_sim-<hash>/``, reusing it when a previous run completed.
 
     The data is generated in a temporary sibling folder that is renamed into place only after the
@@ -330,8 +295,7 @@ def simulate_cached(cache_root: str | Path, *, workers: int | None = None, **con
     Args:
         cache_root: folder holding the cached datasets.
         workers: processes for a fresh generation.
-        **config: ``scale``, ``size``, ``seed``, ``phylo_signal``, ``intra_spread``, ``nuisance``,
-            ``test_floor``, ``convergent``, ``convergent_skip``.
+        **config: ``SimSettings`` fields (visgen/images/sim_args.py).
 
     Returns:
         The dataset folder.

@@ -3,24 +3,35 @@
 The paper's claims, each a comparison of rare-class per-class accuracy between two rows at the same λ:
 LTR > baseline, LTR + alignment > LTR, genetic anchors > shuffled anchors, genetic > random anchors,
 and, as our own control, that at λ = 0 (traits carry no phylogeny) genetic anchors lose that edge.
-A difference is called "within seed noise" unless it exceeds twice its standard error over seeds (about a 95 %
-interval; one standard error is crossed by chance a third of the time). Rows that share seeds are compared seed by
-seed (paired: the alignment rows of one seed start from the same pretraining, and the pretraining rows of one seed
-from the same initial weights and batches), so the standard error is that of the per-seed differences; otherwise it
-combines the two rows' standard errors.
+A difference is called "within seed noise" unless it exceeds the half-width of its 95 % t interval
+(``visgen.results.t_interval``, df = n - 1: with 3 seeds that is 4.3 standard errors, not 2). Rows that share
+seeds are compared seed by seed (paired: the alignment rows of one seed start from the same pretraining, and the
+pretraining rows of one seed from the same initial weights and batches), so the interval is that of the per-seed
+differences; otherwise the two rows' standard errors combine and df = min(n_a, n_b) - 1 (the conservative choice).
+When the table varies further axes (e.g. the ForamSim draw), each combination of them is judged on its own.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from visgen.report.runs import headline_lambda
+from visgen.results import t_interval
 
 METRIC = "rare_acc"
+LEVEL = 0.95
+
+
+def headline_lambda(lambdas: Iterable[float | None]) -> float | None:
+    """The λ the paper's claims are read at: 1 when present, else real images (None), else the largest λ."""
+    lams = set(lambdas)
+    if 1.0 in lams:
+        return 1.0
+    if None in lams:
+        return None
+    return max((x for x in lams if x is not None), default=None)
 
 
 class _Row(Protocol):
@@ -50,12 +61,13 @@ def _find(rows: Sequence[_Row], names: Sequence[str], lam: float | None) -> _Row
     return None
 
 
-#: A gap must exceed this many standard errors to count as held.
-NOISE_FACTOR = 2.0
+def _half_width(rows: Sequence[_Row]) -> float:
+    """95 % t half-width of the difference of two rows' means, unpaired (df = the smaller n - 1)."""
+    from scipy.stats import t
 
-
-def _stderr(r: _Row) -> float:
-    return r.std.get(METRIC, 0.0) / math.sqrt(r.n_ok) if r.n_ok > 1 else 0.0
+    n = min(r.n_ok for r in rows)
+    se = math.hypot(*(r.std.get(METRIC, 0.0) / math.sqrt(r.n_ok) for r in rows))
+    return float(t.ppf(0.5 + LEVEL / 2, n - 1)) * se
 
 
 def compare(claim: str, better: _Row | None, worse: _Row | None, missing: str) -> Direction:
@@ -63,27 +75,41 @@ def compare(claim: str, better: _Row | None, worse: _Row | None, missing: str) -
     if better is None or worse is None:
         return Direction(claim, "not measured", f"row missing or without results: {missing}")
     a, b = better.mean[METRIC], worse.mean[METRIC]
-    diff, noise, how = a - b, math.hypot(_stderr(better), _stderr(worse)), ""
+    diff, how = a - b, ""
     seeds_a, seeds_b = better.by_seed.get(METRIC, {}), worse.by_seed.get(METRIC, {})
     common = sorted(set(seeds_a) & set(seeds_b))
     if len(common) >= 2:
-        diffs = [seeds_a[s] - seeds_b[s] for s in common]
-        diff, noise = statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+        diff, half = t_interval([seeds_a[s] - seeds_b[s] for s in common], LEVEL)
         how = f", paired over {len(common)} seeds"
-    evidence = (
-        f"{better.name} {a:.1f} vs {worse.name} {b:.1f} ({diff:+.1f} pp; standard error {noise:.1f} pp{how})"
-    )
+    elif min(better.n_ok, worse.n_ok) >= 2:
+        half = _half_width([better, worse])
+    else:
+        half = math.nan
+    interval = "no interval" if math.isnan(half) else f"95 % t interval ± {half:.1f} pp{how}"
+    evidence = f"{better.name} {a:.1f} vs {worse.name} {b:.1f} ({diff:+.1f} pp; {interval})"
     if diff <= 0:
         return Direction(claim, "did not hold", evidence)
     if min(better.n_ok, worse.n_ok) < 2:
         return Direction(claim, "held (one seed: no noise estimate)", evidence)
-    return Direction(claim, "held" if diff > NOISE_FACTOR * noise else "held, within seed noise", evidence)
+    return Direction(claim, "held" if diff > half else "held, within seed noise", evidence)
 
 
 def directions(rows: Sequence[_Row]) -> list[Direction]:
-    """The paper's directions at λ = 1 (or real images), and the λ = 0 control."""
+    """The paper's directions at λ = 1 (or real images), and the λ = 0 control; per value of any other axis."""
+    cells: dict[tuple[tuple[str, str | None], ...], list[_Row]] = {}
+    for r in rows:
+        cells.setdefault(tuple(getattr(r, "axes", {}).items()), []).append(r)
+    found = []
+    for cell, members in cells.items():
+        where = "".join(f", {k} {v}" for k, v in cell)
+        found += _directions(members, where)
+    return found
+
+
+def _directions(rows: Sequence[_Row], where: str) -> list[Direction]:
+    """``directions`` for rows that differ only in experiment and λ; ``where`` names their other axes."""
     lam = headline_lambda(r.phylo_signal for r in rows)
-    at = f"λ = {lam:g}" if lam is not None else "real images"
+    at = (f"λ = {lam:g}" if lam is not None else "real images") + where
     base = _find(rows, ("rtl_softmax", "baseline"), lam)
     ltr = _find(rows, ("ltr",), lam)
     gen = _find(rows, ("ltr_align",), lam)
@@ -99,7 +125,7 @@ def directions(rows: Sequence[_Row]) -> list[Direction]:
     controls0 = [
         r for r in (_find(rows, ("ltr_align_shuffled",), 0.0), _find(rows, ("ltr_align_random",), 0.0)) if r
     ]
-    claim0 = "At λ = 0 the genetic anchors lose their edge over shuffled/random anchors"
+    claim0 = f"At λ = 0{where} the genetic anchors lose their edge over shuffled/random anchors"
     if gen0 is None or not controls0:
         found.append(Direction(claim0, "not measured", "no λ = 0 rows for ltr_align and its controls"))
     else:

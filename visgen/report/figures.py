@@ -108,11 +108,14 @@ def embedding_tsne(
     return _save(fig, path)
 
 
-def confusion_matrix(labels: np.ndarray, pred: np.ndarray, species: Sequence[str], path: Path) -> Path:
+def confusion_matrix(
+    labels: np.ndarray, pred: np.ndarray, species: Sequence[str], path: Path, *, k: int
+) -> Path:
     """Row-normalised confusion matrix (true species = rows), species in the given order.
 
     Args:
         labels: true class indices [M]. pred: predicted class indices [M]. species: names [C].
+        k: the KNN's k that made ``pred`` (for the axis label).
     """
     c = len(species)
     counts = np.zeros((c, c), dtype=np.float64)
@@ -125,7 +128,7 @@ def confusion_matrix(labels: np.ndarray, pred: np.ndarray, species: Sequence[str
     im = ax.imshow(norm, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(c), [s.replace("_", " ") for s in species], rotation=90, fontsize=6)
     ax.set_yticks(range(c), [s.replace("_", " ") for s in species], fontsize=6)
-    ax.set_xlabel("predicted (KNN, k = 5)")
+    ax.set_xlabel(f"predicted (KNN, k = {k})")
     ax.set_ylabel("true species")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true species' test images")
     return _save(fig, path)

@@ -10,17 +10,14 @@ from pathlib import Path
 
 import yaml
 
-from visgen.report.runs import RunRecord
+from visgen.images import sim_args
+from visgen.results import RunRecord
 
-# dataset.json keys shown after λ, scale and size, with how each reads in the header.
-KNOB_TEMPLATES: tuple[tuple[str, str], ...] = (
-    ("intra_spread", "intra_spread {}"),
-    ("nuisance", "nuisance {}"),
-    ("test_floor", "test floor {} images per species (extras count in per-class/rare/buckets, not overall)"),
-    ("convergent", "{} convergent look-alike pairs"),
-    ("convergent_skip", "look-alikes after the {} rarest species"),
-    ("generator_version", "generator v{}"),
-)
+
+def knob_templates() -> list[tuple[str, str, object]]:
+    """(dataset.json key, phrase, off value) shown after λ, scale and size: every ForamSim setting that has a header
+    phrase (visgen/images/sim_args.py), then the generator version."""
+    return [*sim_args.header_knobs(), ("generator_version", "generator v{}", None)]
 
 
 def describe_data(records: Sequence[RunRecord]) -> str:
@@ -40,15 +37,15 @@ def describe_data(records: Sequence[RunRecord]) -> str:
         f"scale {', '.join(f'{x:g}' for x in scales)}, {', '.join(map(str, sizes))} px"
     )
     # The difficulty knobs and the generator version decide what a number means: a table must carry them.
-    for key, template in KNOB_TEMPLATES:
+    for key, template, off in knob_templates():
         values = sorted({str(d[key]) for d in datas if key in d})
-        if values:
+        if values and values != [str(off)]:  # a knob every run left off says nothing
             text += ", " + template.format("/".join(values))
     return text
 
 
 def _machine(records: Sequence[RunRecord]) -> str:
-    machines = sorted({str(r.extra["machine"]) for r in records if r.extra.get("machine")})
+    machines = sorted({r.machine for r in records if r.machine})
     if machines:
         return "; ".join(machines)
     # run.json did not record where it trained: say so rather than pretend the report host trained.

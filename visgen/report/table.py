@@ -1,4 +1,7 @@
-"""The paper table from a Hydra multirun: one row per experiment × λ, mean ± std over seeds (pure, torch-free).
+"""The paper table from Hydra multiruns: one row per cell of the varied axes, mean ± std over seeds (torch-free).
+
+A row is an experiment at one λ and one value of every other axis the jobs vary (ForamSim draw, fold, k,
+anchor type ... — ``visgen.results.varying_axes``), each such axis a column; seeds are the replicates averaged over.
 
 ``write_report(multirun_dirs, out)`` (one sweep folder or several) writes ``<out>/<stem>.md`` and ``<out>/<stem>.csv`` (stem:
 the first multirun folder's name when it starts with ``paper_table``, else ``paper_table_<profile>``),
@@ -19,10 +22,24 @@ from pathlib import Path
 
 from visgen.report.directions import Direction, directions
 from visgen.report.header import header_lines
-from visgen.report.runs import DIAGNOSTICS, METRICS, RunRecord, as_dirs, collect_runs
 from visgen.resources import data_path
+from visgen.results import REPLICATE, RunRecord, as_dirs, group, load_runs, varying_axes
+from visgen.results.sweep import FIXED_AXES
 
 log = logging.getLogger(__name__)
+
+#: The metric families of the paper table, as keys of ``metrics.json`` without the ``test/knn/`` prefix.
+METRICS: tuple[str, ...] = ("acc", "per_class_acc", "rare_acc", "many_acc", "medium_acc", "few_acc")
+#: Diagnostics beside the paper's KNN, as ``{name: metrics.json key}``; a table shows them when a run has them.
+DIAGNOSTICS: dict[str, str] = {"ncm_rare_acc": "test/ncm/rare_acc"}
+#: How an axis (a config key a sweep varies) is titled in the table; others by their key.
+AXIS_TITLES: dict[str, str] = {
+    "data.sim_seed": "draw",
+    "callbacks.knn_eval.k": "k",
+    "callbacks.knn_eval.metric": "distance",
+    "align.control": "anchors",
+    "align.anchor_mode": "anchor mode",
+}
 
 #: Row order: the paper's Table 1 (rows 1-7), then Fig. 9a, then our variants and controls.
 TABLE_ORDER: tuple[str, ...] = (
@@ -55,13 +72,15 @@ _HEADINGS = {
 
 @dataclass
 class TableRow:
-    """One line of the table: an experiment at one λ, summarised over its seeds (values in percent)."""
+    """One line of the table: an experiment at one λ (and one value of each other varied axis), over its seeds."""
 
     name: str
     phylo_signal: float | None
     stage: str | None
     seeds: list[int | None]
     statuses: Counter[str]
+    #: the other varied axes of this row, ``{"data.sim_seed": "1"}`` (``AXIS_TITLES`` names their columns)
+    axes: dict[str, str | None] = field(default_factory=dict)
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     n_ok: int = 0
@@ -92,42 +111,63 @@ def load_published(path: Path | None = None) -> dict[str, dict[str, float]]:
     return {name: by_setting[s] for name, s in PUBLISHED_SETTING.items() if s in by_setting}
 
 
-def _order_key(row: TableRow) -> tuple[int, int, str]:
-    # λ = 1 (or real images) first, then decreasing λ; within a λ, the paper's row order.
+def _order_key(row: TableRow) -> tuple[int, tuple[str, ...], int, str]:
+    # λ = 1 (or real images) first, then decreasing λ; then the other axes; within those, the paper's row order.
     lam = -1.0 if row.phylo_signal is None else row.phylo_signal
     rank = TABLE_ORDER.index(row.name) if row.name in TABLE_ORDER else len(TABLE_ORDER)
-    return (-round(lam * 1000), rank, row.name)
+    axes = tuple(f"{v:>12}" if v is not None else "" for v in row.axes.values())  # numbers sort as numbers
+    return (-round(lam * 1000), axes, rank, row.name)
+
+
+def _values(rec: RunRecord) -> dict[str, float]:
+    """The table's metrics of one finished job, as fractions, keyed as ``METRICS`` and ``DIAGNOSTICS``."""
+    raw = rec.metrics()
+    keys = {**{m: f"test/knn/{m}" for m in METRICS}, **DIAGNOSTICS}
+    return {m: raw[key] for m, key in keys.items() if key in raw and not math.isnan(raw[key])}
+
+
+def row_axes(records: Sequence[RunRecord]) -> list[str]:
+    """The axes a table of ``records`` shows beside experiment and λ: the other keys the jobs vary, not seed."""
+    return [a for a in varying_axes(records, exclude=(REPLICATE, *FIXED_AXES))]
 
 
 def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float]]) -> list[TableRow]:
-    """Group runs by (experiment, λ); mean and sample std (ddof = 1; 0 for one seed) in percent."""
-    groups: dict[tuple[str, float | None], list[RunRecord]] = {}
-    for rec in records:
-        groups.setdefault((rec.name, rec.phylo_signal), []).append(rec)
+    """Group runs by experiment, λ and every other varied axis; mean and sample std (ddof = 1; 0 for one seed) in %."""
+    extra = row_axes(records)
     rows = []
-    for (name, lam), recs in groups.items():
+    for key, recs in group(records, [*FIXED_AXES, *extra]).items():
+        name, lam = recs[0].name, recs[0].phylo_signal
         ok = [r for r in recs if r.status == "ok"]
+        staged = [r for r in recs if r.run_dir is not None] or recs
         row = TableRow(
             name=name,
             phylo_signal=lam,
-            stage=next((r.stage for r in recs if r.stage), None),
-            seeds=sorted((r.seed for r in recs), key=lambda s: (s is None, s)),
+            stage=(ok or staged)[0].stage if any(r.run_dir for r in recs) else None,
+            seeds=sorted((r.seed for r in recs), key=lambda s: (s is None, s)),  # type: ignore[arg-type]
             statuses=Counter(r.status for r in recs),
+            axes=dict(zip(extra, key[len(FIXED_AXES) :], strict=True)),
             n_ok=len(ok),
             # A published value is about real images or a genetically informative ForamSim, never λ = 0.
             published=published.get(name, {}) if lam is None or lam > 0 else {},
             errors=sorted({f"seed {r.seed}: {r.error}" for r in recs if r.status != "ok" and r.error}),
-            outside_grid=sorted(f"seed {r.seed}: {r.job_dir}" for r in recs if r.outside_grid),
+            outside_grid=sorted(f"seed {r.seed}: {r.run_dir}" for r in recs if r.outside_grid),
         )
+        values = {id(r): _values(r) for r in ok}
         for m in (*METRICS, *DIAGNOSTICS):
-            have = [r for r in ok if m in r.metrics and not math.isnan(r.metrics[m])]
-            vals = [100.0 * r.metrics[m] for r in have]
-            row.by_seed[m] = {r.seed: 100.0 * r.metrics[m] for r in have if r.seed is not None}
+            have = [r for r in ok if m in values[id(r)]]
+            vals = [100.0 * values[id(r)][m] for r in have]
+            row.by_seed[m] = {r.seed: 100.0 * values[id(r)][m] for r in have if isinstance(r.seed, int)}
             if vals:
                 row.mean[m] = statistics.fmean(vals)
                 row.std[m] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         rows.append(row)
     return sorted(rows, key=_order_key)
+
+
+def knn_settings(records: Sequence[RunRecord]) -> str:
+    """The KNN the runs were scored with, read from their metrics: ``k = 5`` (``k = 5/10`` when they differ)."""
+    ks = sorted({r.k for r in records if r.status == "ok" and r.k is not None})
+    return f"k = {'/'.join(map(str, ks))}" if ks else "k not recorded"
 
 
 def _shown_metrics(rows: Sequence[TableRow]) -> list[str]:
@@ -146,23 +186,44 @@ def lam_text(lam: float | None) -> str:
     return "real" if lam is None else f"{lam:g}"
 
 
-def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction]) -> str:
-    """The report as Markdown: header, table, the paper's directions, then non-ok runs."""
+def _label(row: TableRow) -> str:
+    """A row as a list item names it: ``ltr (λ 1)``, ``ltr (λ 1, draw 2)``."""
+    axes = "".join(f", {AXIS_TITLES.get(a, a)} {v}" for a, v in row.axes.items())
+    return f"{row.name} (λ {lam_text(row.phylo_signal)}{axes})"
+
+
+def render_markdown(
+    rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction], knn: str = "k = 5"
+) -> str:
+    """The report as Markdown: header, table, the paper's directions, then non-ok runs.
+
+    ``knn`` is how the runs' KNN is described (``knn_settings``: read from their metrics, never assumed).
+    """
     shown = _shown_metrics(rows)
+    extra = list(rows[0].axes) if rows else []
     cols = [
         "experiment",
         "λ",
+        *(AXIS_TITLES.get(a, a) for a in extra),
         "stage",
         "seeds ok",
         *(_HEADINGS[m] for m in shown),
         "published overall / rare",
     ]
-    out = ["# Paper table (Karaderi et al. 2023, Table 1) — accuracy in %, KNN k = 5", "", *header, ""]
+    out = [f"# Paper table (Karaderi et al. 2023, Table 1) — accuracy in %, KNN {knn}", "", *header, ""]
     out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         pub = " / ".join(f"{r.published[m]:.1f}" if m in r.published else "–" for m in ("acc", "rare_acc"))
         seeds_ok = f"{r.n_ok}/{len(r.seeds)}" + ("" if r.status == "ok" else f" ({r.status})")
-        cells = [r.name, lam_text(r.phylo_signal), r.stage or "–", seeds_ok, *(_cell(r, m) for m in shown)]
+        axes = [v if v is not None else "–" for v in r.axes.values()]
+        cells = [
+            r.name,
+            lam_text(r.phylo_signal),
+            *axes,
+            r.stage or "–",
+            seeds_ok,
+            *(_cell(r, m) for m in shown),
+        ]
         out.append("| " + " | ".join([*cells, pub if r.published else "–"]) + " |")
     out += [
         "",
@@ -171,7 +232,7 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
         *(
             [
                 "The nearest-class-mean column scores the same embeddings with one prototype per species instead",
-                "of the 5-NN vote (a diagnostic; the paper reports only the KNN).",
+                f"of the KNN vote ({knn}; a diagnostic, the paper reports only the KNN).",
             ]
             if "ncm_rare_acc" in shown
             else []
@@ -184,7 +245,7 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
     problems = [(r, e) for r in rows for e in r.errors]
     if problems:
         out += ["", "## Runs without a result", ""]
-        out += [f"- {r.name} (λ {lam_text(r.phylo_signal)}) {e}" for r, e in problems]
+        out += [f"- {_label(r)} {e}" for r, e in problems]
     outside = [(r, j) for r in rows for j in r.outside_grid]
     if outside:
         out += ["", "## Jobs no sweep asked for (counted above)", ""]
@@ -193,14 +254,15 @@ def render_markdown(rows: Sequence[TableRow], header: Sequence[str], found: Sequ
             "only the last launch's grid); delete them and rebuild the report to leave them out.",
             "",
         ]
-        out += [f"- {r.name} (λ {lam_text(r.phylo_signal)}) {j}" for r, j in outside]
+        out += [f"- {_label(r)} {j}" for r, j in outside]
     return "\n".join(out) + "\n"
 
 
 def render_csv(rows: Sequence[TableRow]) -> str:
     """The table as CSV: one line per row, ``<metric>_mean`` / ``<metric>_std`` in percent."""
     buf = io.StringIO()
-    fields = ["experiment", "phylo_signal", "stage", "n_ok", "n_runs", "status"]
+    extra = list(rows[0].axes) if rows else []
+    fields = ["experiment", "phylo_signal", *extra, "stage", "n_ok", "n_runs", "status"]
     shown = _shown_metrics(rows)
     fields += [f"{m}_{s}" for m in shown for s in ("mean", "std")] + ["published_acc", "published_rare_acc"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -209,6 +271,7 @@ def render_csv(rows: Sequence[TableRow]) -> str:
         rec: dict[str, object] = {
             "experiment": r.name,
             "phylo_signal": "" if r.phylo_signal is None else r.phylo_signal,
+            **{a: "" if v is None else v for a, v in r.axes.items()},
             "stage": r.stage or "",
             "n_ok": r.n_ok,
             "n_runs": len(r.seeds),
@@ -255,12 +318,12 @@ def write_report(multirun_dirs: Path | Sequence[Path], out: Path) -> list[Path]:
     """
     dirs = as_dirs(multirun_dirs)
     out = Path(out)
-    records = collect_runs(dirs)
+    records = load_runs(dirs)
     rows = aggregate(records, load_published())
     stem = report_stem(dirs[0], records)
     out.mkdir(parents=True, exist_ok=True)
     md, csv_path = out / f"{stem}.md", out / f"{stem}.csv"
-    body = render_markdown(rows, header_lines(records, dirs), directions(rows))
+    body = render_markdown(rows, header_lines(records, dirs), directions(rows), knn_settings(records))
     _warn_if_replacing_another_source(md, body)  # before the plots folder is rewritten too
     paths = [md, csv_path]
     try:

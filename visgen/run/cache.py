@@ -26,16 +26,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from visgen.results import EMBEDDINGS_NPZ, METRICS_JSON, STAGE_OUTPUTS
+
 log = logging.getLogger(__name__)
 
-#: What a finished pretraining leaves in the cache besides checkpoints (copied into each run folder).
-STAGE_OUTPUTS: tuple[str, ...] = ("metrics.json", "embeddings.npz", "per_species.csv")
 MARKER = "complete.json"
 # data.* keys that change speed, never results: left out of the pretrain cache key.
 SPEED_ONLY_DATA = ("num_workers", "device_resident")
-# data.* knobs added after pretrainings were cached, with the value at which they change nothing: at that value
-# they stay out of the key, so adding a knob never invalidates the cache (ForamSim's own cache key does the same).
-NEUTRAL_DATA: dict[str, Any] = {"sim_convergent": 0, "sim_convergent_skip": 0}
 # trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
 RESULT_TRAINER = (
     "max_epochs",
@@ -134,7 +131,7 @@ class PretrainCache:
         return (
             self.marker.is_file()
             and self.best.is_file()
-            and all((self.dir / n).is_file() for n in STAGE_OUTPUTS[:2])
+            and all((self.dir / n).is_file() for n in (METRICS_JSON, EMBEDDINGS_NPZ))
         )
 
     def prepare(self) -> None:
@@ -188,9 +185,6 @@ def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     for key in SPEED_ONLY_DATA:
         data.pop(key, None)
-    for key, neutral in NEUTRAL_DATA.items():
-        if key in data and data[key] == neutral:
-            del data[key]
     data.get("augment", {}).pop("channels_last", None)  # memory layout only
     model = OmegaConf.to_container(cfg.model, resolve=True)
     model.pop("compile", None)

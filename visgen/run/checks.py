@@ -12,21 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from visgen.errors import UserInputError
-from visgen.images.sim_args import check_args, is_int
+from visgen.images.sim_args import check_config_data, config_keys, is_int
+from visgen.results import STAGES
 
-#: data.* keys that describe ForamSim -> ``forams_sim.simulate``'s argument (the data module's ``sim`` dict).
-SIM_KEYS: dict[str, str] = {
-    "scale": "scale",
-    "phylo_signal": "phylo_signal",
-    "sim_seed": "seed",
-    "sim_size": "size",
-    "sim_intra_spread": "intra_spread",
-    "sim_nuisance": "nuisance",
-    "sim_test_floor": "test_floor",
-    "sim_convergent": "convergent",
-    "sim_convergent_skip": "convergent_skip",
-}
-STAGES: tuple[str, ...] = ("pretrain", "align")
+#: data.* keys that describe ForamSim -> ``SimSettings`` field (the data module's ``sim`` dict), from the dataclass.
+SIM_KEYS: dict[str, str] = config_keys()
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
 
@@ -68,8 +58,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     _count("data.m_per_class", data.get("m_per_class"), 1)
     _count("data.num_workers", data.get("num_workers"), 0)
     if data.get("source", "forams_sim") == "forams_sim":
-        given = {arg: data[key] for key, arg in SIM_KEYS.items() if key in data and arg != "seed"}
-        check_args("config", {arg: f"data.{key}" for key, arg in SIM_KEYS.items()}, **given)
+        check_config_data(data)
     knn = (cfg.get("callbacks") or {}).get("knn_eval")
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)

@@ -23,9 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
 from visgen.resources import data_path
+from visgen.results import RunRecord, annotate_metrics, write_anchors
 from visgen.run.cache import PretrainCache, pretrain_relevant
 from visgen.run.checks import SIM_KEYS, check_config
-from visgen.run.record import RunRecord, annotate_metrics, format_table, stage_rows
+from visgen.run.machine import describe_machine
+from visgen.run.record import format_table, stage_rows
 from visgen.run.refresh import refresh_metrics
 from visgen.run.stages import (
     best_checkpoint,
@@ -58,7 +60,10 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     print(f"visgen: experiment '{cfg.name}', profile '{profile}', seed {cfg.seed}, output {run_dir}")
     # W&B must never phone home unless the user asked for it.
     os.environ.setdefault("WANDB_MODE", "offline")
-    record = RunRecord(run_dir=run_dir, name=str(cfg.name), profile=profile, seed=cfg.seed)
+    record = RunRecord(
+        run_dir=run_dir, name=str(cfg.name), profile=profile, seed=cfg.seed,
+        overrides=_task_overrides(), machine=describe_machine(),
+    )  # fmt: skip
     record.write()
     try:
         check_config(cfg)  # before anything is built: a typo costs a second, not a pretraining
@@ -75,11 +80,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         record.write()
     rows = stage_rows(run_dir, list(cfg.stages))
     if rows:
-        print(
-            format_table(
-                rows, title=f"{cfg.name} | profile {profile} | seed {cfg.seed} | KNN k=5 test accuracy (%)"
-            )
-        )
+        print(format_table(rows, title=f"{cfg.name} | profile {profile} | seed {cfg.seed}"))
     return next(reversed(rows.values()), {})
 
 
@@ -92,6 +93,13 @@ def _user_mistake(err: BaseException) -> UserInputError | None:
     if isinstance(err, InstantiationException) and isinstance(err.__cause__, UserInputError):
         return err.__cause__
     return None
+
+
+def _task_overrides() -> list[str]:
+    """The job's Hydra task overrides (its sweep cell, recorded in run.json); [] outside ``@hydra.main``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _hydra_output_dir() -> Path:
@@ -227,7 +235,7 @@ def _pretrain_or_reuse(
             log.warning(note)
         refresh_metrics(cache.dir, buckets=dm.shot_buckets, extra_test=getattr(dm, "extra_test", None))
         cache.restore_outputs(stage_dir)
-        annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
+        annotate_metrics(stage_dir, profile=cfg.profile.name, stage="pretrain")
         record.stages["pretrain"] = {
             "reused": True,
             "cache": str(cache.dir),
@@ -252,7 +260,7 @@ def _pretrain_or_reuse(
         log_to_wandb(trainer, stage_dir)
     finally:
         _finish_wandb()
-    metrics = annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
+    metrics = annotate_metrics(stage_dir, profile=cfg.profile.name, stage="pretrain")
     cache.store_outputs(stage_dir)
     cache.mark_complete(
         {
@@ -314,7 +322,7 @@ def _align_stage(
     anchors = build_anchors(cfg, dm.class_names)
     stage_dir.mkdir(parents=True, exist_ok=True)
     # Row c = class c's target, exactly as trained on: plots and analyses need neither the FASTA nor the config.
-    np.save(stage_dir / "anchors.npy", np.asarray(anchors, dtype=np.float32))
+    write_anchors(stage_dir, np.asarray(anchors))
     L.seed_everything(int(cfg.seed), workers=True)  # same reason as in the pretraining stage
     net_cfg = cfg.model.net if weights is not None else OmegaConf.merge(cfg.model.net, {"weights": "DEFAULT"})
     net = instantiate(net_cfg, num_classes=dm.num_classes)
@@ -341,7 +349,7 @@ def _align_stage(
         log_to_wandb(trainer, stage_dir)
     finally:
         _finish_wandb()
-    annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="align")
+    annotate_metrics(stage_dir, profile=cfg.profile.name, stage="align")
     record.stages["align"] = {
         "best": str(best),
         "from": str(weights or "imagenet"),

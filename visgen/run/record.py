@@ -1,17 +1,12 @@
-"""What a run leaves besides the stage folders: ``run.json`` and the final accuracy table."""
+"""The accuracy table a run prints at its end (the run's files are written through ``visgen.results``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visgen.run.machine import describe_machine
+from visgen.results import read_metrics
 
 # (column title, metrics.json key) of the table printed at the end of a run.
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -19,78 +14,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("per-class", "test/knn/per_class_acc"),
     ("rare", "test/knn/rare_acc"),
 )
-
-
-@dataclass
-class RunRecord:
-    """The contents of ``<run_dir>/run.json``, written whatever happens to the run.
-
-    Attributes:
-        run_dir: the run folder.
-        name: experiment name.
-        profile: compute profile (``quick``/``paper``).
-        seed: the global seed (as given: a non-integer one is recorded, then refused by ``check_config``).
-        status: ``running`` → ``ok`` | ``failed`` | ``unavailable``.
-        error: one-line reason for a non-ok status.
-        data: dataset facts (``dataset.json`` of the image source plus class counts).
-        stages: per stage: ``wall_s``, ``reused``, checkpoint paths.
-        started: start time (epoch seconds).
-        machine: host, CPU, GPU and torch version (``describe_machine``).
-    """
-
-    run_dir: Path
-    name: str
-    profile: str
-    seed: int | str
-    status: str = "running"
-    error: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    started: float = field(default_factory=time.time)
-    machine: str = field(default_factory=describe_machine)
-
-    def fail(self, err: BaseException) -> None:
-        """Record a failure as one line: exception type and message."""
-        self.status = "failed"
-        self.error = f"{type(err).__name__}: {' '.join(str(err).split())}"
-
-    def write(self) -> Path:
-        """Write ``run.json`` (atomically, so ``visgen report`` never reads half a file)."""
-        payload = {
-            "name": self.name,
-            "profile": self.profile,
-            "seed": self.seed,
-            "status": self.status,
-            "error": self.error,
-            "data": self.data,
-            "stages": self.stages,
-            "wall_s": round(time.time() - self.started, 2),
-            "machine": self.machine,
-            "python": platform.python_version(),
-        }
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / "run.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=str))
-        os.replace(tmp, path)
-        return path
-
-
-def annotate_metrics(path: Path, **extra: Any) -> dict[str, Any]:
-    """Add run facts (``profile``, ``stage``) to a stage's ``metrics.json`` unless already present.
-
-    Args:
-        path: a ``metrics.json`` written by ``KnnEvalCallback``.
-        **extra: keys to add.
-
-    Returns:
-        The metrics after annotation.
-    """
-    metrics = json.loads(path.read_text())
-    for key, value in extra.items():
-        metrics.setdefault(key, value)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    return metrics
+_LABELS = {"pretrain": "after pretraining", "align": "after alignment"}
 
 
 def format_table(rows: Mapping[str, Mapping[str, Any]], *, title: str) -> str:
@@ -98,12 +22,14 @@ def format_table(rows: Mapping[str, Mapping[str, Any]], *, title: str) -> str:
 
     Args:
         rows: ``{"after pretraining": metrics, "after alignment": metrics}`` (metrics.json contents).
-        title: the line above the table (experiment, profile, seed).
+        title: the line above the table (experiment, profile, seed); the KNN's k, read from the metrics, follows.
 
     Returns:
         A plain-text table, e.g. ``after alignment   |   81.2 |      54.0 |  40.1``.
     """
-    heads = [title for title, _ in TABLE_COLUMNS]
+    ks = sorted({str(m["k"]) for m in rows.values() if m.get("k") is not None})
+    title = f"{title} | KNN k={'/'.join(ks) or '?'} test accuracy (%)"
+    heads = [head for head, _ in TABLE_COLUMNS]
     width = max([len("stage"), *(len(r) for r in rows)])
     lines = [title, f"{'stage':<{width}} | " + " | ".join(f"{h:>9}" for h in heads)]
     lines.append("-" * len(lines[-1]))
@@ -122,10 +48,9 @@ def _percent(value: Any) -> str:
 
 def stage_rows(run_dir: Path, stages: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Read the stages' ``metrics.json`` files that exist, labelled for the final table."""
-    labels = {"pretrain": "after pretraining", "align": "after alignment"}
     rows = {}
     for stage in stages:
-        path = run_dir / stage / "metrics.json"
-        if path.is_file():
-            rows[labels.get(stage, stage)] = json.loads(path.read_text())
+        metrics = read_metrics(run_dir / stage)
+        if metrics:
+            rows[_LABELS.get(stage, stage)] = metrics
     return rows

@@ -10,10 +10,8 @@ a difference (the evaluation changed meaning) is logged and the current evaluati
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
+from visgen.results import EMBEDDINGS_NPZ, METRICS_JSON, read_embeddings, read_metrics, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,12 @@ def refresh_metrics(
     Returns:
         True if the file was rewritten, False if it was already current.
     """
-    path = stage_dir / "metrics.json"
-    old = json.loads(path.read_text())
+    path = stage_dir / METRICS_JSON
+    old = read_metrics(stage_dir)
     if int(old.get("metrics_version", 1)) >= METRICS_VERSION:
         return False
-    with np.load(stage_dir / "embeddings.npz") as npz:
-        z = dict(npz)
+    z = read_embeddings(stage_dir)
+    assert z is not None, f"{stage_dir}: a complete cache entry without {EMBEDDINGS_NPZ}"
     species = [str(s) for s in z["species"]]
     rare = old.get("rare_species")
     extra = _query_extra(z, extra_test)
@@ -68,9 +67,9 @@ def refresh_metrics(
         "n_queries_extra": int(extra.sum()),
         "metrics_version": METRICS_VERSION,
     }
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # DDP ranks may refresh the same entry at once
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_metrics(
+        stage_dir, record
+    )  # atomic, per-process temporary: DDP ranks may refresh the same entry at once
     log.info(
         "%s predates metrics version %d: re-evaluated from embeddings.npz (%d metric(s) added: %s)",
         path, METRICS_VERSION, len(added), ", ".join(added) or "none",

@@ -1,0 +1,163 @@
+"""The files of a run folder: names, and the one writer and reader of each (pure, torch-free).
+
+A run folder (docs/design.md, "Run directory") holds ``run.json`` and one folder per stage with
+``metrics.json``, ``embeddings.npz`` and ``per_species.csv`` (``align/`` also ``anchors.npy``). Every piece of
+visgen that writes or reads these files does it through the functions here, so a format lives in one place.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: The stages of a run, in the order they run; a stage's outputs live in ``<run_dir>/<stage>/``.
+STAGES: tuple[str, ...] = ("pretrain", "align")
+RUN_JSON = "run.json"
+METRICS_JSON = "metrics.json"
+EMBEDDINGS_NPZ = "embeddings.npz"
+PER_SPECIES_CSV = "per_species.csv"
+ANCHORS_NPY = "anchors.npy"
+#: What a finished stage's test leaves (the pretraining cache copies these into each run folder).
+STAGE_OUTPUTS: tuple[str, ...] = (METRICS_JSON, EMBEDDINGS_NPZ, PER_SPECIES_CSV)
+#: Columns of ``per_species.csv`` (one row per species).
+PER_SPECIES_FIELDS: tuple[str, ...] = ("species", "n_train", "bucket", "rare", "n_test", "acc")
+#: Arrays of ``embeddings.npz``: gallery = training images, queries = test images, each sorted by index.
+EMBEDDING_ARRAYS: tuple[str, ...] = (
+    "gallery_embeddings", "gallery_labels", "gallery_index",
+    "query_embeddings", "query_labels", "query_index", "query_extra", "species",
+)  # fmt: skip
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` as JSON through a temporary file and a rename, so no reader sees half a file.
+
+    The temporary name carries the process id: DDP ranks may rewrite the same file at once.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's object, or None (logged) when it is absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        log.warning("unreadable %s (%s)", path, err)
+        return None
+
+
+# -- metrics.json --------------------------------------------------------------------------------------------
+def write_metrics(stage_dir: Path, metrics: Mapping[str, Any]) -> Path:
+    """Write ``<stage_dir>/metrics.json``; NaN (an undefined metric, e.g. no rare class) becomes null."""
+    clean = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()}
+    return write_json_atomic(Path(stage_dir) / METRICS_JSON, clean)
+
+
+def read_metrics(stage_dir: Path) -> dict[str, Any]:
+    """``<stage_dir>/metrics.json`` as written (metric values and facts such as ``k``); {} when absent."""
+    path = Path(stage_dir) / METRICS_JSON
+    return (read_json(path) or {}) if path.is_file() else {}
+
+
+def annotate_metrics(stage_dir: Path, **extra: Any) -> dict[str, Any]:
+    """Add run facts (``profile``, ``stage``) to a stage's ``metrics.json`` unless already present.
+
+    Returns:
+        The metrics after annotation.
+    """
+    metrics = read_metrics(stage_dir)
+    for key, value in extra.items():
+        metrics.setdefault(key, value)
+    write_metrics(stage_dir, metrics)
+    return metrics
+
+
+def metric_values(raw: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric ``{stage}/{family}/{name}`` entries of a metrics.json (null = undefined -> NaN)."""
+    return {
+        k: (math.nan if v is None else float(v))
+        for k, v in raw.items()
+        if k.count("/") == 2 and (v is None or (isinstance(v, int | float) and not isinstance(v, bool)))
+    }
+
+
+# -- embeddings.npz ------------------------------------------------------------------------------------------
+def write_embeddings(stage_dir: Path, **arrays: np.ndarray) -> Path:
+    """Write ``<stage_dir>/embeddings.npz`` (keys from ``EMBEDDING_ARRAYS``)."""
+    unknown = set(arrays) - set(EMBEDDING_ARRAYS) - {"anchors"}
+    if unknown:
+        raise ValueError(f"embeddings.npz: unknown array(s) {sorted(unknown)}")
+    path = Path(stage_dir) / EMBEDDINGS_NPZ
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def read_embeddings(stage_dir: Path) -> dict[str, np.ndarray] | None:
+    """``<stage_dir>/embeddings.npz`` as a dict of arrays (loaded, file closed), or None when absent."""
+    path = Path(stage_dir) / EMBEDDINGS_NPZ
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# -- per_species.csv -----------------------------------------------------------------------------------------
+def write_per_species(stage_dir: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``<stage_dir>/per_species.csv`` (columns ``PER_SPECIES_FIELDS``)."""
+    path = Path(stage_dir) / PER_SPECIES_CSV
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(PER_SPECIES_FIELDS))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_per_species(stage_dir: Path) -> list[dict[str, str]]:
+    """The rows of ``<stage_dir>/per_species.csv`` as strings (``[]`` when absent)."""
+    path = Path(stage_dir) / PER_SPECIES_CSV
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def per_species_accuracy(stage_dir: Path) -> dict[str, tuple[float, float]]:
+    """``{species: (n_train, acc)}`` from ``per_species.csv`` (acc as a fraction; species without acc left out)."""
+    return {
+        r["species"]: (float(r["n_train"]), float(r["acc"]))
+        for r in read_per_species(stage_dir)
+        if r.get("acc") not in (None, "", "nan")
+    }
+
+
+# -- anchors.npy ---------------------------------------------------------------------------------------------
+def write_anchors(stage_dir: Path, anchors: np.ndarray) -> Path:
+    """Save the alignment targets [C, D] (row c = class c) beside the stage's outputs."""
+    path = Path(stage_dir) / ANCHORS_NPY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(anchors, dtype=np.float32))
+    return path
+
+
+def read_anchors(stage_dir: Path) -> np.ndarray | None:
+    """The anchors a stage aligned to [C, D]: ``embeddings.npz``'s ``anchors`` or ``anchors.npy``; None if neither."""
+    z = read_embeddings(stage_dir)
+    if z is not None and "anchors" in z:
+        return z["anchors"]
+    path = Path(stage_dir) / ANCHORS_NPY
+    return np.load(path, allow_pickle=False) if path.is_file() else None
