@@ -15,6 +15,8 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DECIDED = {
     "tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "align", "ltr_align", "imagenet_align", "wb", "wb_align",
     "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred", "baseline",
+    # issue 17: the authors' protocol on the claims rows
+    "ltr_authors", "ltr_align_authors",
 }  # fmt: skip
 
 

@@ -35,7 +35,7 @@ MARKER = "complete.json"
 SPEED_ONLY_DATA = ("num_workers", "device_resident")
 # data.* knobs added after pretrainings were cached, with the value at which they change nothing: at that value
 # they stay out of the key, so adding a knob never invalidates the cache (ForamSim's own cache key does the same).
-NEUTRAL_DATA: dict[str, Any] = {"sim_convergent": 0, "sim_convergent_skip": 0}
+NEUTRAL_DATA: dict[str, Any] = {"sim_convergent": 0, "sim_convergent_skip": 0, "greyscale": True}
 # trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
 RESULT_TRAINER = (
     "max_epochs",
@@ -196,6 +196,11 @@ def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
     model.pop("compile", None)
     model.pop("channels_last", None)
     model["net"].pop("channels_last", None)
+    # The default linear head leaves the keys of pretrainings cached before the head switch unchanged.
+    for node in (model, model["net"]):
+        if node.get("head", "linear") == "linear":
+            node.pop("head", None)
+            node.pop("head_hidden", None)
     trainer = {k: cfg.trainer.get(k) for k in RESULT_TRAINER}
     return {
         "data": data,
@@ -206,6 +211,8 @@ def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
         "profile": cfg.profile.name,
         "seed": int(cfg.seed),
         "monitor": cfg.monitor,
+        # selection=test picks the checkpoint on the test split (protocol=authors): another best.ckpt.
+        **({"selection": str(cfg.selection)} if cfg.get("selection", "val") != "val" else {}),
         # The checkpoint is chosen on val/knn/acc and the cached test outputs are KNN results, so the KNN
         # settings are part of what a cached pretraining means.
         "knn": {key: cfg.callbacks.knn_eval.get(key) for key in ("k", "metric")},

@@ -28,6 +28,11 @@ SIM_KEYS: dict[str, str] = {
 }
 STAGES: tuple[str, ...] = ("pretrain", "align")
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
+# Protocol switches (conf/protocol/); torch-free copies of visgen.models.backbone.HEADS and
+# visgen.lit.align.SAMPLINGS (tests/run/test_protocol_checks.py keeps them equal).
+SELECTIONS: tuple[str, ...] = ("val", "test")
+HEADS: tuple[str, ...] = ("linear", "two_layer")
+SAMPLINGS: tuple[str, ...] = ("m_per_class", "instance_uniform_negative")
 
 
 def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -74,8 +79,20 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
         _count("callbacks.knn_eval.k", knn.get("k"), 1, " (the paper: 5)")
+    _check_protocol(cfg, data)
     if "align" in stages:
         _check_align(cfg["align"], data)
+
+
+def _check_protocol(cfg: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """The protocol switches: ``selection``, ``model.head``, ``data.greyscale`` (``align.sampling`` with align)."""
+    _choice("selection", cfg.get("selection", "val"), SELECTIONS)
+    _choice("model.head", (cfg.get("model") or {}).get("head", "linear"), HEADS)
+    if data.get("greyscale", True) is not True:
+        raise UserInputError(
+            f"data.greyscale={data.get('greyscale')}: images are always decoded to grey (colour input is not "
+            "implemented); use data.greyscale=true"
+        )
 
 
 def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
@@ -83,6 +100,7 @@ def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
 
     _choice("align.anchor_mode", align["anchor_mode"], ANCHOR_MODES)
     _choice("align.control", align["control"], CONTROLS)
+    _choice("align.sampling", align.get("sampling", "m_per_class"), SAMPLINGS)
     _count("align.epochs", align["epochs"], 1, " (the paper: 5)")
     if align.get("reuse_features") and (data.get("augment") or {}).get("train", True):
         raise UserInputError(

@@ -58,7 +58,9 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     print(f"visgen: experiment '{cfg.name}', profile '{profile}', seed {cfg.seed}, output {run_dir}")
     # W&B must never phone home unless the user asked for it.
     os.environ.setdefault("WANDB_MODE", "offline")
-    record = RunRecord(run_dir=run_dir, name=str(cfg.name), profile=profile, seed=cfg.seed)
+    record = RunRecord(
+        run_dir=run_dir, name=str(cfg.name), profile=profile, seed=cfg.seed, protocol=protocol_facts(cfg)
+    )
     record.write()
     try:
         check_config(cfg)  # before anything is built: a typo costs a second, not a pretraining
@@ -81,6 +83,22 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
             )
         )
     return next(reversed(rows.values()), {})
+
+
+def protocol_facts(cfg: DictConfig) -> dict[str, Any]:
+    """The switches on which our protocol and the authors' differ (``conf/protocol/``), for ``run.json``.
+
+    ``selection`` = ``"test"`` marks a run whose checkpoints were chosen on the test split: its test
+    numbers are optimistic, and ``visgen report`` labels its rows.
+    """
+    return {
+        "protocol": str(cfg.get("protocol", {}).get("name", "ours")),
+        "selection": str(cfg.get("selection", "val")),
+        "head": str(cfg.model.get("head", "linear")),
+        "align_sampling": str(cfg.align.get("sampling", "m_per_class")),
+        "greyscale": bool(cfg.data.get("greyscale", True)),
+        "weights": None if cfg.model.net.get("weights") is None else str(cfg.model.net.weights),
+    }
 
 
 def _user_mistake(err: BaseException) -> UserInputError | None:
@@ -135,7 +153,11 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     sim = {new: data.pop(old) for old, new in SIM_KEYS.items() if old in data}
-    return instantiate(data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), _convert_="all")
+    # selection=test (protocol=authors): the validation loop, hence checkpoint choice, sees the test split.
+    selection = str(cfg.get("selection", "val"))
+    return instantiate(
+        data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), selection=selection, _convert_="all"
+    )
 
 
 def build_pretrain_module(cfg: DictConfig, num_classes: int, **overrides: Any) -> L.LightningModule:
@@ -321,6 +343,9 @@ def _align_stage(
     if weights is not None:
         load_net_weights(net, weights)
     speed_up(net, compile_model=bool(cfg.model.compile))
+    sampling = str(cfg.align.get("sampling", "m_per_class"))
+    if sampling == "instance_uniform_negative":
+        dm.sampler = "instance_negative"  # the alignment's batches only; pretraining ran before with its own
     module = AlignModule(
         net=net,
         anchors=torch.as_tensor(anchors, dtype=torch.float32),
@@ -328,6 +353,7 @@ def _align_stage(
         freeze_trunk=bool(cfg.align.freeze_trunk),
         ce_weight=float(cfg.align.ce_weight),
         reuse_features=bool(cfg.align.reuse_features),
+        sampling=sampling,
         optimizer=instantiate(cfg.align.optimizer),
         scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
     )

@@ -36,6 +36,8 @@ class RunRecord:
         stages: per stage: ``wall_s``, ``reused``, checkpoint paths.
         started: start time (epoch seconds).
         machine: host, CPU, GPU and torch version (``describe_machine``).
+        protocol: the protocol switches (``pipeline.protocol_facts``); ``selection`` = ``"test"`` marks
+            checkpoints chosen on the test split.
     """
 
     run_dir: Path
@@ -48,6 +50,7 @@ class RunRecord:
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     machine: str = field(default_factory=describe_machine)
+    protocol: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, err: BaseException) -> None:
         """Record a failure as one line: exception type and message."""
@@ -68,6 +71,9 @@ class RunRecord:
             "machine": self.machine,
             "python": platform.python_version(),
         }
+        if self.protocol:
+            payload["protocol"] = self.protocol
+            payload["selection"] = self.protocol.get("selection", "val")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "run.json"
         tmp = path.with_suffix(".tmp")
