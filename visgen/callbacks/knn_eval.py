@@ -192,7 +192,10 @@ class KnnEvalCallback(L.Callback):
     def _extra_queries(trainer: L.Trainer, stage: str, q_idx: np.ndarray) -> np.ndarray:
         """bool [M]: test queries that ForamSim's test floor added (``datamodule.extra_test``, by split
         position); they count in the class-level accuracies but not in overall accuracy."""
-        flags = getattr(getattr(trainer, "datamodule", None), "extra_test", None) if stage == "test" else None
+        dm = getattr(trainer, "datamodule", None)
+        # Under selection=test the validation loop runs on the test split: the same queries, the same mask.
+        on_test = stage == "test" or getattr(dm, "selection", "val") == "test"
+        flags = getattr(dm, "extra_test", None) if on_test else None
         if flags is None:
             return np.zeros(len(q_idx), dtype=bool)
         return np.asarray(flags, dtype=bool)[q_idx]
