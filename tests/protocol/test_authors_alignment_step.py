@@ -54,5 +54,5 @@ def test_batch_step_is_unchanged_by_the_switch_default() -> None:
 
 
 def test_unknown_sampling_is_a_user_error() -> None:
-    with pytest.raises(UserInputError, match="align.sampling=pairs: unknown"):
+    with pytest.raises(UserInputError, match=r"align\.sampling=pairs: unknown"):
         _module("pairs")
