@@ -17,6 +17,8 @@ DECIDED = {
     "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred", "baseline",
     # issue 17: the authors' protocol on the claims rows
     "ltr_authors", "ltr_align_authors",
+    # issue 17: the equiangular anchor control and the rebalancing rows on ltr's frozen trunk
+    "ltr_align_equiangular", "ltr_plain", "ltr_crt", "ltr_tau_norm", "ltr_logit_adjust", "ltr_ncm",
 }  # fmt: skip
 
 

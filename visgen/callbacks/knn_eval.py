@@ -228,6 +228,20 @@ class KnnEvalCallback(L.Callback):
             )
             self._write(names, rare, table, (g_emb, g_lab, g_idx), (q_emb, q_lab, q_idx), extra)
 
+    def write_outputs(
+        self,
+        scores: Mapping[str, float],
+        names: list[str],
+        rare: list[int] | None,
+        table: list[dict[str, object]],
+        gallery: tuple[np.ndarray, ...],
+        queries: tuple[np.ndarray, ...],
+        extra: np.ndarray,
+    ) -> None:
+        """Write the test files for ``test/...`` scores computed outside a Trainer (the rebalance stage)."""
+        self.last_metrics = dict(scores)
+        self._write(names, rare, table, gallery, queries, extra)
+
     def _write(
         self,
         names: list[str],

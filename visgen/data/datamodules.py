@@ -269,6 +269,10 @@ class ForamImageDataModule(L.LightningDataModule):
         sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
         return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler)
 
+    def split_dataloader(self, split: str) -> DataLoader:
+        """Images of ``split`` (train/val/test) in order, without augmentation (e.g. for cached features)."""
+        return self._eval_loader(split)
+
     def gallery_dataloader(self) -> DataLoader:
         """Training images in order, without augmentation (the KNN gallery)."""
         return self._eval_loader("train")

@@ -25,8 +25,13 @@ log = logging.getLogger(__name__)
 #: The metric families of the paper table, as keys of ``metrics.json`` without the ``test/knn/`` prefix.
 METRICS: tuple[str, ...] = ("acc", "per_class_acc", "rare_acc", "many_acc", "medium_acc", "few_acc")
 #: Diagnostics beside the paper's KNN, as ``{name: metrics.json key}``; a table shows them when a run has them.
-DIAGNOSTICS: dict[str, str] = {"ncm_rare_acc": "test/ncm/rare_acc"}
-STAGES: tuple[str, ...] = ("pretrain", "align")
+DIAGNOSTICS: dict[str, str] = {
+    "ncm_rare_acc": "test/ncm/rare_acc",
+    # The rebalancing rows' own classifier (visgen.run.rebalance), scored by the same metric function.
+    "clf_per_class_acc": "test/clf/per_class_acc",
+    "clf_rare_acc": "test/clf/rare_acc",
+}
+STAGES: tuple[str, ...] = ("pretrain", "align", "rebalance")
 
 # The three sweep keys that identify a table cell; "+experiment" is how the sweep adds the group.
 _EXPERIMENT_KEYS = ("+experiment", "experiment", "++experiment")

@@ -53,6 +53,8 @@ _HEADINGS = {
     "medium_acc": "medium",
     "few_acc": "few",
     "ncm_rare_acc": "rare, nearest class mean",
+    "clf_per_class_acc": "per-class, row's classifier",
+    "clf_rare_acc": "rare, row's classifier",
 }
 
 

@@ -147,6 +147,10 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
             log.warning(record.error)
             return
         _align_stage(cfg, dm, run_dir, record, weights, resume)
+    if "rebalance" in cfg.stages and weights is not None:
+        from visgen.run.rebalance import rebalance_stage
+
+        rebalance_stage(cfg, dm, run_dir, record, weights)
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:

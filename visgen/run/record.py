@@ -128,7 +128,7 @@ def _percent(value: Any) -> str:
 
 def stage_rows(run_dir: Path, stages: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Read the stages' ``metrics.json`` files that exist, labelled for the final table."""
-    labels = {"pretrain": "after pretraining", "align": "after alignment"}
+    labels = {"pretrain": "after pretraining", "align": "after alignment", "rebalance": "after rebalancing"}
     rows = {}
     for stage in stages:
         path = run_dir / stage / "metrics.json"
