@@ -6,7 +6,10 @@
 #   ltr_authors, ltr_align_authors                    the same rows under protocol=authors (2-layer head, instance
 #                                                     alignment batches, checkpoints chosen on TEST: marked rows)
 #   rtl_softmax (row 4, the baseline)                 a third pretraining (direction 1)
-#   ltr_align_shuffled, _random, _centred             anchor controls, alignments on ltr's cached pretraining
+#   ltr_align_shuffled, ltr_align_equiangular         anchor controls: alignments on ltr's cached pretraining
+#   ltr_crt, ltr_ncm, ltr_tau_norm, ltr_logit_adjust,  rebalancing baselines on ltr's frozen trunk (one feature
+#   ltr_plain                                          pass each; cRT trains the heads on cached features)
+#   ltr_align_random, ltr_align_centred               the remaining anchor controls
 # Each pretraining took ~165 s and each alignment ~25 s on an H100 (2026-11, this script's earlier rows).
 #
 #   bash experiments/paper_table/gpu_rows.sh            # on the GPU machine, repo root, with .whl/ carried
@@ -21,7 +24,7 @@ OUT=${OUT:-$PWD/gpu_rows_out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline HYDRA_FULL_ERROR=1
 export VISGEN_CACHE=${VISGEN_CACHE:-/tmp/visgen_cache}
-DEFAULT_ROWS=ltr,ltr_align,ltr_authors,ltr_align_authors,rtl_softmax,ltr_align_shuffled,ltr_align_random,ltr_align_centred
+DEFAULT_ROWS=ltr,ltr_align,ltr_authors,ltr_align_authors,rtl_softmax,ltr_align_shuffled,ltr_align_equiangular,ltr_crt,ltr_ncm,ltr_tau_norm,ltr_logit_adjust,ltr_plain,ltr_align_random,ltr_align_centred
 ROWS=${ROWS:-$DEFAULT_ROWS}
 WORK=${WORK:-/tmp/visgen_gpu_rows}
 MR=$WORK/multirun/paper_table_gpu
