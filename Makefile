@@ -33,20 +33,25 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # quick (CPU, the default): the rows behind the paper's claims and the anchor controls, seeds 0-2 — ltr, ltr_align and
 # its shuffled / random / centred controls at λ 1 and 0 (one sweep), and the rtl_softmax baseline at λ 1 only (a
 # second sweep; the claims need no baseline at λ = 0, and its 3 pretrainings would take the run past 60 min on
-# 2 cores). 33 jobs, 9 pretrainings, 53 min measured. GRID=full or PROFILE=paper: every row x λ {1, 0} x seeds (78 jobs).
-# SEEDS=0 for a first look in a third of the time. See experiments/paper_table/README.md.
+# 2 cores). 33 jobs, 9 pretrainings, 53 min measured. SEEDS=0 for a first look in a third of the time.
+# GRID=full: every row of conf/sweep/paper_table.yaml (Table 1, the anchor controls, the rebalancing rows, ltr and
+# ltr_align under protocol=authors: 21 rows) x λ {1, 0} x SEEDS, into multirun/paper_table_<profile>_full ->
+# reports/paper_table_<profile>_full.md; SEEDS=0 is 42 jobs with 14 pretrainings (7 per λ). PROFILE=paper without
+# GRID runs the same rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
 PT_PROFILE = $(or $(PROFILE),quick)
+PT_DIR = multirun/paper_table_$(PT_PROFILE)$(if $(GRID),_$(GRID))
 QUICK_ROWS = ltr,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_align_centred
-paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (PROFILE=quick) -> reports/paper_table_<profile>.md
+paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (PROFILE=quick, GRID=full) -> reports/paper_table_*.md
 ifeq ($(or $(GRID),$(filter-out quick,$(PT_PROFILE))),)
 	$(BIN)/python run.py -m +sweep=paper_table profile=quick +experiment=rtl_softmax data.phylo_signal=1.0 \
 	  seed=$(SEEDS) hydra.sweep.dir=multirun/paper_table_quick_baseline $(ARGS)
 	$(BIN)/python run.py -m +sweep=paper_table profile=quick +experiment=$(QUICK_ROWS) seed=$(SEEDS) $(ARGS)
 	$(BIN)/visgen report multirun/paper_table_quick multirun/paper_table_quick_baseline --out reports
 else
-	$(BIN)/python run.py -m +sweep=paper_table profile=$(PT_PROFILE) seed=$(SEEDS) $(ARGS)
-	$(BIN)/visgen report multirun/paper_table_$(PT_PROFILE) --out reports
+	$(BIN)/python run.py -m +sweep=paper_table profile=$(PT_PROFILE) seed=$(SEEDS) \
+	  hydra.sweep.dir=$(PT_DIR) sweep_name=$(notdir $(PT_DIR)) $(ARGS)
+	$(BIN)/visgen report $(PT_DIR) --out reports
 endif
 
 lint: $(STAMP) ## ruff check + format check

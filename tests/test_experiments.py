@@ -15,6 +15,10 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DECIDED = {
     "tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "align", "ltr_align", "imagenet_align", "wb", "wb_align",
     "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred", "baseline",
+    # issue 17: the authors' protocol on the claims rows
+    "ltr_authors", "ltr_align_authors",
+    # issue 17: the equiangular anchor control and the rebalancing rows on ltr's frozen trunk
+    "ltr_align_equiangular", "ltr_plain", "ltr_crt", "ltr_tau_norm", "ltr_logit_adjust", "ltr_ncm",
 }  # fmt: skip
 
 
@@ -69,7 +73,22 @@ def _pretrain_key(experiment: str, *more: str) -> str:
 @pytest.mark.parametrize(
     ("producer", "consumers"),
     [
-        ("ltr", ["ltr_align", "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred"]),
+        (
+            "ltr",
+            [
+                "ltr_align",
+                "ltr_align_shuffled",
+                "ltr_align_random",
+                "ltr_align_centred",
+                "ltr_align_equiangular",
+                "ltr_plain",
+                "ltr_crt",
+                "ltr_tau_norm",
+                "ltr_logit_adjust",
+                "ltr_ncm",
+            ],
+        ),
+        ("ltr_authors", ["ltr_align_authors"]),
         ("rtl_softmax", ["align", "baseline"]),
         ("wb", ["wb_align"]),
     ],
@@ -82,7 +101,7 @@ def test_rows_that_share_a_pretraining_share_its_cache_key(producer: str, consum
 
 
 def test_distinct_pretrainings_have_distinct_keys() -> None:
-    producers = ["tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "wb"]
+    producers = ["tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "wb", "ltr_authors"]
     assert len({_pretrain_key(p) for p in producers}) == len(producers)
 
 
@@ -96,18 +115,21 @@ def _sweep_jobs(*extra: str) -> list[list[str]]:
 def test_paper_table_sweep_expands_to_rows_x_lambdas_x_seeds() -> None:
     jobs = [dict(o.split("=", 1) for o in job) for job in _sweep_jobs()]
     experiments = [j["+experiment"] for j in jobs]
-    assert len(jobs) == 13 * 2 * 3
+    assert len(jobs) == 21 * 2 * 3
     assert set(experiments) == DECIDED - {"baseline"}  # baseline is rtl_softmax under its README name
-    # Seed outermost: the first 26 jobs are seed 0's whole grid (a sweep cut short leaves complete seeds).
-    assert {j["seed"] for j in jobs[:26]} == {"0"} and {j["seed"] for j in jobs[26:]} == {"1", "2"}
+    # Seed outermost: the first 42 jobs are seed 0's whole grid (a sweep cut short leaves complete seeds).
+    assert {j["seed"] for j in jobs[:42]} == {"0"} and {j["seed"] for j in jobs[42:]} == {"1", "2"}
     # Producers first: every pretraining a later row reuses was asked for before that row.
-    for producer, consumer in [("rtl_softmax", "align"), ("ltr", "ltr_align"), ("wb", "wb_align")]:
+    for producer, consumer in [
+        ("rtl_softmax", "align"), ("ltr", "ltr_align"), ("wb", "wb_align"), ("ltr", "ltr_crt"),
+        ("ltr_authors", "ltr_align_authors"),
+    ]:  # fmt: skip
         assert experiments.index(producer) < experiments.index(consumer)
 
 
 def test_sweep_jobs_get_distinct_readable_folders() -> None:
     jobs = _sweep_jobs("seed=0")  # a command-line override narrows the grid, as with Hydra
-    assert len(jobs) == 13 * 2
+    assert len(jobs) == 21 * 2
     subdirs = set()
     for job in jobs:
         cfg = _compose("+sweep=paper_table", *job, hydra=True)

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Paper profile (ResNet50, 224 px, all 27,729 ForamSim images, 20 + 5 epochs) on one GPU: Table 1 rows 5 (ltr) and
-# 7 (ltr_align), the anchor controls, then row 4 (rtl_softmax, the baseline), seed 0, λ = 1; then `visgen report`
-# -> reports/paper_table_gpu.md. Row 4 comes last: it needs a second pretraining, and BUDGET_S may cut it.
+# Paper profile (ResNet50, 224 px, all 27,729 ForamSim images, 20 + 5 epochs) on one GPU, seed 0, λ = 1, then
+# `visgen report` -> reports/paper_table_gpu.md. Rows, most important first (BUDGET_S cuts from the end; rows
+# that did not finish show as missing):
+#   ltr (row 5), ltr_align (row 7)                   one pretraining, one alignment
+#   ltr_authors, ltr_align_authors                    the same rows under protocol=authors (2-layer head, instance
+#                                                     alignment batches, checkpoints chosen on TEST: marked rows)
+#   rtl_softmax (row 4, the baseline)                 a third pretraining (direction 1)
+#   ltr_align_shuffled, ltr_align_equiangular         anchor controls: alignments on ltr's cached pretraining
+#   ltr_crt, ltr_ncm, ltr_tau_norm, ltr_logit_adjust,  rebalancing baselines on ltr's frozen trunk (one feature
+#   ltr_plain                                          pass each; cRT trains the heads on cached features)
+#   ltr_align_random, ltr_align_centred               the remaining anchor controls
+# Each pretraining took ~165 s and each alignment ~25 s on an H100 (2026-11, this script's earlier rows).
 #
 #   bash experiments/paper_table/gpu_rows.sh            # on the GPU machine, repo root, with .whl/ carried
 #   SMOKE=1 bash experiments/paper_table/gpu_rows.sh    # the same logic on this CPU at toy size (venv python)
 #   ROWS=ltr,ltr_align BUDGET_S=400 bash experiments/paper_table/gpu_rows.sh   # fewer rows / a hard time limit
 #
-# ltr and ltr_align share one pretraining (same cache key): it is trained once, by the first row.
-# Everything small (run.json, metrics, per-species tables, configs, the report and its plots) comes back as
-# $OUT/results.tgz; checkpoints and embeddings stay on the machine.
+# Rows that share a pretraining (ltr -> ltr_align and the controls; ltr_authors -> ltr_align_authors) train it
+# once, by the first row. Everything small (run.json, metrics, per-species tables, configs, the report and its
+# plots) comes back as $OUT/results.tgz; checkpoints and embeddings stay on the machine.
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu_rows_out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline HYDRA_FULL_ERROR=1
 export VISGEN_CACHE=${VISGEN_CACHE:-/tmp/visgen_cache}
-ROWS=${ROWS:-ltr,ltr_align,ltr_align_centred,ltr_align_shuffled,ltr_align_random,rtl_softmax}
+DEFAULT_ROWS=ltr,ltr_align,ltr_authors,ltr_align_authors,rtl_softmax,ltr_align_shuffled,ltr_align_equiangular,ltr_crt,ltr_ncm,ltr_tau_norm,ltr_logit_adjust,ltr_plain,ltr_align_random,ltr_align_centred
+ROWS=${ROWS:-$DEFAULT_ROWS}
 WORK=${WORK:-/tmp/visgen_gpu_rows}
 MR=$WORK/multirun/paper_table_gpu
 T0=$(date +%s)

@@ -191,7 +191,10 @@ class KnnEvalCallback(L.Callback):
     def _extra_queries(trainer: L.Trainer, stage: str, q_idx: np.ndarray) -> np.ndarray:
         """bool [M]: test queries that ForamSim's test floor added (``datamodule.extra_test``, by split
         position); they count in the class-level accuracies but not in overall accuracy."""
-        flags = getattr(getattr(trainer, "datamodule", None), "extra_test", None) if stage == "test" else None
+        dm = getattr(trainer, "datamodule", None)
+        # Under selection=test the validation loop runs on the test split: the same queries, the same mask.
+        on_test = stage == "test" or getattr(dm, "selection", "val") == "test"
+        flags = getattr(dm, "extra_test", None) if on_test else None
         if flags is None:
             return np.zeros(len(q_idx), dtype=bool)
         return np.asarray(flags, dtype=bool)[q_idx]
@@ -223,6 +226,20 @@ class KnnEvalCallback(L.Callback):
                 pred, q_lab, class_names=names, n_train=n_train, rare_classes=rare, buckets=buckets
             )
             self._write(names, rare, table, (g_emb, g_lab, g_idx), (q_emb, q_lab, q_idx), extra)
+
+    def write_outputs(
+        self,
+        scores: Mapping[str, float],
+        names: list[str],
+        rare: list[int] | None,
+        table: list[dict[str, object]],
+        gallery: tuple[np.ndarray, ...],
+        queries: tuple[np.ndarray, ...],
+        extra: np.ndarray,
+    ) -> None:
+        """Write the test files for ``test/...`` scores computed outside a Trainer (the rebalance stage)."""
+        self.last_metrics = dict(scores)
+        self._write(names, rare, table, gallery, queries, extra)
 
     def _write(
         self,

@@ -29,7 +29,7 @@ from visgen.data.image_cache import DecodedImages, decode_to_cache
 from visgen.errors import UserInputError
 from visgen.images import longtail
 from visgen.images.folder import ImageIndex, scan_image_folder
-from visgen.images.samplers import MPerClassBatchSampler, RandomBatchSampler
+from visgen.images.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
 from visgen.images.transforms import BatchAugment
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,17 @@ class ForamImageDataModule(L.LightningDataModule):
         device_resident: keep every decoded image on the accelerator and gather batches there
             (loaders then only carry indices; the fastest path when the data fits in device memory).
         eval_batch_size: batch size of val/test/gallery loaders (default ``batch_size``).
-        sampler: ``"m_per_class"`` or ``"random"``.
+        sampler: ``"m_per_class"``, ``"random"`` or ``"instance_negative"`` (positives + a negative of a uniformly
+            random other class each; the pipeline switches to it for ``align.sampling=instance_uniform_negative``).
         epoch_length: training images per epoch (default: the training set size).
         split_fractions, split_seed: the stratified split when the folder has no manifest.
         on_bad_image: ``"skip"`` (counted) or ``"error"`` (one-line error before training).
         seed: seed of the sampler and of the augmentation generators.
+        greyscale: images are decoded to grey and replicated to 3 channels (the only mode; the authors' protocol
+            too); ``False`` is refused rather than silently ignored.
+        selection: the split the validation loop (hence checkpoint selection) sees: ``"val"`` (ours) or
+            ``"test"`` (the authors' released code, which has no validation split; every such row is marked).
+            With ``"test"`` the monitored overall accuracy also counts ForamSim's test-floor extras.
     """
 
     def __init__(
@@ -94,14 +100,26 @@ class ForamImageDataModule(L.LightningDataModule):
         split_seed: int = 0,
         on_bad_image: str = "skip",
         seed: int = 0,
+        greyscale: bool = True,
+        selection: str = "val",
     ) -> None:
         super().__init__()
+        if not greyscale:
+            raise UserInputError(
+                "data.greyscale=false: colour input is not implemented (images are decoded to grey, "
+                "visgen/images/decode.py); use data.greyscale=true"
+            )
+        if selection not in ("val", "test"):
+            raise UserInputError(f"selection={selection}: unknown; use val (ours) or test (the authors')")
+        self.selection = selection
         if source not in ("forams_sim", "folder"):
             raise UserInputError(f"data.source={source!r}: use 'forams_sim' or 'folder'")
         if source == "folder" and root is None:
             raise UserInputError("data.root is not set; point it at a folder with one sub-folder per species")
-        if sampler not in ("m_per_class", "random"):
-            raise UserInputError(f"data.sampler={sampler!r}: use 'm_per_class' or 'random'")
+        if sampler not in ("m_per_class", "random", "instance_negative"):
+            raise UserInputError(
+                f"data.sampler={sampler!r}: use 'm_per_class', 'random' or 'instance_negative'"
+            )
         augment = dict(augment or {})
         unknown = set(augment) - _AUGMENT_KEYS - {"train"}
         if unknown:
@@ -238,6 +256,8 @@ class ForamImageDataModule(L.LightningDataModule):
         common = {"length": self.epoch_length, "seed": self.seed, "rank": rank, "world_size": world}
         if self.sampler == "m_per_class":
             batches = MPerClassBatchSampler(ds.labels.numpy(), self.m_per_class, self.batch_size, **common)
+        elif self.sampler == "instance_negative":
+            batches = InstanceNegativeBatchSampler(ds.labels.numpy(), self.batch_size, **common)
         else:
             batches = RandomBatchSampler(len(ds), self.batch_size, **common)
         return self._loader(ds, batch_sampler=batches)
@@ -249,13 +269,17 @@ class ForamImageDataModule(L.LightningDataModule):
         sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
         return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler)
 
+    def split_dataloader(self, split: str) -> DataLoader:
+        """Images of ``split`` (train/val/test) in order, without augmentation (e.g. for cached features)."""
+        return self._eval_loader(split)
+
     def gallery_dataloader(self) -> DataLoader:
         """Training images in order, without augmentation (the KNN gallery)."""
         return self._eval_loader("train")
 
     def val_dataloader(self) -> list[DataLoader]:
-        """``[val, gallery]``."""
-        return [self._eval_loader("val"), self.gallery_dataloader()]
+        """``[val, gallery]``; ``[test, gallery]`` under ``selection="test"`` (checkpoints chosen on test)."""
+        return [self._eval_loader(self.selection), self.gallery_dataloader()]
 
     def test_dataloader(self) -> list[DataLoader]:
         """``[test, gallery]``."""

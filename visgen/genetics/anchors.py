@@ -14,7 +14,7 @@ import numpy as np
 
 STATISTICS = ("mean", "median", "medoid")
 ANCHOR_MODES = ("raw", "centred", "whitened")
-CONTROLS = ("none", "shuffled", "random")
+CONTROLS = ("none", "shuffled", "random", "equiangular")
 
 
 def species_anchors(
@@ -100,7 +100,8 @@ def control_anchors(anchors: np.ndarray, kind: str = "none", seed: int = 0) -> n
         kind: ``"none"`` (unchanged), ``"shuffled"`` (rows permuted with no species keeping its
             own anchor: identical pairwise geometry, wrong assignment), or ``"random"`` (S draws
             from a Gaussian with the anchors' mean and covariance: comparable cosine statistics,
-            random species structure).
+            random species structure), or ``"equiangular"`` (``equiangular_anchors``: a regular simplex,
+            every pair at cosine −1/(S−1), the best-separated fixed prototypes; no genetics, no geometry kept).
         seed: random seed; the same seed gives the same control.
 
     Returns:
@@ -128,7 +129,37 @@ def control_anchors(anchors: np.ndarray, kind: str = "none", seed: int = 0) -> n
         # covariance centred^T centred / (S-1), without factorising a singular D x D matrix.
         g = rng.standard_normal((n, n))
         return mean + g @ centred / np.sqrt(max(n - 1, 1))
+    if kind == "equiangular":
+        return equiangular_anchors(n, anchors.shape[1], seed)
     raise ValueError(f"control must be one of {CONTROLS}, got {kind!r}")
+
+
+def equiangular_anchors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """``n`` unit vectors in ``dim`` dimensions forming a regular simplex (a simplex equiangular tight frame).
+
+    Every pair has cosine exactly −1/(n−1), the smallest maximal pairwise cosine ``n`` unit vectors can have:
+    the control "fixed, maximally separated class prototypes with no genetic content". Built as the centred
+    standard basis e_i − 1/n, scaled to unit norm, and rotated into ``dim`` dimensions by a seeded random
+    orthonormal map (so the anchors are not axis-aligned and the seed picks the rotation).
+
+    Args:
+        n: number of anchors (species), >= 2.
+        dim: embedding size, >= n.
+        seed: seed of the rotation.
+
+    Returns:
+        float64 [n, dim].
+
+    Raises:
+        ValueError: ``n < 2`` or ``dim < n``.
+    """
+    if n < 2 or dim < n:
+        raise ValueError(f"equiangular anchors need n >= 2 and dim >= n, got n={n}, dim={dim}")
+    simplex = np.eye(n) - 1.0 / n  # rows: e_i minus the centroid; |row|^2 = (n-1)/n
+    simplex *= np.sqrt(n / (n - 1.0))
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, n)))
+    q *= np.sign(np.diag(r))  # a Haar-distributed orthonormal frame [dim, n]
+    return simplex @ q.T
 
 
 def anchor_geometry(anchors: np.ndarray) -> dict[str, float]:

@@ -185,3 +185,90 @@ class RandomBatchSampler(_EpochSampler):
         batches = order.reshape(-1, self.batch_size)
         for b in range(self.rank, len(batches), self.world_size):
             yield batches[b].tolist()
+
+
+def other_classes(positions: np.ndarray, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """For each class position y, a position drawn uniformly from the ``num_classes - 1`` others.
+
+    Draws r uniformly from 0..C−2 and skips over y (r ≥ y → r + 1): a bijection between the C−1 values of
+    r and the other classes, so each other class has probability exactly 1/(C−1).
+
+    Args:
+        positions: int [B], values in 0..C−1.
+        num_classes: C >= 2.
+        rng: the generator to draw from.
+
+    Returns:
+        int [B], never equal to ``positions`` element-wise.
+    """
+    if num_classes < 2:
+        raise UserInputError(f"a negative from another class needs >= 2 classes, got {num_classes}")
+    positions = np.asarray(positions, dtype=np.int64)
+    r = rng.integers(0, num_classes - 1, size=positions.shape)
+    return r + (r >= positions)
+
+
+class InstanceNegativeBatchSampler(_EpochSampler):
+    """The authors' alignment batches: single instances, each paired with a negative of a random other class.
+
+    Every training image is a positive once per epoch (shuffled, so batches follow the long tail instead of
+    being class-balanced like :class:`MPerClassBatchSampler`); each positive i gets a negative image drawn by
+    first picking a class uniformly among the classes other than y_i, then an image of that class uniformly.
+    A batch is ``pairs`` positives followed by their ``pairs`` negatives (list position j and j + pairs).
+
+    Args:
+        labels: class per dataset position, int [N] (at least 2 distinct classes).
+        batch_size: images per batch, even: ``batch_size / 2`` pairs.
+        length: positives per epoch over all ranks (default N).
+        seed, rank, world_size: as in :class:`MPerClassBatchSampler`.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray,
+        batch_size: int,
+        *,
+        length: int | None = None,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if batch_size < 2 or batch_size % 2:
+            raise UserInputError(
+                f"data.batch_size={batch_size}: align.sampling=instance_uniform_negative needs an even batch "
+                "size (half positives, half their negatives)"
+            )
+        self.classes = np.unique(labels)
+        if len(self.classes) < 2:
+            raise UserInputError("align.sampling=instance_uniform_negative needs >= 2 training classes")
+        super().__init__(
+            batch_size=batch_size // 2,
+            length=len(labels) if length is None else int(length),
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
+        self.pairs = batch_size // 2
+        self.labels = labels
+        self.n = len(labels)
+        self.position = np.searchsorted(self.classes, labels)  # class position of each image
+        order = np.argsort(labels, kind="stable")
+        self.members = order  # images grouped by class position
+        self.start = np.searchsorted(labels[order], self.classes, side="left")
+        self.count = np.bincount(self.position, minlength=len(self.classes))
+
+    def negatives(self, positives: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Negative images [B] for positive images [B] (dataset positions), drawn as the class docstring says."""
+        cls = other_classes(self.position[positives], len(self.classes), rng)
+        offset = (rng.random(len(positives)) * self.count[cls]).astype(np.int64)
+        return self.members[self.start[cls] + np.minimum(offset, self.count[cls] - 1)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = self._rng()
+        total = self.num_batches * self.world_size * self.pairs
+        order = np.concatenate([rng.permutation(self.n) for _ in range(-(-total // self.n))])[:total]
+        for b, positives in enumerate(order.reshape(-1, self.pairs)):
+            negatives = self.negatives(positives, rng)  # drawn for every rank: one shared RNG stream
+            if b % self.world_size == self.rank:
+                yield np.concatenate([positives, negatives]).tolist()

@@ -20,6 +20,9 @@ from visgen.models.backbone import EmbeddingNet
 
 log = logging.getLogger(__name__)
 
+#: ``align.sampling`` values; the second is the authors' protocol (see ``AlignModule``).
+SAMPLINGS: tuple[str, ...] = ("m_per_class", "instance_uniform_negative")
+
 
 def anchor_cosine_summary(anchors: Tensor) -> dict[str, float]:
     """Summary of pairwise cosines between distinct anchors.
@@ -56,6 +59,9 @@ class AlignModule(EmbeddingModule):
         reuse_features: cache the frozen trunk's pooled features by sample ``index`` during training and
             skip the trunk for samples seen before. Only valid when training images are NOT augmented
             (the cache would otherwise freeze one random view per image); needs ``freeze_trunk``.
+        sampling: ``"m_per_class"`` (ours: every batch sample is a positive and the other-species samples
+            of the batch its negatives) or ``"instance_uniform_negative"`` (the authors': a batch is B
+            positives followed by their B given negatives, ``InstanceNegativeBatchSampler``).
     """
 
     def __init__(
@@ -69,10 +75,11 @@ class AlignModule(EmbeddingModule):
         freeze_trunk: bool = True,
         ce_weight: float = 0.0,
         reuse_features: bool = False,
+        sampling: str = "m_per_class",
     ) -> None:
         super().__init__(net, optimizer, scheduler)
         anchors = torch.as_tensor(anchors, dtype=torch.float32)
-        expected = (net.classifier.out_features, net.embed_head.out_features)
+        expected = (net.classifier.out_features, net.embedding_dim)
         if tuple(anchors.shape) != expected:
             raise UserInputError(
                 f"anchors: shape {tuple(anchors.shape)} but the model has {expected[0]} classes x {expected[1]}-D "
@@ -82,6 +89,8 @@ class AlignModule(EmbeddingModule):
             raise UserInputError(
                 "anchors: NaN/inf or all-zero rows (a species without DNA?); restrict classes to species with DNA"
             )
+        if sampling not in SAMPLINGS:
+            raise UserInputError(f"align.sampling={sampling}: unknown; use one of {', '.join(SAMPLINGS)}")
         if ce_weight < 0:
             raise UserInputError(f"align.ce_weight={ce_weight}: must be >= 0")
         if reuse_features and not freeze_trunk:
@@ -111,7 +120,13 @@ class AlignModule(EmbeddingModule):
         """One step; logs ``train/loss``, ``train/align_pos``, ``train/align_neg`` (and ``train/ce``)."""
         out = self._train_forward(batch)
         labels = batch["label"]
-        terms = self.loss(out["embedding"], labels, self.anchors)
+        if self.hparams.sampling == "instance_uniform_negative":
+            half = labels.shape[0] // 2  # positives, then their negatives (InstanceNegativeBatchSampler)
+            emb = out["embedding"]
+            terms = self.loss.pairs(emb[:half], emb[half:], labels[:half], self.anchors)
+            out, labels = {k: v[:half] for k, v in out.items()}, labels[:half]  # CE on the positives only
+        else:
+            terms = self.loss(out["embedding"], labels, self.anchors)
         logged = {"loss": terms["loss"], "align_pos": terms["pos"], "align_neg": terms["neg"]}
         if self.hparams.ce_weight > 0:
             ce = nn.functional.cross_entropy(out["logits"].float(), labels)

@@ -79,3 +79,29 @@ class CosineAlignLoss(nn.Module):
             per_sample = hinge.masked_fill(~is_neg, 0.0).amax(dim=1)
         neg = per_sample[has_neg].mean() if bool(has_neg.any()) else emb.sum() * 0.0
         return {"loss": pos + neg, "pos": pos, "neg": neg}
+
+    def pairs(
+        self, positives: Tensor, negatives: Tensor, labels: Tensor, anchors: Tensor
+    ) -> dict[str, Tensor]:
+        """Eq. 1 with one given negative per positive (``align.sampling=instance_uniform_negative``).
+
+        Args:
+            positives: f(x⁺), [B, D]; negatives: f(x⁻_i) of another species than ``labels[i]``, [B, D].
+            labels: species y_i of the positives, long [B].
+            anchors: genetic anchors g, [C, D].
+
+        Returns:
+            ``loss`` = ``pos`` + ``neg``: means over i of 1 − cos(g_{y_i}, f(x⁺_i)) and of
+            max(0, cos(g_{y_i}, f(x⁻_i)) − m).
+        """
+        if positives.shape != negatives.shape or positives.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"pairs: positives {tuple(positives.shape)}, negatives {tuple(negatives.shape)} and "
+                f"labels {tuple(labels.shape)} must pair up row by row"
+            )
+        g = anchors.float()[labels]
+        cos_pos = nn.functional.cosine_similarity(g, positives.float(), dim=1, eps=1e-8)
+        cos_neg = nn.functional.cosine_similarity(g, negatives.float(), dim=1, eps=1e-8)
+        pos = (1.0 - cos_pos).mean()
+        neg = torch.relu(cos_neg - self.margin).mean()
+        return {"loss": pos + neg, "pos": pos, "neg": neg}

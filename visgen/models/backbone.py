@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import urllib.error
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -57,50 +58,113 @@ def _load_trunk(name: str, weights: str | Path | None) -> nn.Module:
         return torchvision.models.get_model(name, weights=None)
     path = Path(weights)
     if path.suffix in {".pt", ".pth", ".ckpt", ".bin"} or path.is_file():
-        if not path.is_file():
-            raise UserInputError(
-                f"{path}: weights file not found; fix model.weights or use model.weights=null"
-            )
         model = torchvision.models.get_model(name, weights=None)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for corrupt/unsafe files
-            raise UserInputError(
-                f"{path}: not a readable state dict ({type(exc).__name__}); save one with torch.save(model.state_dict())"
-            ) from exc
-        state = {
-            k.removeprefix("module."): v
-            for k, v in state.items()
-            if not k.removeprefix("module.").startswith("fc.")
-        }
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("fc.")]
-        if missing or unexpected:
-            raise UserInputError(
-                f"{path}: does not match torchvision {name} (missing {len(missing)}, unexpected {len(unexpected)} keys, "
-                f"e.g. {(missing + unexpected)[0]}); pass a state dict of torchvision.models.{name}"
-            )
-        log.info("loaded %s trunk weights from %s", name, path)
+        load_trunk_state(model, path, name)
         return model
     try:
         enum = torchvision.models.get_model_weights(name)[str(weights)]
     except KeyError:
         names = [w.name for w in torchvision.models.get_model_weights(name)]
         raise UserInputError(
-            f"model.weights={weights!r}: no such weights for {name}; use one of {names}, a local file or null"
+            f"model.net.weights={weights!r}: no such weights for {name}; use one of {names}, a local file or null"
         ) from None
     try:
         # Served from the torch hub cache when present, so a machine that downloaded once runs offline.
         return torchvision.models.get_model(name, weights=enum)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         raise UserInputError(
-            f"model.weights={weights!r}: could not download {enum.url} ({type(exc).__name__}); download it into "
-            f"{torch.hub.get_dir()}/checkpoints, pass a local state-dict path, or use model.weights=null"
+            f"model.net.weights={weights!r}: could not download {enum.url} ({type(exc).__name__}); download it into "
+            f"{torch.hub.get_dir()}/checkpoints, pass a local state-dict path, or use model.net.weights=null"
         ) from exc
 
 
+def load_trunk_state(model: nn.Module, path: Path, name: str) -> None:
+    """Load a torchvision state dict from ``path`` into ``model``, every key and shape checked.
+
+    ``load_state_dict`` reports a shape mismatch as a multi-line RuntimeError after half the tensors are
+    copied; here every key and shape is compared first, so a wrong file (a ResNet18 dict for a ResNet50,
+    a checkpoint of another model) fails with one line naming the file and the first offending tensor.
+    ``fc.*`` keys (the ImageNet classifier) are allowed and ignored; a ``module.`` prefix (DataParallel) is
+    removed.
+
+    Args:
+        model: a torchvision model of builder ``name``, with ``fc`` still in place.
+        path: the state-dict file (``torch.save(model.state_dict(), path)``).
+        name: the builder name, for the message.
+
+    Raises:
+        UserInputError: file missing, unreadable, not a state dict, or keys/shapes that do not match.
+    """
+    key = f"model.net.weights={path}"
+    if not path.is_file():
+        raise UserInputError(f"{key}: weights file not found; fix the path or use model.net.weights=null")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt/unsafe files
+        raise UserInputError(
+            f"{key}: not a readable state dict ({type(exc).__name__}); save one with torch.save(model.state_dict())"
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise UserInputError(
+            f"{key}: holds no plain state dict of tensors; save model.state_dict() of {name}"
+        )
+    state = {
+        k.removeprefix("module."): v
+        for k, v in state.items()
+        if not k.removeprefix("module.").startswith("fc.")
+    }
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise UserInputError(
+            f"{key}: does not match torchvision {name} (missing {len(missing)}, unexpected {len(unexpected)} keys, "
+            f"e.g. {(missing + unexpected)[0]}); pass a state dict of torchvision.models.{name}"
+        )
+    wrong = [k for k, v in own.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        k = wrong[0]
+        raise UserInputError(
+            f"{key}: {len(wrong)} tensors have the wrong shape for torchvision {name}, e.g. {k} "
+            f"{tuple(state[k].shape)} instead of {tuple(own[k].shape)}; pass a state dict of torchvision.models.{name}"
+        )
+    model.load_state_dict(state, strict=False)  # fc.* stays at its init: EmbeddingNet replaces it anyway
+    log.info("loaded %s trunk weights (%d tensors) from %s", name, len(state), path)
+
+
+HEADS: tuple[str, ...] = ("linear", "two_layer")
+
+
+def build_embed_head(kind: str, in_features: int, embedding_dim: int, hidden: int) -> nn.Module:
+    """The embedding head on pooled trunk features.
+
+    Args:
+        kind: ``"linear"`` (ours: one Linear F→E) or ``"two_layer"`` (the authors' released code:
+            ``fc`` F→hidden, ReLU, ``fc_embedding`` hidden→E).
+        in_features: F, the trunk's pooled width (512 for ResNet18, 2048 for ResNet50).
+        embedding_dim: E.
+        hidden: width of the two-layer head's middle layer (ignored by ``"linear"``).
+
+    Returns:
+        A module mapping [B, F] to [B, E].
+    """
+    if kind == "linear":
+        return nn.Linear(in_features, embedding_dim)
+    if kind == "two_layer":
+        if hidden < 1:
+            raise UserInputError(f"model.head_hidden={hidden}: must be >= 1")
+        return nn.Sequential(
+            OrderedDict(
+                fc=nn.Linear(in_features, hidden),
+                relu=nn.ReLU(),
+                fc_embedding=nn.Linear(hidden, embedding_dim),
+            )
+        )
+    raise UserInputError(f"model.head={kind}: unknown head; use one of {', '.join(HEADS)}")
+
+
 class EmbeddingNet(nn.Module):
-    """ResNet trunk → pooled features → Linear → embedding → Linear → class logits.
+    """ResNet trunk → pooled features → embedding head → embedding → Linear → class logits.
 
     The classifier sits on the embedding rather than on the pooled features so that cross-entropy shapes
     the same 256-D space the KNN evaluation and the genetic alignment use (the paper's joint RTL+softmax
@@ -112,6 +176,8 @@ class EmbeddingNet(nn.Module):
         embedding_dim: size of the embedding (256 in the paper, matching 16x16 SGT vectors).
         weights: ``None``, a weights enum name, or a local state-dict path; see ``_load_trunk``.
         channels_last: store weights and inputs in channels-last layout (faster convolutions on GPUs).
+        head: ``"linear"`` (default) or ``"two_layer"`` (fc → ReLU → fc_embedding); see ``build_embed_head``.
+        head_hidden: the two-layer head's middle width.
     """
 
     def __init__(
@@ -122,6 +188,8 @@ class EmbeddingNet(nn.Module):
         embedding_dim: int = 256,
         weights: str | Path | None = None,
         channels_last: bool = False,
+        head: str = "linear",
+        head_hidden: int = 1000,
     ) -> None:
         super().__init__()
         if num_classes < 1 or embedding_dim < 1:
@@ -132,7 +200,8 @@ class EmbeddingNet(nn.Module):
         self.feature_dim = int(model.fc.in_features)
         model.fc = nn.Identity()
         self.trunk = model
-        self.embed_head = nn.Linear(self.feature_dim, embedding_dim)
+        self.embedding_dim = int(embedding_dim)
+        self.embed_head = build_embed_head(head, self.feature_dim, embedding_dim, int(head_hidden))
         self.classifier = nn.Linear(embedding_dim, num_classes)
         self.channels_last = channels_last
         self._trunk_frozen = False

@@ -21,7 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: The stages of a run, in the order they run; a stage's outputs live in ``<run_dir>/<stage>/``.
-STAGES: tuple[str, ...] = ("pretrain", "align")
+STAGES: tuple[str, ...] = ("pretrain", "align", "rebalance")
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
 EMBEDDINGS_NPZ = "embeddings.npz"

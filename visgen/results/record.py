@@ -81,6 +81,8 @@ class RunRecord:
         extra: other ``run.json`` fields a reader found (``wall_s``, ``python`` ...).
         config: the composed config (``.hydra/config.yaml``) when read back; {} otherwise.
         outside_grid: no sweep of the reported folders asked for this job (set by ``load_runs``).
+        protocol: the protocol switches (``visgen.run.pipeline.protocol_facts``); its ``selection`` is also written
+            top-level, where ``"test"`` marks checkpoints chosen on the test split.
     """
 
     run_dir: Path | None
@@ -97,6 +99,7 @@ class RunRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict, repr=False)
     outside_grid: bool = False
+    protocol: dict[str, Any] = field(default_factory=dict)
 
     # -- writing (the pipeline) ------------------------------------------------------------------------------
     def fail(self, err: BaseException) -> None:
@@ -120,6 +123,9 @@ class RunRecord:
             "machine": self.machine,
             "python": platform.python_version(),
         }
+        if self.protocol:
+            payload["protocol"] = self.protocol
+            payload["selection"] = self.protocol.get("selection", "val")
         return write_json_atomic(self.run_dir / RUN_JSON, payload)
 
     # -- reading (reports, probes) ---------------------------------------------------------------------------
@@ -144,6 +150,7 @@ class RunRecord:
             data=run.get("data") or {},
             stages=run.get("stages") or {},
             machine=str(run.get("machine") or ""),
+            protocol=run.get("protocol") or {},
             extra={k: v for k, v in run.items() if k not in _RUN_FIELDS},
             config=cfg,
         )
@@ -223,7 +230,18 @@ class RunRecord:
         return None if m is None else str(m)
 
 
-_RUN_FIELDS = {"name", "profile", "seed", "status", "error", "overrides", "data", "stages", "machine"}
+_RUN_FIELDS = {
+    "name",
+    "profile",
+    "seed",
+    "status",
+    "error",
+    "overrides",
+    "data",
+    "stages",
+    "machine",
+    "protocol",
+}
 
 
 def _read_yaml(path: Path) -> Any:

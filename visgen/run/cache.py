@@ -200,6 +200,8 @@ def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
         "profile": cfg.profile.name,
         "seed": int(cfg.seed),
         "monitor": cfg.monitor,
+        # selection=test picks the checkpoint on the test split (protocol=authors): another best.ckpt.
+        "selection": str(cfg.selection),
         # The checkpoint is chosen on val/knn/acc and the cached test outputs are KNN results, so the KNN
         # settings are part of what a cached pretraining means.
         "knn": {key: cfg.callbacks.knn_eval.get(key) for key in ("k", "metric")},

@@ -18,6 +18,13 @@ from visgen.results import STAGES
 #: data.* keys that describe ForamSim -> ``SimSettings`` field (the data module's ``sim`` dict), from the dataclass.
 SIM_KEYS: dict[str, str] = config_keys()
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
+# Protocol switches (conf/protocol/); torch-free copies of visgen.models.backbone.HEADS and
+# visgen.lit.align.SAMPLINGS (tests/run/test_protocol_checks.py keeps them equal).
+SELECTIONS: tuple[str, ...] = ("val", "test")
+HEADS: tuple[str, ...] = ("linear", "two_layer")
+SAMPLINGS: tuple[str, ...] = ("m_per_class", "instance_uniform_negative")
+# Torch-free copy of visgen.eval.rebalance.METHODS (the same test keeps them equal).
+REBALANCE_METHODS: tuple[str, ...] = ("plain", "crt", "tau_norm", "logit_adjust", "ncm")
 
 
 def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -63,8 +70,37 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
         _count("callbacks.knn_eval.k", knn.get("k"), 1, " (the paper: 5)")
+    _check_protocol(cfg, data)
+    if "rebalance" in stages:
+        _check_rebalance(cfg, stages)
     if "align" in stages:
         _check_align(cfg["align"], data)
+
+
+def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:
+    """The rebalance stage needs a pretraining in the same run and a known method."""
+    if "pretrain" not in stages or "align" in stages:
+        raise UserInputError(
+            f"stages={stages}: the rebalance stage runs on this run's pretraining instead of an alignment; "
+            "use stages=[pretrain, rebalance]"
+        )
+    rebalance = cfg["rebalance"]
+    _choice("rebalance.method", rebalance["method"], REBALANCE_METHODS)
+    _count("rebalance.epochs", rebalance.get("epochs"), 1)
+    _count("rebalance.batch_size", rebalance.get("batch_size"), 1)
+    if not list(rebalance.get("tau_grid") or []):
+        raise UserInputError("rebalance.tau_grid=[]: give at least one τ, e.g. rebalance.tau_grid=[0,0.5,1]")
+
+
+def _check_protocol(cfg: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """The protocol switches: ``selection``, ``model.head``, ``data.greyscale`` (``align.sampling`` with align)."""
+    _choice("selection", cfg.get("selection", "val"), SELECTIONS)
+    _choice("model.head", (cfg.get("model") or {}).get("head", "linear"), HEADS)
+    if data.get("greyscale", True) is not True:
+        raise UserInputError(
+            f"data.greyscale={data.get('greyscale')}: images are always decoded to grey (colour input is not "
+            "implemented); use data.greyscale=true"
+        )
 
 
 def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
@@ -72,6 +108,7 @@ def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
 
     _choice("align.anchor_mode", align["anchor_mode"], ANCHOR_MODES)
     _choice("align.control", align["control"], CONTROLS)
+    _choice("align.sampling", align.get("sampling", "m_per_class"), SAMPLINGS)
     _count("align.epochs", align["epochs"], 1, " (the paper: 5)")
     if align.get("reuse_features") and (data.get("augment") or {}).get("train", True):
         raise UserInputError(

@@ -62,7 +62,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     os.environ.setdefault("WANDB_MODE", "offline")
     record = RunRecord(
         run_dir=run_dir, name=str(cfg.name), profile=profile, seed=cfg.seed,
-        overrides=_task_overrides(), machine=describe_machine(),
+        overrides=_task_overrides(), machine=describe_machine(), protocol=protocol_facts(cfg),
     )  # fmt: skip
     record.write()
     try:
@@ -82,6 +82,22 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     if rows:
         print(format_table(rows, title=f"{cfg.name} | profile {profile} | seed {cfg.seed}"))
     return next(reversed(rows.values()), {})
+
+
+def protocol_facts(cfg: DictConfig) -> dict[str, Any]:
+    """The switches on which our protocol and the authors' differ (``conf/protocol/``), for ``run.json``.
+
+    ``selection`` = ``"test"`` marks a run whose checkpoints were chosen on the test split: its test
+    numbers are optimistic, and ``visgen report`` labels its rows.
+    """
+    return {
+        "protocol": str(cfg.get("protocol", {}).get("name", "ours")),
+        "selection": str(cfg.get("selection", "val")),
+        "head": str(cfg.model.get("head", "linear")),
+        "align_sampling": str(cfg.align.get("sampling", "m_per_class")),
+        "greyscale": bool(cfg.data.get("greyscale", True)),
+        "weights": None if cfg.model.net.get("weights") is None else str(cfg.model.net.weights),
+    }
 
 
 def _user_mistake(err: BaseException) -> UserInputError | None:
@@ -137,13 +153,21 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
             log.warning(record.error)
             return
         _align_stage(cfg, dm, run_dir, record, weights, resume)
+    if "rebalance" in cfg.stages and weights is not None:
+        from visgen.run.rebalance import rebalance_stage
+
+        rebalance_stage(cfg, dm, run_dir, record, weights)
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     sim = {new: data.pop(old) for old, new in SIM_KEYS.items() if old in data}
-    return instantiate(data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), _convert_="all")
+    # selection=test (protocol=authors): the validation loop, hence checkpoint choice, sees the test split.
+    selection = str(cfg.get("selection", "val"))
+    return instantiate(
+        data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), selection=selection, _convert_="all"
+    )
 
 
 def build_pretrain_module(cfg: DictConfig, num_classes: int, **overrides: Any) -> L.LightningModule:
@@ -329,6 +353,9 @@ def _align_stage(
     if weights is not None:
         load_net_weights(net, weights)
     speed_up(net, compile_model=bool(cfg.model.compile))
+    sampling = str(cfg.align.get("sampling", "m_per_class"))
+    if sampling == "instance_uniform_negative":
+        dm.sampler = "instance_negative"  # the alignment's batches only; pretraining ran before with its own
     module = AlignModule(
         net=net,
         anchors=torch.as_tensor(anchors, dtype=torch.float32),
@@ -336,6 +363,7 @@ def _align_stage(
         freeze_trunk=bool(cfg.align.freeze_trunk),
         ce_weight=float(cfg.align.ce_weight),
         reuse_features=bool(cfg.align.reuse_features),
+        sampling=sampling,
         optimizer=instantiate(cfg.align.optimizer),
         scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
     )

@@ -14,7 +14,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("per-class", "test/knn/per_class_acc"),
     ("rare", "test/knn/rare_acc"),
 )
-_LABELS = {"pretrain": "after pretraining", "align": "after alignment"}
+_LABELS = {"pretrain": "after pretraining", "align": "after alignment", "rebalance": "after rebalancing"}
 
 
 def format_table(rows: Mapping[str, Mapping[str, Any]], *, title: str) -> str:
