@@ -39,7 +39,11 @@ def test_authors_rows_are_the_claims_rows_under_protocol_authors() -> None:
 
 def test_the_authors_pretraining_has_its_own_cache_key_and_alignment_rows_share_theirs() -> None:
     ltr = pretrain_relevant(compose_cfg(["+experiment=ltr"]))
-    assert ltr["model"]["net"]["head"] == "linear" and ltr["selection"] == "val" and ltr["data"]["greyscale"] is True
+    assert (
+        ltr["model"]["net"]["head"] == "linear"
+        and ltr["selection"] == "val"
+        and ltr["data"]["greyscale"] is True
+    )
     keys = {r: config_hash(pretrain_relevant(compose_cfg([f"+experiment={r}"]))) for r in (
         "ltr", "ltr_align", "ltr_authors", "ltr_align_authors")}  # fmt: skip
     assert keys["ltr"] == keys["ltr_align"] and keys["ltr_authors"] == keys["ltr_align_authors"]
