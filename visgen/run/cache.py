@@ -35,7 +35,12 @@ MARKER = "complete.json"
 SPEED_ONLY_DATA = ("num_workers", "device_resident")
 # data.* knobs added after pretrainings were cached, with the value at which they change nothing: at that value
 # they stay out of the key, so adding a knob never invalidates the cache (ForamSim's own cache key does the same).
-NEUTRAL_DATA: dict[str, Any] = {"sim_convergent": 0, "sim_convergent_skip": 0}
+NEUTRAL_DATA: dict[str, Any] = {
+    "sim_convergent": 0,
+    "sim_convergent_skip": 0,
+    "manifest": None,
+    "group_regex": None,
+}
 # trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
 RESULT_TRAINER = (
     "max_epochs",
