@@ -127,7 +127,7 @@ def test_species_outside_the_table_come_from_the_folders_and_the_dna(tmp_path: P
         (tmp_path / name).mkdir()
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name / "a.png")
     # No DNA known for any of them: nothing has both, which is one problem naming the way out.
-    with pytest.raises(UserInputError, match="no species has both images and DNA.*data.classes=all"):
+    with pytest.raises(UserInputError, match=r"no species has both images and DNA.*data\.classes=all"):
         scan_image_folder(tmp_path)
     index = scan_image_folder(tmp_path, dna_species=["Ammonia_tepida", "Neogloboquadrina_humerosa"])
     assert index.class_names == ["Ammonia_tepida", "Neogloboquadrina_humerosa"]
@@ -138,7 +138,9 @@ def test_species_outside_the_table_come_from_the_folders_and_the_dna(tmp_path: P
 
 def test_a_synonym_named_folder_maps_like_the_fasta_header(tiny_image_folder: Path) -> None:
     (tiny_image_folder / "07 - Trilobatus sacculifer").mkdir()
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny_image_folder / "07 - Trilobatus sacculifer" / "a.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(
+        tiny_image_folder / "07 - Trilobatus sacculifer" / "a.png"
+    )
     synonyms = {"Trilobatus sacculifer": "Globigerinoides sacculifer"}
     index = scan_image_folder(tiny_image_folder, synonyms=synonyms)
     assert "Globigerinoides_sacculifer" in index.class_names
@@ -155,7 +157,12 @@ def test_every_scan_problem_is_reported_in_one_message(tiny_image_folder: Path) 
         )  # fmt: skip
     text = str(err.value)
     assert "4 problems, all found before training" in text and "\n" not in text
-    for part in ("merge the two folders", "lists Orbulina_universa 2 times", "Globigerinita_uvula", "notes.txt"):
+    for part in (
+        "merge the two folders",
+        "lists Orbulina_universa 2 times",
+        "Globigerinita_uvula",
+        "notes.txt",
+    ):
         assert text.count(part) == 1, part
 
 

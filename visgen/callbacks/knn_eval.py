@@ -207,7 +207,9 @@ class KnnEvalCallback(L.Callback):
             rare_classes=rare, buckets=buckets, overall_mask=~extra,
         )  # fmt: skip
         # Named class groups of the data (the image-only species of data.classes=all): their own accuracy.
-        for group, members in (getattr(getattr(trainer, "datamodule", None), "class_groups", None) or {}).items():
+        for group, members in (
+            getattr(getattr(trainer, "datamodule", None), "class_groups", None) or {}
+        ).items():
             scores[f"knn/{group}_acc"] = group_accuracy(pred, q_lab, len(names), members)
         self.last_metrics = {f"{stage}/{name}": value for name, value in scores.items()}
         for key, value in self.last_metrics.items():

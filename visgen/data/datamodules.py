@@ -235,7 +235,9 @@ class ForamImageDataModule(L.LightningDataModule):
         self.shot_buckets = longtail.shot_buckets(self.train_counts, self.class_scale)
         self.rare_classes = sorted(longtail.rare_classes(self.train_counts, self.class_scale))
         # Image-only species (data.classes=all): scored with the others, reported as their own group.
-        self.class_groups = {"no_dna": [self.class_names.index(n) for n in index.no_dna]} if index.no_dna else {}
+        self.class_groups = (
+            {"no_dna": [self.class_names.index(n) for n in index.no_dna]} if index.no_dna else {}
+        )
         meta = index.root / "dataset.json"
         self.dataset_info: dict[str, Any] = (
             json.loads(meta.read_text()) if meta.exists() else {"source": "folder"}
@@ -250,7 +252,9 @@ class ForamImageDataModule(L.LightningDataModule):
         if self.sampler == "m_per_class":
             # Fail in setup, before any training step, if batch_size/m_per_class cannot work.
             MPerClassBatchSampler(self._datasets["train"].labels.numpy(), self.m_per_class, self.batch_size)
-        log.info("%d rare species: %s", len(self.rare_classes), [self.class_names[c] for c in self.rare_classes])
+        log.info(
+            "%d rare species: %s", len(self.rare_classes), [self.class_names[c] for c in self.rare_classes]
+        )
 
     # ------------------------------------------------------------------ loaders
     def _rank_world(self) -> tuple[int, int]:

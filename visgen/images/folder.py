@@ -33,8 +33,8 @@ from visgen.images.species import (
     species_scales,
     suggest_name,
 )
-from visgen.images.splits import SPLITS, stratified_split
 from visgen.images.split_source import assign_splits
+from visgen.images.splits import SPLITS, stratified_split
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -156,7 +156,9 @@ def _select(
         classes = "dna"
     if isinstance(classes, str):
         if classes not in ("dna", "all"):
-            raise UserInputError(f"data.classes={classes}: unknown value; use 'dna', 'all' or a list of species")
+            raise UserInputError(
+                f"data.classes={classes}: unknown value; use 'dna', 'all' or a list of species"
+            )
         selected = order_classes(folders, dna, classes)
         if not selected:
             problems.append(

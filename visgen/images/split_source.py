@@ -76,11 +76,15 @@ def assign_splits(
     by_group: dict[str, str] | None = None
     if manifest is not None or path.exists():
         if not path.is_file():
-            out.problems.append(f"data.manifest={path}: no such file; fix the path or leave data.manifest unset")
+            out.problems.append(
+                f"data.manifest={path}: no such file; fix the path or leave data.manifest unset"
+            )
             return out
         columns = manifest_columns(path)
         if "path" not in columns or not {"split", "group"} & columns:
-            out.problems.append(f"{path}: a manifest needs the columns 'path' and 'split' or 'group'; add them")
+            out.problems.append(
+                f"{path}: a manifest needs the columns 'path' and 'split' or 'group'; add them"
+            )
             return out
         try:
             if "split" in columns:
@@ -99,7 +103,9 @@ def assign_splits(
                 out.bad.append(("image not in manifest", str(root / p), f"add it to {path}"))
         for p in sorted(listed):
             if p.split("/")[0] in used_folders and p not in present:
-                out.bad.append(("manifest row without its image", str(path), f"restore {p} or delete its row"))
+                out.bad.append(
+                    ("manifest row without its image", str(path), f"restore {p} or delete its row")
+                )
         out.source = "manifest"
     if by_group is not None:
         out.groups = [by_group.get(p, "") for p in paths]
@@ -121,7 +127,9 @@ def assign_splits(
             _check_groups_within_splits(out)
     elif any(out.groups):
         out.source = "manifest groups" if by_group is not None else "group_regex"
-        out.splits[keep] = group_split(labels[keep], [out.groups[i] for i in keep], class_names, fractions, seed)
+        out.splits[keep] = group_split(
+            labels[keep], [out.groups[i] for i in keep], class_names, fractions, seed
+        )
     else:
         out.splits[keep] = stratified_split(labels[keep], class_names, fractions, seed)
     return out

@@ -127,7 +127,9 @@ def read_manifest_groups(path: Path) -> dict[str, str]:
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"path", "group"} <= set(reader.fieldnames):
-            raise UserInputError(f"{path}: manifest needs the columns 'path' and 'split' or 'group'; add them")
+            raise UserInputError(
+                f"{path}: manifest needs the columns 'path' and 'split' or 'group'; add them"
+            )
         out: dict[str, str] = {}
         for line, row in enumerate(reader, start=2):
             group = (row["group"] or "").strip()
@@ -150,7 +152,9 @@ def groups_from_names(paths: Sequence[str], pattern: str) -> tuple[list[str], li
     try:
         rule = re.compile(pattern)
     except re.error as err:
-        raise UserInputError(f"data.group_regex={pattern!r}: invalid regex ({err}); fix the pattern") from None
+        raise UserInputError(
+            f"data.group_regex={pattern!r}: invalid regex ({err}); fix the pattern"
+        ) from None
     groups, unmatched = [], []
     for path in paths:
         match = rule.search(Path(path).name)
@@ -208,7 +212,9 @@ def group_split(
         members = members[rng.permutation(len(members))]
         total = int(size[members].sum())
         left = list(members)
-        wanted = [("test", fractions[2])] if len(members) == 2 else [("test", fractions[2]), ("val", fractions[1])]
+        wanted = (
+            [("test", fractions[2])] if len(members) == 2 else [("test", fractions[2]), ("val", fractions[1])]
+        )
         for split, frac in wanted:
             if frac <= 0:
                 continue

@@ -63,7 +63,9 @@ def data_problems(
     with_train = int((train > 0).sum())
     if sampler == "m_per_class":
         if m_per_class < 1 or batch_size % m_per_class:
-            problems.append(f"data.batch_size={batch_size} must be a multiple of data.m_per_class={m_per_class}")
+            problems.append(
+                f"data.batch_size={batch_size} must be a multiple of data.m_per_class={m_per_class}"
+            )
         elif batch_size // m_per_class > with_train:
             problems.append(
                 f"data.batch_size={batch_size} with data.m_per_class={m_per_class} needs {batch_size // m_per_class} "

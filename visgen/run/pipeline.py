@@ -175,7 +175,9 @@ def write_run_inputs(cfg: DictConfig, dm: Any, run_dir: Path) -> None:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     index = dm.scan()
     species = [index.class_names[c] for c in index.labels]
-    path = write_splits_csv(run_dir / "splits.csv", index.paths, species, list(index.groups), list(index.splits))
+    path = write_splits_csv(
+        run_dir / "splits.csv", index.paths, species, list(index.groups), list(index.splits)
+    )
     log.info("wrote the split (%d images) to %s", len(index.paths), path)
 
 
@@ -299,6 +301,9 @@ def _pretrain_or_reuse(
         _finish_wandb()
     metrics = annotate_metrics(stage_dir / "metrics.json", profile=cfg.profile.name, stage="pretrain")
     cache.store_outputs(stage_dir)
+    OmegaConf.save(
+        cfg, cache.dir / "config.yaml", resolve=True
+    )  # `visgen predict <cache>/best.ckpt` rebuilds from it
     cache.mark_complete(
         {
             "best": str(best),
