@@ -212,14 +212,14 @@ def group_split(
         members = members[rng.permutation(len(members))]
         total = int(size[members].sum())
         left = list(members)
-        wanted = (
+        pairs = (
             [("test", fractions[2])] if len(members) == 2 else [("test", fractions[2]), ("val", fractions[1])]
         )
-        for split, frac in wanted:
-            if frac <= 0:
-                continue
+        wanted = [(split, frac) for split, frac in pairs if frac > 0]
+        for position, (split, frac) in enumerate(wanted):
+            reserve = len(wanted) - position  # one group for train and one for each split still to fill
             target, taken = frac * total, 0
-            while len(left) > 1:
+            while len(left) > reserve:
                 g = left[0]
                 if taken and abs(taken + size[g] - target) >= abs(taken - target):
                     break
