@@ -239,7 +239,7 @@ def write_splits_csv(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")  # plain lines: awk/cut-friendly
         writer.writerow(["path", "species", "group", "split"])
         writer.writerows(zip(paths, species, groups, splits, strict=True))
     return path

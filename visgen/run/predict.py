@@ -208,7 +208,7 @@ def predict(
     out.parent.mkdir(parents=True, exist_ok=True)
     k = min(top_k, len(run.species))
     with out.open("w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(
             ["path", *[f"{c}_{i}" for i in range(1, k + 1) for c in ("pred", "score")], "novelty"]
         )
