@@ -83,7 +83,9 @@ def write_quirky_folder(root: Path, size: int = 40, seed: int = 0) -> Path:
     return root
 
 
-if __name__ == "__main__":  # `python tests/own_data_fixtures.py /tmp/my_forams`: the docs' worked example data
+if (
+    __name__ == "__main__"
+):  # `python tests/own_data_fixtures.py /tmp/my_forams`: the docs' worked example data
     import sys
 
     print(write_quirky_folder(Path(sys.argv[1])))

@@ -58,7 +58,7 @@ def test_duplicates_across_species_and_groups_across_splits_are_problems(tiny_im
         csv.writer(fh).writerows([("path", "split", "group"), *rows])
     report = audit_folder(tiny_image_folder, manifest=tiny_image_folder / "groups.csv", dna_species=None)
     assert report.exit_code() == 1
-    assert report.groups_crossing == [{"group": "s0", "splits": ["test", "train"]}]
+    assert report.groups_crossing == [{"group": "Orbulina_universa/s0", "splits": ["test", "train"]}]
     assert any("1 groups lie in more than one split" in p for p in report.problems)
     # Only the two listed images are in the manifest; the copy is unlisted (skipped, counted).
     assert report.skipped["image not in manifest"] == 36

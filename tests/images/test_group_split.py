@@ -79,3 +79,22 @@ def test_the_written_split_reads_back_as_a_manifest(tiny_image_folder: Path, tmp
     again = scan_image_folder(tiny_image_folder, manifest=out, split_seed=99)  # the seed no longer matters
     assert again.paths == first.paths
     assert (again.splits == first.splits).all() and list(again.groups) == list(first.groups)
+
+
+def test_images_in_specimen_subfolders_are_found_and_can_be_grouped_by_subfolder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for species in ("Orbulina_universa", "Globigerinoides_ruber"):
+        for specimen in range(4):
+            folder = tmp_path / species / f"specimen_{specimen}"
+            folder.mkdir(parents=True)
+            for k in range(3):
+                Image.fromarray(np.full((8, 8), 10 * k + specimen, np.uint8)).save(folder / f"slice_{k}.png")
+    (tmp_path / "Orbulina_universa" / ".ipynb_checkpoints").mkdir()  # hidden: not data
+    index = scan_image_folder(tmp_path, group_regex=r"^([^/]+)/")
+    assert len(index.paths) == 24 and index.paths[0] == "Globigerinoides_ruber/specimen_0/slice_0.png"
+    assert sorted(set(index.groups)) == [f"specimen_{i}" for i in range(4)]
+    species_group = {(index.labels[i], index.groups[i]) for i in range(24)}
+    for label, group in species_group:
+        members = [i for i in range(24) if index.labels[i] == label and index.groups[i] == group]
+        assert len({index.splits[i] for i in members}) == 1

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_tiny_image_folder
 from PIL import Image
-from pipeline_fixtures import PIPELINE_COUNTS, compose_cfg, tiny_overrides
 
+from tests.conftest import write_tiny_image_folder
+from tests.pipeline_fixtures import PIPELINE_COUNTS, compose_cfg, tiny_overrides
 from visgen.errors import UserInputError
 from visgen.images.folder import ImageIndex, scan_image_folder
 from visgen.run.data_checks import data_problems
@@ -103,7 +103,8 @@ def test_a_manifest_split_that_puts_one_specimen_in_two_splits(tiny_image_folder
     with open(tiny_image_folder / "manifest.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([("path", "split", "group"), *rows])
     with pytest.raises(
-        UserInputError, match=r"1 groups lie in more than one split \(e.g. s1: \['test', 'train'\]\)"
+        UserInputError,
+        match=r"1 groups lie in more than one split \(e.g. Orbulina_universa/s1: \['test', 'train'\]\)",
     ):
         scan_image_folder(tiny_image_folder, classes=["Orbulina_universa"])
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from own_data_fixtures import DUPLICATE, TRUNCATED, ZERO_BYTE, write_quirky_folder
-from pipeline_fixtures import compose_cfg, tiny_overrides
 
+from tests.own_data_fixtures import DUPLICATE, TRUNCATED, ZERO_BYTE, write_quirky_folder
+from tests.pipeline_fixtures import compose_cfg, tiny_overrides
 from visgen.cli import main
 from visgen.eval.knn import knn_predict
 
@@ -151,3 +151,33 @@ def test_embed_writes_ids_embeddings_labels_and_the_gallery_index(
     # The train images among them are gallery rows: their nearest gallery vector is themselves (distance ~0).
     d, _ = index.search(np.ascontiguousarray(z["embeddings"], dtype=np.float32), 1)
     assert (d[:, 0] < 1e-6).sum() >= 6
+
+
+def test_predict_from_a_checkpoint_equals_predict_from_its_run_folder(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from visgen.run.predict import predict
+
+    root, run_dir = trained
+    images = [str(root / "Ammonia_tepida")]
+    by_run, _, _ = predict(run_dir, images, out=tmp_path / "a.csv", device="cpu", progress=False)
+    by_ckpt, _, _ = predict(
+        run_dir / "align" / "checkpoints" / "best.ckpt",
+        images,
+        out=tmp_path / "b.csv",
+        device="cpu",
+        progress=False,
+    )
+    assert by_run.read_text() == by_ckpt.read_text()
+    # The pretraining's checkpoint lives in the pretraining cache, which holds its outputs and config too.
+    record = json.loads((run_dir / "run.json").read_text())
+    ckpt = Path(record["stages"]["pretrain"]["cache"]) / "best.ckpt"
+    with open(run_dir / "splits.csv", newline="") as fh:
+        tests = [str(root / r["path"]) for r in csv.DictReader(fh) if r["split"] == "test"]
+    out, n, bad = predict(ckpt, tests, out=tmp_path / "c.csv", device="cpu", progress=False)
+    npz = np.load(run_dir / "pretrain" / "embeddings.npz")
+    assert n == len(npz["query_labels"]) and sum(bad.values()) == len(tests) - n
+    species = npz["species"].tolist()
+    pred, _ = knn_predict(npz["gallery_embeddings"], npz["gallery_labels"], npz["query_embeddings"], k=5)
+    with open(out, newline="") as fh:
+        assert [r["pred_1"] for r in csv.DictReader(fh)] == [species[c] for c in pred]

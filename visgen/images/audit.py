@@ -208,11 +208,11 @@ def _duplicates(report: AuditReport, index: Any, facts: list[FileFacts], ok: np.
 
 
 def _groups_crossing(report: AuditReport, index: Any) -> None:
-    """Groups (specimens) whose images lie in more than one split."""
+    """Groups (specimens, ``species/group``) whose images lie in more than one split."""
     seen: dict[str, set[str]] = defaultdict(set)
-    for group, split in zip(index.groups, index.splits, strict=True):
-        if group:
-            seen[str(group)].add(str(split))
+    for label, group, split in zip(index.labels, index.groups, index.splits, strict=True):
+        if group:  # scoped by species, as the group split scopes them
+            seen[f"{index.class_names[label]}/{group}"].add(str(split))
     report.groups_crossing = [
         {"group": g, "splits": sorted(s)} for g, s in sorted(seen.items()) if len(s) > 1
     ]

@@ -134,8 +134,8 @@ def _scan_species_folders(
         name = canonical_species(entry.name, synonyms)
         if name in found:
             problems.append(
-                f"folders '{found[name].name}' and '{entry.name}' are both species {name} "
-                "(after genetics.synonyms); merge the two folders"
+                f"folders '{found[name].name}' and '{entry.name}' are both species {name} (names are read as genus "
+                "+ epithet, then genetics.synonyms); merge the two folders or rename one"
             )
             continue
         found[name] = Path(entry.path)
@@ -177,6 +177,22 @@ def _select(
                 "fix the name or add the folder"
             )
     return [n for n in dict.fromkeys(chosen) if n in folders]
+
+
+def _files_below(folder: Path) -> list[os.DirEntry[str]]:
+    """Every file in a species folder and its sub-folders (e.g. one per specimen), sorted by path.
+
+    Hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are not data and are passed over.
+    """
+    out: list[os.DirEntry[str]] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            out += _files_below(Path(entry.path))
+        elif entry.is_file():
+            out.append(entry)
+    return out
 
 
 def scan_image_folder(root: str | Path, **options: object) -> ImageIndex:
@@ -263,9 +279,7 @@ def scan_with_problems(
     class_names: list[str] = []
     for name in selected:
         images = []
-        for entry in sorted(os.scandir(folders[name]), key=lambda e: e.name):
-            if entry.name.startswith(".") or not entry.is_file():
-                continue  # .DS_Store, nested folders
+        for entry in _files_below(folders[name]):
             if Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
                 bad("non-image file", entry.path, "remove it from the species folder")
                 continue

@@ -124,7 +124,7 @@ def assign_splits(
     if by_split is not None:
         out.splits[keep] = [by_split[paths[i]] for i in keep]
         if any(out.groups):
-            _check_groups_within_splits(out)
+            _check_groups_within_splits(out, labels, class_names)
     elif any(out.groups):
         out.source = "manifest groups" if by_group is not None else "group_regex"
         out.splits[keep] = group_split(
@@ -135,12 +135,15 @@ def assign_splits(
     return out
 
 
-def _check_groups_within_splits(out: SplitAssignment) -> None:
-    """A given split that puts one group into two splits leaks a specimen into its own gallery: a problem."""
+def _check_groups_within_splits(out: SplitAssignment, labels: np.ndarray, class_names: Sequence[str]) -> None:
+    """A given split that puts one group into two splits leaks a specimen into its own gallery: a problem.
+
+    Groups are scoped by species (``species/group``), as in ``group_split``.
+    """
     seen: dict[str, set[str]] = {}
-    for group, split in zip(out.groups, out.splits.tolist(), strict=True):
+    for label, group, split in zip(labels.tolist(), out.groups, out.splits.tolist(), strict=True):
         if group and split:
-            seen.setdefault(group, set()).add(split)
+            seen.setdefault(f"{class_names[label]}/{group}", set()).add(split)
     crossing = sorted(g for g, s in seen.items() if len(s) > 1)
     if crossing:
         out.problems.append(

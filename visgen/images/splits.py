@@ -143,7 +143,8 @@ def groups_from_names(paths: Sequence[str], pattern: str) -> tuple[list[str], li
     """Group ids extracted from file names by ``data.group_regex``.
 
     The id is the named group ``group`` when the pattern has one, else the first group, else the whole
-    match; it is searched in the file name (not the folder).
+    match; it is searched in the path below the species folder: the file name, or ``specimen_07/slice_3.png``
+    for images kept in one sub-folder per specimen (``'^([^/]+)/'`` then groups by sub-folder).
 
     Returns:
         ``(groups, unmatched)``: one id per path ("" where the pattern did not match) and the paths that
@@ -157,7 +158,7 @@ def groups_from_names(paths: Sequence[str], pattern: str) -> tuple[list[str], li
         ) from None
     groups, unmatched = [], []
     for path in paths:
-        match = rule.search(Path(path).name)
+        match = rule.search(path.split("/", 1)[-1])  # below the species folder
         if match is None:
             groups.append("")
             unmatched.append(path)
@@ -178,8 +179,8 @@ def group_split(
 ) -> np.ndarray:
     """Seeded train/val/test split, stratified by species and disjoint by group.
 
-    A group belongs to the species most of its images have (ties: the lower label). Per species its
-    groups are shuffled (by ``seed`` and a hash of the species name, as in ``stratified_split``) and
+    Group ids are scoped by species: a specimen is of one species, so ``specimen_1`` under two species
+    names two specimens (ids restart in every species folder). Per species its groups are shuffled (by ``seed`` and a hash of the species name, as in ``stratified_split``) and
     taken into test, then val, while that brings the split's image count closer to its fraction; at
     least one group of a species with ≥ 3 groups goes to each split, a species with 2 groups gets one
     train and one test group, and the last group is never taken from train.
@@ -199,13 +200,12 @@ def group_split(
             f"data.split_fractions={list(fractions)}: give three non-negative fractions summing to 1"
         )
     labels = np.asarray(labels, dtype=np.int64)
-    names, inverse = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-    votes = np.zeros((len(names), len(class_names)), dtype=np.int64)
-    np.add.at(votes, (inverse, labels), 1)
-    owner, size = votes.argmax(axis=1), votes.sum(axis=1)
+    keyed = np.asarray([f"{lab}\0{g}" for lab, g in zip(labels.tolist(), groups, strict=True)], dtype=str)
+    names, first, inverse = np.unique(keyed, return_index=True, return_inverse=True)
+    owner, size = labels[first], np.bincount(inverse, minlength=len(names))
     group_split_of = np.full(len(names), "train", dtype="<U5")
     for c, name in enumerate(class_names):
-        members = np.flatnonzero(owner == c)  # group ids, sorted by name
+        members = np.flatnonzero(owner == c)  # this species' groups, sorted by id
         if len(members) < 2:
             continue
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])

@@ -69,6 +69,8 @@ def load_run(path: str | Path, device: str = "auto") -> TrainedRun:
     from visgen.models.backbone import EmbeddingNet
     from visgen.run.stages import load_net_weights
 
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError(f"--device {device}: no CUDA device here; use --device cpu (or auto)")
     files = read_run_files(Path(path))
     dev = torch.device(
         "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
