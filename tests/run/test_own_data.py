@@ -181,3 +181,14 @@ def test_predict_from_a_checkpoint_equals_predict_from_its_run_folder(
     pred, _ = knn_predict(npz["gallery_embeddings"], npz["gallery_labels"], npz["query_embeddings"], k=5)
     with open(out, newline="") as fh:
         assert [r["pred_1"] for r in csv.DictReader(fh)] == [species[c] for c in pred]
+
+
+def test_run_plots_draw_without_anchors_for_species_without_dna(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from visgen.report.plots import draw_run_plots
+
+    _, run_dir = trained
+    written, skipped = draw_run_plots(run_dir, tmp_path)
+    assert "anchor plots: some species have no DNA (NaN anchor rows)" in skipped
+    assert {p.name for p in written} >= {"tsne.png", "confusion.png"}
