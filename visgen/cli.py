@@ -1,4 +1,4 @@
-"""The ``visgen`` console script: ``visgen sgt | simulate | report``.
+"""The ``visgen`` console script: ``visgen sgt | simulate | report | data check | predict | embed``.
 
 Each sub-command parses its arguments here and calls one function in the module that owns the job,
 so ``grep`` leads from the command to the code. User mistakes (``UserInputError``) print one line.
@@ -46,6 +46,91 @@ def _cmd_report(ns: argparse.Namespace) -> None:
         print(path)
 
 
+def _genetics_defaults() -> dict:
+    """``conf/genetics/sgt.yaml`` (header rule, synonyms, exclusions): the CLI reads DNA as a run does."""
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "genetics" / "sgt.yaml"
+    return OmegaConf.to_container(OmegaConf.load(conf)) if conf.is_file() else {}  # type: ignore[return-value]
+
+
+def _cmd_data_check(ns: argparse.Namespace) -> int:
+    import json
+
+    from visgen.genetics.dataset import fasta_species
+    from visgen.images.audit import audit_folder, format_report
+    from visgen.resources import data_path
+
+    genetics = _genetics_defaults()
+    genetics.pop("fasta", None)
+    if ns.header_rule:
+        genetics["header_rule"] = ns.header_rule
+    fasta = ns.fasta or data_path("foram_18S_rDNA.fasta")
+    report = audit_folder(
+        ns.root,
+        dna_species=fasta_species(fasta, **genetics),
+        synonyms=genetics.get("synonyms") or {},
+        manifest=ns.manifest,
+        group_regex=ns.group_regex,
+    )
+    print(f"DNA: {fasta}")
+    print(format_report(report))
+    if ns.json is not None:
+        ns.json.parent.mkdir(parents=True, exist_ok=True)
+        ns.json.write_text(json.dumps(report.as_dict(), indent=1, default=str) + "\n")
+    return report.exit_code()
+
+
+def _cmd_predict(ns: argparse.Namespace) -> None:
+    from visgen.run.predict import predict
+
+    out, n, bad = predict(
+        ns.run, ns.images, out=ns.out, top_k=ns.top_k, batch_size=ns.batch_size, device=ns.device
+    )
+    skipped = ", ".join(f"{c} {why}" for why, c in sorted(bad.items()))
+    print(f"{out}: {n} images predicted" + (f"; skipped {skipped}" if bad else ""))
+
+
+def _cmd_embed(ns: argparse.Namespace) -> None:
+    from visgen.run.predict import embed
+
+    out, index, n, bad = embed(ns.run, ns.images, out=ns.out, batch_size=ns.batch_size, device=ns.device)
+    skipped = ", ".join(f"{c} {why}" for why, c in sorted(bad.items()))
+    print(f"{out}: {n} embeddings; gallery index {index}" + (f"; skipped {skipped}" if bad else ""))
+
+
+def _add_use_commands(sub: argparse._SubParsersAction) -> None:
+    """``data check``, ``predict`` and ``embed``: the verbs for a user's own data and a trained run."""
+    p = sub.add_parser("data", help="inspect an image data set")
+    verbs = p.add_subparsers(dest="data_command", required=True)
+    c = verbs.add_parser("check", help="one report of everything about an image folder, before training")
+    c.add_argument("root", type=Path, help="folder with one sub-folder per species")
+    c.add_argument(
+        "--fasta", type=Path, default=None, help="FASTA for the DNA join (default: the shipped 18S)"
+    )
+    c.add_argument(
+        "--header-rule", default=None, help="FASTA header rule: genbank or a regex (genetics.header_rule)"
+    )
+    c.add_argument("--manifest", type=Path, default=None, help="manifest CSV (path + split and/or group)")
+    c.add_argument("--group-regex", default=None, help="specimen id from file names (data.group_regex)")
+    c.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
+    c.set_defaults(func=_cmd_data_check)
+    for name, helptext in (("predict", "top-k species and novelty for new images"),
+                           ("embed", "embeddings of images (npz) and the gallery's FAISS index")):  # fmt: skip
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("run", type=Path, help="a run folder or a checkpoint (.ckpt)")
+        p.add_argument("images", nargs="+", help="image files and/or folders (searched recursively)")
+        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+        if name == "predict":
+            p.add_argument("--top-k", type=int, default=5, help="species per image")
+            p.add_argument("--out", type=Path, default=Path("preds.csv"))
+            p.set_defaults(func=_cmd_predict)
+        else:
+            p.add_argument("--out", type=Path, required=True, help="output .npz")
+            p.set_defaults(func=_cmd_embed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="visgen", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -83,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.set_defaults(func=_cmd_report)
+    _add_use_commands(sub)
     return parser
 
 
@@ -94,11 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not ns.verbose:  # faiss reports each instruction set it could not load as an INFO traceback line
         logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     try:
-        ns.func(ns)
+        code = ns.func(ns)
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -86,14 +86,15 @@ def test_folder_name_forms(tmp_path: Path, folder: str, name: str) -> None:
     assert index.paths == [f"{folder}/a.png"]
 
 
-def test_unknown_species_suggests_the_closest_name(tiny_image_folder: Path) -> None:
+def test_a_typo_folder_is_left_out_of_dna_with_a_count_and_a_suggestion(
+    tiny_image_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tiny_image_folder / "Globigerinoides_rubber").mkdir()
-    with pytest.raises(UserInputError, match="did you mean 'Globigerinoides_ruber'") as err:
-        scan_image_folder(tiny_image_folder)
-    assert "\n" not in str(err.value) and "Globigerinoides_rubber" in str(err.value)
-    assert str(err.value).endswith(
-        "(did you mean 'Globigerinoides_ruber'?); rename the folder or list the species explicitly in data.classes"
-    )
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny_image_folder / "Globigerinoides_rubber" / "a.png")
+    index = scan_image_folder(tiny_image_folder)
+    assert "Globigerinoides_rubber" not in index.class_names and len(index.paths) == 37
+    assert index.skipped == {"species folders without DNA (data.classes=all keeps them)": 1}
+    assert "did you mean 'Globigerinoides_ruber'?" in caplog.text
 
 
 def test_duplicate_species_folders_raise(tiny_image_folder: Path) -> None:
@@ -108,27 +109,61 @@ def test_class_selection(tiny_image_folder: Path) -> None:
         tiny_image_folder / "Globorotalia_crassaformis" / "x.png"
     )
     dna = scan_image_folder(tiny_image_folder)
-    assert "Globorotalia_crassaformis" not in dna.class_names
-    assert dna.skipped == {"species folders not selected": 1}
+    assert "Globorotalia_crassaformis" not in dna.class_names and dna.no_dna == []
     every = scan_image_folder(tiny_image_folder, classes="all")
     assert every.class_names[-1] == "Globorotalia_crassaformis" and len(every.class_names) == 7
+    assert every.no_dna == ["Globorotalia_crassaformis"]
     chosen = scan_image_folder(tiny_image_folder, classes=["Orbulina universa", "Tenuitella_iota"])
     assert chosen.class_names == ["Orbulina_universa", "Tenuitella_iota"]
     assert len(chosen.paths) == 8
-    with pytest.raises(UserInputError, match="no folder for species Globigerinita_uvula"):
+    with pytest.raises(UserInputError, match="names Globigerinita_uvula but no folder holds it"):
         scan_image_folder(tiny_image_folder, classes=["Globigerinita_uvula"])
     with pytest.raises(UserInputError, match=r"data\.classes"):
         scan_image_folder(tiny_image_folder, classes="most")
 
 
-def test_explicit_list_admits_species_outside_the_table(tmp_path: Path) -> None:
-    (tmp_path / "Neogloboquadrina_humerosa").mkdir()
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "Neogloboquadrina_humerosa" / "a.png")
-    with pytest.raises(UserInputError, match="unknown species"):
+def test_species_outside_the_table_come_from_the_folders_and_the_dna(tmp_path: Path) -> None:
+    for name in ("Neogloboquadrina_humerosa", "Ammonia tepida", "morphotype 3"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name / "a.png")
+    # No DNA known for any of them: nothing has both, which is one problem naming the way out.
+    with pytest.raises(UserInputError, match=r"no species has both images and DNA.*data\.classes=all"):
         scan_image_folder(tmp_path)
-    assert scan_image_folder(tmp_path, classes=["Neogloboquadrina_humerosa"]).class_names == [
-        "Neogloboquadrina_humerosa"
-    ]
+    index = scan_image_folder(tmp_path, dna_species=["Ammonia_tepida", "Neogloboquadrina_humerosa"])
+    assert index.class_names == ["Ammonia_tepida", "Neogloboquadrina_humerosa"]
+    every = scan_image_folder(tmp_path, classes="all", dna_species=["Ammonia_tepida"])
+    assert every.class_names == ["Ammonia_tepida", "Morphotype_3", "Neogloboquadrina_humerosa"]
+    assert every.no_dna == ["Morphotype_3", "Neogloboquadrina_humerosa"]
+
+
+def test_a_synonym_named_folder_maps_like_the_fasta_header(tiny_image_folder: Path) -> None:
+    (tiny_image_folder / "07 - Trilobatus sacculifer").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(
+        tiny_image_folder / "07 - Trilobatus sacculifer" / "a.png"
+    )
+    synonyms = {"Trilobatus sacculifer": "Globigerinoides sacculifer"}
+    index = scan_image_folder(tiny_image_folder, synonyms=synonyms)
+    assert "Globigerinoides_sacculifer" in index.class_names
+    assert index.folders["Globigerinoides_sacculifer"] == "07 - Trilobatus sacculifer"
+
+
+def test_every_scan_problem_is_reported_in_one_message(tiny_image_folder: Path) -> None:
+    (tiny_image_folder / "11 - Globigerinoides ruber").mkdir()
+    (tiny_image_folder / "Orbulina_universa" / "notes.txt").write_text("x")
+    with pytest.raises(UserInputError) as err:
+        scan_image_folder(
+            tiny_image_folder, classes=["Orbulina_universa", "Globigerinita_uvula", "Orbulina universa"],
+            on_bad_image="error",
+        )  # fmt: skip
+    text = str(err.value)
+    assert "4 problems, all found before training" in text and "\n" not in text
+    for part in (
+        "merge the two folders",
+        "lists Orbulina_universa 2 times",
+        "Globigerinita_uvula",
+        "notes.txt",
+    ):
+        assert text.count(part) == 1, part
 
 
 def test_empty_folder_and_non_image_file(tiny_image_folder: Path) -> None:

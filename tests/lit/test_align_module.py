@@ -90,7 +90,7 @@ def test_anchor_cosine_summary_by_hand() -> None:
     [
         (torch.randn(4, 256), "shape"),
         (torch.zeros(3, 256), "all-zero"),
-        (torch.full((3, 256), math.nan), "NaN"),
+        (torch.full((3, 256), math.nan), "no species with DNA"),
     ],
 )
 def test_bad_anchors_are_user_errors(anchors: torch.Tensor, match: str) -> None:

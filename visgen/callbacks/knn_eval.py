@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from visgen.eval.knn import Metric
-from visgen.eval.metrics import per_species_table
+from visgen.eval.metrics import group_accuracy, per_species_table
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
 from visgen.results import write_embeddings, write_metrics, write_per_species
 
@@ -208,6 +208,11 @@ class KnnEvalCallback(L.Callback):
             g_emb, g_lab, q_emb, q_lab, num_classes=len(names), k=self.k, metric=self.metric,
             rare_classes=rare, buckets=buckets, overall_mask=~extra,
         )  # fmt: skip
+        # Named class groups of the data (the image-only species of data.classes=all): their own accuracy.
+        for group, members in (
+            getattr(getattr(trainer, "datamodule", None), "class_groups", None) or {}
+        ).items():
+            scores[f"knn/{group}_acc"] = group_accuracy(pred, q_lab, len(names), members)
         self.last_metrics = {f"{stage}/{name}": value for name, value in scores.items()}
         for key, value in self.last_metrics.items():
             # Every rank holds the same gathered arrays, hence the same values: no sync needed.

@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from visgen.data.datasets import UInt8ImageDataset, keep_batch
 from visgen.data.image_cache import DecodedImages, decode_to_cache
-from visgen.errors import UserInputError
+from visgen.errors import UserInputError, raise_problems
 from visgen.images import longtail
-from visgen.images.folder import ImageIndex, scan_image_folder
+from visgen.images.folder import ImageIndex, scan_with_problems
 from visgen.images.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
 from visgen.images.transforms import BatchAugment
 
@@ -58,7 +58,13 @@ class ForamImageDataModule(L.LightningDataModule):
         batch_size: training images per batch.
         m_per_class: images per class per training batch (``sampler="m_per_class"``).
         num_workers: DataLoader worker processes.
-        classes: ``"dna"`` (32 species with 18S data), ``"all"`` (35) or a list of species.
+        classes: ``"dna"`` (species with images and DNA), ``"all"`` (also image-only species: trained and
+            scored, left out of alignment) or a list of species.
+        dna_species: species with DNA (the FASTA's, after synonyms; the pipeline reads them); None = the
+            built-in Endless Forams list.
+        synonyms: ``genetics.synonyms``, applied to folder names as to FASTA headers.
+        manifest: manifest CSV (``path`` + ``split`` and/or ``group``); None = ``root/manifest.csv`` if present.
+        group_regex: specimen id from each file name; the split is then disjoint by specimen.
         augment: ``{"train": bool}`` switches training augmentation; the other keys go to
             :class:`~visgen.images.transforms.BatchAugment` (rotation_deg, crop_scale, crop_ratio,
             blur_sigma, blur_p, channels_last).
@@ -102,6 +108,10 @@ class ForamImageDataModule(L.LightningDataModule):
         seed: int = 0,
         greyscale: bool = True,
         selection: str = "val",
+        dna_species: Sequence[str] | None = None,
+        synonyms: dict[str, str] | None = None,
+        manifest: str | Path | None = None,
+        group_regex: str | None = None,
     ) -> None:
         super().__init__()
         if not greyscale:
@@ -146,6 +156,11 @@ class ForamImageDataModule(L.LightningDataModule):
         self.split_seed = int(split_seed)
         self.on_bad_image = on_bad_image
         self.seed = int(seed)
+        self.dna_species = None if dna_species is None else list(dna_species)
+        self.synonyms = dict(synonyms or {})
+        self.manifest = manifest
+        self.group_regex = group_regex or None
+        self._scan: tuple[ImageIndex | None, list[str]] | None = None  # one scan per process
         self._datasets: dict[str, UInt8ImageDataset] = {}
         self._resident: dict[str, torch.Tensor] = {}
 
@@ -158,17 +173,36 @@ class ForamImageDataModule(L.LightningDataModule):
 
         return simulate_cached(self.cache_dir, **self.sim)
 
-    def _scan(self, root: Path) -> ImageIndex:
-        return scan_image_folder(
-            root,
-            classes=self.classes,
-            split_fractions=self.split_fractions,
-            split_seed=self.split_seed,
-            on_bad_image=self.on_bad_image,
-        )
+    def scan_with_problems(self) -> tuple[ImageIndex | None, list[str]]:
+        """The scanned image index and every problem found (ForamSim generated first if needed).
+
+        Scanned once per process, so its summary and warnings appear once per run.
+        """
+        if self._scan is None:
+            self._scan = scan_with_problems(
+                self._dataset_root(),
+                classes=self.classes,
+                dna_species=self.dna_species,
+                synonyms=self.synonyms,
+                manifest=self.manifest,
+                group_regex=self.group_regex,
+                split_fractions=self.split_fractions,
+                split_seed=self.split_seed,
+                on_bad_image=self.on_bad_image,
+            )
+            if self._scan[0] is not None:
+                log.info(self._scan[0].summary())
+        return self._scan
+
+    def scan(self) -> ImageIndex:
+        """The scanned image index; every scan problem raised at once (``visgen.errors.raise_problems``)."""
+        index, problems = self.scan_with_problems()
+        raise_problems(problems, f"data.root={self.root or 'ForamSim'}")
+        assert index is not None
+        return index
 
     def _decode(self) -> tuple[ImageIndex, DecodedImages]:
-        index = self._scan(self._dataset_root())
+        index = self.scan()
         return index, decode_to_cache(index, self.image_size, self.cache_dir, on_bad_image=self.on_bad_image)
 
     def prepare_data(self) -> None:
@@ -218,6 +252,10 @@ class ForamImageDataModule(L.LightningDataModule):
         self.class_scale = np.asarray(index.class_scale, dtype=np.float64)
         self.shot_buckets = longtail.shot_buckets(self.train_counts, self.class_scale)
         self.rare_classes = sorted(longtail.rare_classes(self.train_counts, self.class_scale))
+        # Image-only species (data.classes=all): scored with the others, reported as their own group.
+        self.class_groups = (
+            {"no_dna": [self.class_names.index(n) for n in index.no_dna]} if index.no_dna else {}
+        )
         meta = index.root / "dataset.json"
         self.dataset_info: dict[str, Any] = (
             json.loads(meta.read_text()) if meta.exists() else {"source": "folder"}
@@ -226,12 +264,15 @@ class ForamImageDataModule(L.LightningDataModule):
             root=str(index.root),
             image_size=self.image_size,
             split_sizes={s: len(d) for s, d in self._datasets.items()},
+            no_dna_species=list(index.no_dna),
             skipped=self.skipped,
         )
         if self.sampler == "m_per_class":
             # Fail in setup, before any training step, if batch_size/m_per_class cannot work.
             MPerClassBatchSampler(self._datasets["train"].labels.numpy(), self.m_per_class, self.batch_size)
-        log.info("%s; %d rare species", index.summary(), len(self.rare_classes))
+        log.info(
+            "%d rare species: %s", len(self.rare_classes), [self.class_names[c] for c in self.rare_classes]
+        )
 
     # ------------------------------------------------------------------ loaders
     def _rank_world(self) -> tuple[int, int]:

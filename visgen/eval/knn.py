@@ -158,3 +158,22 @@ def nearest_mean_predict(
     else:
         scores = (q64**2).sum(1)[:, None] - 2.0 * q64 @ means.T + (means**2).sum(1)[None, :]
     return classes[scores.argmin(axis=1)]
+
+
+def write_index(gallery: np.ndarray, path: str, metric: Metric = "euclidean") -> None:
+    """Write the exact search index over ``gallery`` that ``knn_search`` builds, for other tools to query.
+
+    Euclidean: ``IndexFlatL2`` over the vectors (it returns squared distances); cosine: ``IndexFlatIP`` over
+    the L2-normalised vectors (normalise queries the same way). Read back with ``faiss.read_index(path)``.
+
+    Args:
+        gallery: [N, D] embeddings.
+        path: output file.
+        metric: ``"euclidean"`` or ``"cosine"``.
+    """
+    if metric not in ("euclidean", "cosine"):
+        raise UserInputError(f"knn metric={metric!r}: unknown; use 'euclidean' or 'cosine'")
+    g = _as_faiss(gallery, "gallery")
+    index = faiss.IndexFlatL2(g.shape[1]) if metric == "euclidean" else faiss.IndexFlatIP(g.shape[1])
+    index.add(g if metric == "euclidean" else _l2_normalise(g))
+    faiss.write_index(index, path)

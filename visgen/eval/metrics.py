@@ -136,3 +136,15 @@ def per_species_table(
         }
         for c in range(num_classes)
     ]
+
+
+def group_accuracy(pred: np.ndarray, labels: np.ndarray, num_classes: int, classes: Collection[int]) -> float:
+    """Mean per-class accuracy over a group of classes (e.g. the species without DNA), NaN if none is present.
+
+    Args:
+        pred: int [M] predictions; labels: int [M] true labels.
+        num_classes: C.
+        classes: the class indices of the group.
+    """
+    acc, _ = per_class_accuracy(pred, labels, num_classes)
+    return _mean_over(acc, classes)

@@ -80,6 +80,32 @@ class GeneticAnchors:
         return out, missing
 
 
+def fasta_species(
+    fasta_path: str | Path,
+    *,
+    header_rule: str = "genbank",
+    synonyms: Mapping[str, str] | None = None,
+    iupac: str = "skip",
+    min_length: int = 2,
+    exclude: Collection[str] = (),
+    on_bad_record: str = "skip",
+    **_: object,
+) -> list[str]:
+    """The species (image-class names, after synonyms) that have at least one usable record.
+
+    The same reader and options as ``load_genetic_anchors``, without the embedding: the image side joins
+    its folders with these before anything is built. Extra keys of ``conf/genetics`` are ignored.
+
+    Returns:
+        Sorted species names.
+    """
+    read = read_fasta(
+        fasta_path, header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
+        on_bad_record=on_bad_record, exclude=exclude,
+    )  # fmt: skip
+    return sorted({r.species for r in read.records})
+
+
 def _cache_key(fasta: Path, options: Mapping[str, object]) -> str:
     digest = hashlib.sha256(fasta.read_bytes())
     digest.update(json.dumps({**options, "version": _CACHE_VERSION}, sort_keys=True).encode())

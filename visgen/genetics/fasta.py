@@ -221,7 +221,7 @@ def read_fasta(
     if on_bad_record not in ("skip", "error"):
         raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
     rule = _compile_rule(header_rule)
-    table = _synonym_table(synonyms or {})
+    table = synonym_table(synonyms or {})
     result = FastaResult(path=path)
     skipped: Counter[str] = Counter()
     seen: set[str] = set()
@@ -268,8 +268,11 @@ def _problem(accession: str, genetic: str, sequence: str, seen: set[str]) -> str
     return None
 
 
-def _synonym_table(synonyms: Mapping[str, str]) -> dict[str, str]:
-    """Normalise both sides of the synonym table; refuse entries that are not binomials."""
+def synonym_table(synonyms: Mapping[str, str]) -> dict[str, str]:
+    """Normalise both sides of the synonym table; refuse entries that are not binomials.
+
+    The one table for FASTA headers and image folder names alike (``visgen.images.species.canonical_species``).
+    """
     table = {}
     for genetic, image in synonyms.items():
         key, value = normalise_species(str(genetic)), normalise_species(str(image))

@@ -8,11 +8,12 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from visgen.genetics.fasta import normalise_species, synonym_table
 from visgen.resources import data_path
 
 # "12 - Globigerinoides ruber", "12_Globigerinoides_ruber", "12.Globigerinoides ruber"
@@ -52,6 +53,54 @@ def normalise_species_name(folder_name: str) -> str:
     name = _PREFIX.sub("", folder_name).strip()
     name = re.sub(r"[\s_]+", "_", name)
     return name[:1].upper() + name[1:].lower() if name else name
+
+
+def canonical_species(folder_name: str, synonyms: Mapping[str, str] | None = None) -> str:
+    """The class name of a species folder, spelled and mapped exactly as a FASTA header's species is.
+
+    ``"12 - Trilobatus sacculifer"`` -> ``"Trilobatus_sacculifer"`` -> (synonym) ``"Globigerinoides_sacculifer"``.
+    The numeric prefix is dropped, then genus + epithet are normalised by the FASTA reader's rule and
+    mapped through the same synonym table (``genetics.synonyms``), so a folder and a header naming one
+    species always meet. A name that is not a binomial (``"morphotype 3"``, ``"sp.1"``) keeps its
+    whole normalised form, so it still names its own class.
+
+    Args:
+        folder_name: a folder name.
+        synonyms: genetic/old name -> image-class name (any spelling ``normalise_species`` accepts).
+    """
+    stripped = _PREFIX.sub("", folder_name).strip()
+    name = normalise_species(stripped) or normalise_species_name(stripped)
+    return synonym_table(synonyms or {}).get(name, name)
+
+
+def order_classes(
+    species: Collection[str], dna_species: Collection[str], classes: str | Sequence[str]
+) -> list[str]:
+    """Select and order the image classes (label c = position c).
+
+    Species of the built-in Endless Forams table come first in the paper's class order (label k = the
+    paper's class k + 1 on the real data); other species follow by name. ``"dna"`` keeps species with
+    DNA; ``"all"`` adds the image-only ones after them; a list is taken in its own order.
+
+    Args:
+        species: the species that have images (canonical names).
+        dna_species: the species with DNA (canonical names).
+        classes: ``"dna"``, ``"all"`` or an explicit list (already canonical).
+    """
+    all_names, dna32 = known_species()
+    paper = {name: k for k, name in enumerate(dna32)}
+    table = {name: k for k, name in enumerate(all_names)}
+    with_dna = sorted(
+        (s for s in species if s in dna_species), key=lambda s: (s not in paper, paper.get(s, 0), s)
+    )
+    if not isinstance(classes, str):
+        return list(classes)
+    if classes == "dna":
+        return with_dna
+    image_only = sorted(
+        (s for s in species if s not in dna_species), key=lambda s: (s not in table, table.get(s, 0), s)
+    )
+    return with_dna + image_only
 
 
 def suggest_name(name: str, known: Sequence[str]) -> str:

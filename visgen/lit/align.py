@@ -50,7 +50,8 @@ class AlignModule(EmbeddingModule):
 
     Args:
         net: the pretrained network.
-        anchors: [C, E] genetic anchors, row c for class c (E = the net's embedding size).
+        anchors: [C, E] genetic anchors, row c for class c (E = the net's embedding size); a NaN row marks
+            a species without DNA, which is trained as a negative only (``CosineAlignLoss``).
         loss: the alignment loss.
         optimizer: partial building the optimiser over the trainable parameters.
         scheduler: optional partial building an epoch-wise LR scheduler.
@@ -85,9 +86,15 @@ class AlignModule(EmbeddingModule):
                 f"anchors: shape {tuple(anchors.shape)} but the model has {expected[0]} classes x {expected[1]}-D "
                 "embeddings; build anchors for the image classes with GeneticAnchors.for_classes"
             )
-        if not torch.isfinite(anchors).all() or bool((anchors.norm(dim=1) == 0).any()):
+        # A NaN row is an image-only species (data.classes=all): no anchor of its own, still a negative.
+        has = ~torch.isnan(anchors).any(dim=1)
+        if (
+            not bool(has.any())
+            or not torch.isfinite(anchors[has]).all()
+            or bool((anchors[has].norm(dim=1) == 0).any())
+        ):
             raise UserInputError(
-                "anchors: NaN/inf or all-zero rows (a species without DNA?); restrict classes to species with DNA"
+                "anchors: no species with DNA, or inf / all-zero rows; restrict classes to species with DNA"
             )
         if sampling not in SAMPLINGS:
             raise UserInputError(f"align.sampling={sampling}: unknown; use one of {', '.join(SAMPLINGS)}")
@@ -109,9 +116,9 @@ class AlignModule(EmbeddingModule):
 
     def on_fit_start(self) -> None:
         """Log the anchor geometry once, before the first step."""
-        if self.anchors.shape[0] < 2:
+        if int((~torch.isnan(self.anchors).any(dim=1)).sum()) < 2:
             return
-        summary = anchor_cosine_summary(self.anchors)
+        summary = anchor_cosine_summary(self.anchors[~torch.isnan(self.anchors).any(dim=1)])
         log.info("anchor pairwise cosine: min %.3f, median %.3f, max %.3f", *summary.values())
         if self.logger is not None:
             self.logger.log_metrics({f"train/anchors/{k}": v for k, v in summary.items()}, step=0)

@@ -59,7 +59,7 @@ class CosineAlignLoss(nn.Module):
         Args:
             embeddings: image embeddings f(x), [B, D] (cast to float32).
             labels: species indices y, long [B], indexing rows of ``anchors``.
-            anchors: genetic anchors g, [C, D].
+            anchors: genetic anchors g, [C, D]; NaN rows (species without DNA) give no positive term.
 
         Returns:
             ``loss`` = ``pos`` + ``neg`` (scalars). ``pos``: mean over the batch of 1 − cos(g_{y_i}, f_i);
@@ -67,9 +67,18 @@ class CosineAlignLoss(nn.Module):
         """
         emb = embeddings.float()
         g = anchors.float()[labels]  # [B, D] anchor of each sample's own species
-        cos = cosine_matrix(g, emb)  # [B, B]: cos(g_{y_i}, f_j)
-        pos = (1.0 - cos.diagonal()).mean()
-        is_neg = labels[:, None] != labels[None, :]  # [B, B]
+        # A species without DNA has a NaN anchor: its samples are no positives, but stay negatives for the rest.
+        own = ~torch.isnan(g).any(dim=1)
+        if not bool(own.all()):
+            g, pos_labels, rows = g[own], labels[own], torch.nonzero(own).squeeze(1)
+        else:
+            pos_labels, rows = labels, torch.arange(len(labels), device=labels.device)
+        cos = cosine_matrix(g, emb)  # [P, B]: cos(g_{y_i}, f_j) for the P samples with an anchor
+        if cos.shape[0] == 0:
+            zero = emb.sum() * 0.0
+            return {"loss": zero, "pos": zero, "neg": zero}
+        pos = (1.0 - cos[torch.arange(len(rows), device=cos.device), rows]).mean()
+        is_neg = pos_labels[:, None] != labels[None, :]  # [P, B]
         hinge = torch.relu(cos - self.margin)
         has_neg = is_neg.any(dim=1)
         if self.negatives == "all":

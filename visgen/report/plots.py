@@ -78,6 +78,9 @@ def draw_run_plots(
 
     panels = {_STAGE_TITLE[s]: (z["query_embeddings"], z["query_labels"]) for s, z in stages.items()}
     anchors = read_anchors(run_dir / "align") if "align" in stages else None
+    if anchors is not None and np.isnan(anchors).any():  # data.classes=all: image-only species have no anchor
+        skipped.append("anchor plots: some species have no DNA (NaN anchor rows)")
+        anchors = None
     anchor_map = {_STAGE_TITLE["align"]: anchors} if anchors is not None else None
     written.append(
         figures.embedding_tsne(panels, n_classes, out_dir / f"{prefix}tsne.png", anchors=anchor_map)

@@ -26,6 +26,7 @@ from visgen.resources import data_path
 from visgen.results import RunRecord, annotate_metrics, write_anchors
 from visgen.run.cache import PretrainCache, pretrain_relevant
 from visgen.run.checks import SIM_KEYS, check_config
+from visgen.run.data_checks import check_data
 from visgen.run.machine import describe_machine
 from visgen.run.record import format_table, stage_rows
 from visgen.run.refresh import refresh_metrics
@@ -134,10 +135,14 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
         torch.set_float32_matmul_precision("high")
     L.seed_everything(int(cfg.seed), workers=True)
     dm = build_datamodule(cfg)
+    check_data(cfg, dm)  # every problem of the data in one message, before decoding or training
     dm.prepare_data()
     dm.setup("fit")
     record.data = dataset_facts(dm)
     record.write()
+    write_run_inputs(cfg, dm, run_dir)
+    # The anchors before any training: a species without DNA must stop the run now, not after pretraining.
+    anchors = build_anchors(cfg, dm.class_names) if "align" in cfg.stages else None
     resume = cfg.ckpt_path
     weights: Path | None = None
     if "pretrain" in cfg.stages:
@@ -152,22 +157,58 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
             )
             log.warning(record.error)
             return
-        _align_stage(cfg, dm, run_dir, record, weights, resume)
+        assert anchors is not None
+        _align_stage(cfg, dm, run_dir, record, weights, resume, anchors)
     if "rebalance" in cfg.stages and weights is not None:
         from visgen.run.rebalance import rebalance_stage
 
         rebalance_stage(cfg, dm, run_dir, record, weights)
 
 
+def _genetics_options(cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
+    """(the FASTA file, the reader/embedding options of ``conf/genetics``)."""
+    genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
+    genetics.pop("_target_", None)
+    fasta = genetics.pop("fasta", None) or data_path("foram_18S_rDNA.fasta")
+    return Path(fasta), genetics
+
+
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict."""
+    """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict.
+
+    The species with DNA (the FASTA's, read with the run's header rule and synonyms) and the synonym table
+    go in with it, so the image classes are joined with the DNA by one table before anything is built.
+    """
+    from visgen.genetics.dataset import fasta_species
+
     data = OmegaConf.to_container(cfg.data, resolve=True)
     sim = {new: data.pop(old) for old, new in SIM_KEYS.items() if old in data}
-    # selection=test (protocol=authors): the validation loop, hence checkpoint choice, sees the test split.
-    selection = str(cfg.get("selection", "val"))
+    fasta, genetics = _genetics_options(cfg)
     return instantiate(
-        data, sim=sim, cache_dir=str(Path(cfg.cache_dir) / "data"), selection=selection, _convert_="all"
+        data,
+        sim=sim,
+        cache_dir=str(Path(cfg.cache_dir) / "data"),
+        dna_species=fasta_species(fasta, **genetics),
+        synonyms=genetics.get("synonyms") or {},
+        # selection=test (protocol=authors): the validation loop, hence checkpoint choice, sees the test split.
+        selection=str(cfg.get("selection", "val")),
+        _convert_="all",
     )
+
+
+def write_run_inputs(cfg: DictConfig, dm: Any, run_dir: Path) -> None:
+    """Write what a run used beside its results: ``config.yaml`` (resolved; ``visgen predict`` rebuilds the
+    net from it) and ``splits.csv`` (``path,species,group,split``; reusable as ``data.manifest``)."""
+    from visgen.images.splits import write_splits_csv
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    index = dm.scan()
+    species = [index.class_names[c] for c in index.labels]
+    path = write_splits_csv(
+        run_dir / "splits.csv", index.paths, species, list(index.groups), list(index.splits)
+    )
+    log.info("wrote the split (%d images) to %s", len(index.paths), path)
 
 
 def build_pretrain_module(cfg: DictConfig, num_classes: int, **overrides: Any) -> L.LightningModule:
@@ -232,7 +273,11 @@ def _pretrain_stage(
     pretraining train it once (the others wait, then reuse it). The ranks of a DDP job cannot take that
     lock (they train together); DDP jobs of a parallel sweep still need their producers run first.
     """
-    cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", pretrain_relevant(cfg))
+    relevant = pretrain_relevant(cfg)
+    if cfg.genetics.get("fasta") is not None or cfg.data.get("source") == "folder":
+        # The classes come from the data joined with the FASTA, which the config alone does not pin down.
+        relevant["classes"] = list(dm.class_names)
+    cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", relevant)
     with cache.exclusive() if _one_process(cfg) else nullcontext():
         return _pretrain_or_reuse(cfg, dm, run_dir, record, resume, cache)
 
@@ -286,6 +331,9 @@ def _pretrain_or_reuse(
         _finish_wandb()
     metrics = annotate_metrics(stage_dir, profile=cfg.profile.name, stage="pretrain")
     cache.store_outputs(stage_dir)
+    OmegaConf.save(
+        cfg, cache.dir / "config.yaml", resolve=True
+    )  # `visgen predict <cache>/best.ckpt` rebuilds from it
     cache.mark_complete(
         {
             "best": str(best),
@@ -336,14 +384,19 @@ def _weight_balancing_stage2(
 
 
 def _align_stage(
-    cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weights: Path | None, resume: str | None
+    cfg: DictConfig,
+    dm: Any,
+    run_dir: Path,
+    record: RunRecord,
+    weights: Path | None,
+    resume: str | None,
+    anchors: np.ndarray,
 ) -> None:
     """Align the embedding head to the genetic anchors (frozen trunk by default) and test it."""
     from visgen.lit.align import AlignModule
 
     stage_dir = run_dir / "align"
     start = time.time()
-    anchors = build_anchors(cfg, dm.class_names)
     stage_dir.mkdir(parents=True, exist_ok=True)
     # Row c = class c's target, exactly as trained on: plots and analyses need neither the FASTA nor the config.
     write_anchors(stage_dir, np.asarray(anchors))
@@ -386,26 +439,30 @@ def _align_stage(
 
 
 def build_anchors(cfg: DictConfig, class_names: list[str]) -> Any:
-    """Genetic anchors [C, 256] for the data module's classes, preprocessed and (optionally) replaced by a control."""
+    """Genetic anchors [C, 256] for the data module's classes, preprocessed and (optionally) replaced by a control.
+
+    Image-only species (``data.classes=all``) keep a NaN row: they are trained and scored but not aligned,
+    and the preprocessing and controls act on the species with DNA only.
+    """
     from visgen.genetics.anchors import anchor_geometry, control_anchors, preprocess_anchors
     from visgen.genetics.dataset import load_genetic_anchors
 
-    genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
-    genetics.pop("_target_", None)
-    fasta = genetics.pop("fasta", None) or data_path("foram_18S_rDNA.fasta")
+    fasta, genetics = _genetics_options(cfg)
     genetic = load_genetic_anchors(fasta, **genetics, cache_dir=Path(cfg.cache_dir) / "genetics")
     anchors, missing = genetic.for_classes(class_names)
-    if missing:
+    if len(missing) == len(class_names):
         raise UserInputError(
-            f"{fasta}: no DNA for image species {', '.join(missing)}; use data.classes=dna or add their sequences"
+            f"genetics.fasta={fasta}: no DNA for any image species; check genetics.synonyms or run stages=[pretrain]"
         )
-    anchors = preprocess_anchors(anchors, mode=str(cfg.align.anchor_mode))
-    anchors = control_anchors(anchors, kind=str(cfg.align.control), seed=int(cfg.align.control_seed))
+    has = ~np.isnan(anchors).any(axis=1)
+    kept = preprocess_anchors(anchors[has], mode=str(cfg.align.anchor_mode))
+    anchors = anchors.copy()
+    anchors[has] = control_anchors(kept, kind=str(cfg.align.control), seed=int(cfg.align.control_seed))
     log.info(
         "anchor geometry (%s, control %s): %s",
         cfg.align.anchor_mode,
         cfg.align.control,
-        anchor_geometry(anchors),
+        anchor_geometry(anchors[has]),
     )
     return anchors
 

@@ -1,0 +1,32 @@
+"""A run scans its folder once: the summary and every scan warning appear once per run, not once per stage."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visgen.data.datamodules import ForamImageDataModule
+
+
+def test_summary_and_warnings_are_logged_once_across_prepare_and_setup(
+    tiny_image_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tiny_image_folder / "Globigerinoides_rubber").mkdir()  # a typo'd folder: warned about, left out
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny_image_folder / "Globigerinoides_rubber" / "a.png")
+    dm = ForamImageDataModule(
+        tiny_image_folder, source="folder", image_size=16, batch_size=4, m_per_class=2, num_workers=0,
+        cache_dir=tmp_path,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        for stage in ("fit", "test", "fit"):  # pretraining, its test, then alignment: as a run calls them
+            dm.prepare_data()
+            dm.setup(stage)
+    summaries = [
+        r for r in caplog.records if r.getMessage().startswith(f"{tiny_image_folder}: 6 species, 37 images")
+    ]
+    typo = [r for r in caplog.records if "did you mean 'Globigerinoides_ruber'" in r.getMessage()]
+    assert len(summaries) == 1 and len(typo) == 1
