@@ -248,7 +248,7 @@ def embed(
     labels = np.asarray(
         [lookup.get(canonical_species(p.parent.name, synonyms), -1) for p in kept], dtype=np.int64
     )
-    out = Path(out)
+    out = Path(out) if str(out).endswith(".npz") else Path(f"{out}.npz")  # what np.savez writes
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         out,
