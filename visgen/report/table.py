@@ -193,7 +193,7 @@ def _label(row: TableRow) -> str:
 
 
 def render_markdown(
-    rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction], knn: str = "k = 5"
+    rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction], knn: str
 ) -> str:
     """The report as Markdown: header, table, the paper's directions, then non-ok runs.
 
