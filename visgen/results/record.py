@@ -177,7 +177,11 @@ class RunRecord:
             return self.name
         if key == "seed":
             return canonical(self.seed)
-        return canonical(_get(self.config, _CONFIG_PATH.get(key, key)))
+        path = _CONFIG_PATH.get(key, key)
+        value = _get(self.config, path)
+        if isinstance(value, str) and "${" in value:  # .hydra/config.yaml keeps interpolations unresolved
+            value = _resolve(self.config, path, value)
+        return canonical(value)
 
     @property
     def synthetic(self) -> bool:
@@ -233,6 +237,16 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError:
         return None
+
+
+def _resolve(cfg: dict[str, Any], dotted: str, raw: str) -> Any:
+    """``dotted``'s value with OmegaConf interpolations resolved (``${data.image_size}`` -> 64); ``raw`` if it cannot be."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.select(OmegaConf.create(cfg), dotted, throw_on_resolution_failure=True)
+    except Exception:  # e.g. a ${hydra:...} resolver, which exists only inside a running job
+        return raw
 
 
 def _get(cfg: dict[str, Any], dotted: str) -> Any:
