@@ -258,6 +258,10 @@ def test_multirun_records_a_failing_job_and_goes_on(tmp_path: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/run.json"))]
     assert [r["status"] for r in records] == ["failed", "failed"]
     assert "missing_a" in records[0]["error"] and "missing_b" in records[1]["error"]
+    # Each job records its sweep cell, the task overrides it ran with (Hydra's own hydra.* keys are not task ones).
+    assert f"data.root={tmp_path}/missing_a" in records[0]["overrides"]
+    assert f"data.root={tmp_path}/missing_b" in records[1]["overrides"]
+    assert not any(o.startswith("hydra.") for r in records for o in r["overrides"])
 
 
 def test_weight_balancing_runs_a_frozen_trunk_maxnorm_second_stage(workspace: Path, tmp_path: Path) -> None:

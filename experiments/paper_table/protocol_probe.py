@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from visgen.report.table import table_values
+from visgen.report.rows import table_values
 from visgen.results import load_runs, t_interval
 
 METRICS = {"overall": "acc", "per-class": "per_class_acc", "rare": "rare_acc"}

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import write_tiny_image_folder
 from tests.pipeline_fixtures import PIPELINE_COUNTS, brute_force_knn_acc, compose_cfg, tiny_overrides
 from visgen.errors import UserInputError
-from visgen.report.table import table_values
+from visgen.report.rows import table_values
 from visgen.results import RunRecord
 from visgen.run.checks import check_config
 from visgen.run.pipeline import run

@@ -81,7 +81,9 @@ def test_run_json_records_the_selection_and_the_report_marks_the_row(runs: Path)
         assert record["selection"] == selection and record["protocol"]["selection"] == selection
     rows = aggregate([RunRecord.read(runs / "test")], published={})
     assert rows[0].test_selected
-    text = render_markdown(rows, header=[], found=[])
+    text = render_markdown(rows, header=[], found=[], knn="k = 5")
     assert f"| ltr_align {TEST_SELECTED_MARK} |" in text and "chosen on the TEST split" in text
-    plain = render_markdown(aggregate([RunRecord.read(runs / "val")], published={}), header=[], found=[])
+    plain = render_markdown(
+        aggregate([RunRecord.read(runs / "val")], published={}), header=[], found=[], knn="k = 5"
+    )
     assert TEST_SELECTED_MARK not in plain

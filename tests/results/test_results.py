@@ -143,3 +143,16 @@ def test_bookkeeping_overrides_do_not_split_rows(tmp_path: Path) -> None:
         )
     records = load_runs(root)
     assert varying_axes(records) == [] and [len(r.seeds) for r in aggregate(records, {})] == [2]
+
+
+def test_a_config_value_given_by_interpolation_compares_resolved(tmp_path: Path) -> None:
+    # Hydra saves .hydra/config.yaml unresolved: data.sim_size is "${data.image_size}" unless overridden.
+    job = make_job(tmp_path, "ltr", 0, metrics=metrics_of(0.8, 0.4))
+    cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+    cfg["data"].update(image_size=64, sim_size="${data.image_size}", root="${hydra:runtime.cwd}")
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    rec = RunRecord.read(job)
+    assert rec.value("data.sim_size") == "64" == canonical("64")
+    assert (
+        rec.value("data.root") == "${hydra:runtime.cwd}"
+    )  # a resolver only a running job has: left as written

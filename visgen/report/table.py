@@ -13,30 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
-import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from visgen.report.directions import Direction, directions
 from visgen.report.header import header_lines
-from visgen.resources import data_path
-from visgen.results import REPLICATE, RunRecord, as_dirs, group, load_runs, varying_axes
-from visgen.results.sweep import FIXED_AXES
+from visgen.report.published import load_published
+from visgen.report.rows import DIAGNOSTICS, METRICS, TableRow, aggregate, knn_settings
+from visgen.results import RunRecord, as_dirs, load_runs
 
 log = logging.getLogger(__name__)
 
-#: The metric families of the paper table, as keys of ``metrics.json`` without the ``test/knn/`` prefix.
-METRICS: tuple[str, ...] = ("acc", "per_class_acc", "rare_acc", "many_acc", "medium_acc", "few_acc")
-#: Diagnostics beside the paper's KNN, as ``{name: metrics.json key}``; a table shows them when a run has them.
-DIAGNOSTICS: dict[str, str] = {
-    "ncm_rare_acc": "test/ncm/rare_acc",
-    # The rebalancing rows' own classifier (visgen/run/rebalance.py), scored by the same metric function.
-    "clf_per_class_acc": "test/clf/per_class_acc",
-    "clf_rare_acc": "test/clf/rare_acc",
-}
 #: How an axis (a config key a sweep varies) is titled in the table; others by their key.
 AXIS_TITLES: dict[str, str] = {
     "data.sim_seed": "draw",
@@ -48,24 +36,6 @@ AXIS_TITLES: dict[str, str] = {
 #: Marks a row whose checkpoints were chosen on the test split (``run.json`` ``selection: test``).
 TEST_SELECTED_MARK = "[test-selected]"
 
-#: Row order: the paper's Table 1 (rows 1-7), then Fig. 9a, then our variants and controls.
-TABLE_ORDER: tuple[str, ...] = (
-    "tl", "tl_softmax", "rtl", "rtl_softmax", "baseline", "ltr", "align", "ltr_align",
-    "imagenet_align", "wb", "wb_align", "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred",
-)  # fmt: skip
-
-#: Which published setting (``published_results.csv``, Karaderi et al. 2023) each of our rows reproduces.
-#: Their row 5 is "LTR weight balancing"; the authors' code implements it as weight decay, so both of our
-#: LTR rows (``ltr`` = weight decay, ``wb`` = Alshammari et al.'s two stages) sit beside it.
-PUBLISHED_SETTING: dict[str, str] = {
-    "rtl_softmax": "visual-only metric learning without LTR (baseline row)",
-    "baseline": "visual-only metric learning without LTR (baseline row)",
-    "ltr": "visual-only + LTR weight balancing (Table 1 row 5)",
-    "wb": "visual-only + LTR weight balancing (Table 1 row 5)",
-    "ltr_align": "LTR + visual-genetic cosine alignment (Table 1 row 7)",
-    "wb_align": "LTR + visual-genetic cosine alignment (Table 1 row 7)",
-}
-_PUBLISHED_METRIC = {"overall_accuracy": "acc", "rare_per_class_accuracy": "rare_acc"}
 _HEADINGS = {
     "acc": "overall",
     "per_class_acc": "per-class",
@@ -77,109 +47,6 @@ _HEADINGS = {
     "clf_per_class_acc": "per-class, row's classifier",
     "clf_rare_acc": "rare, row's classifier",
 }
-
-
-@dataclass
-class TableRow:
-    """One line of the table: an experiment at one λ (and one value of each other varied axis), over its seeds."""
-
-    name: str
-    phylo_signal: float | None
-    stage: str | None
-    seeds: list[int | None]
-    statuses: Counter[str]
-    #: the other varied axes of this row, ``{"data.sim_seed": "1"}`` (``AXIS_TITLES`` names their columns)
-    axes: dict[str, str | None] = field(default_factory=dict)
-    mean: dict[str, float] = field(default_factory=dict)
-    std: dict[str, float] = field(default_factory=dict)
-    n_ok: int = 0
-    #: per metric, seed -> value (percent), for comparisons paired by seed
-    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)
-    published: dict[str, float] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    #: the job folders of this row that no sweep asked for (earlier launches), counted in the mean
-    outside_grid: list[str] = field(default_factory=list)
-    #: some run of this row chose its checkpoints on the TEST split (``selection=test``, protocol=authors)
-    test_selected: bool = False
-
-    @property
-    def status(self) -> str:
-        """``ok`` when every seed finished, else e.g. ``2 ok, 1 failed``."""
-        if self.statuses.keys() == {"ok"}:
-            return "ok"
-        return ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items()))
-
-
-def load_published(path: Path | None = None) -> dict[str, dict[str, float]]:
-    """Published Karaderi et al. 2023 values by our row name, ``{"ltr": {"acc": 83.3, "rare_acc": 48.2}}``."""
-    path = path or data_path("published_results.csv")
-    by_setting: dict[str, dict[str, float]] = {}
-    with path.open(newline="") as fh:
-        for rec in csv.DictReader(fh):
-            metric = _PUBLISHED_METRIC.get(rec["metric"])
-            if rec["source"].startswith("Karaderi et al. 2023") and metric:
-                by_setting.setdefault(rec["setting"], {})[metric] = float(rec["value_percent"])
-    return {name: by_setting[s] for name, s in PUBLISHED_SETTING.items() if s in by_setting}
-
-
-def _order_key(row: TableRow) -> tuple[int, tuple[str, ...], int, str]:
-    # λ = 1 (or real images) first, then decreasing λ; then the other axes; within those, the paper's row order.
-    lam = -1.0 if row.phylo_signal is None else row.phylo_signal
-    rank = TABLE_ORDER.index(row.name) if row.name in TABLE_ORDER else len(TABLE_ORDER)
-    axes = tuple(f"{v:>12}" if v is not None else "" for v in row.axes.values())  # numbers sort as numbers
-    return (-round(lam * 1000), axes, rank, row.name)
-
-
-def table_values(rec: RunRecord) -> dict[str, float]:
-    """The table's metrics of one finished job, as fractions, keyed as ``METRICS`` and ``DIAGNOSTICS``."""
-    raw = rec.metrics()
-    keys = {**{m: f"test/knn/{m}" for m in METRICS}, **DIAGNOSTICS}
-    return {m: raw[key] for m, key in keys.items() if key in raw and not math.isnan(raw[key])}
-
-
-def row_axes(records: Sequence[RunRecord]) -> list[str]:
-    """The axes a table of ``records`` shows beside experiment and λ: the other keys the jobs vary, not seed."""
-    return [a for a in varying_axes(records, exclude=(REPLICATE, *FIXED_AXES))]
-
-
-def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float]]) -> list[TableRow]:
-    """Group runs by experiment, λ and every other varied axis; mean and sample std (ddof = 1; 0 for one seed) in %."""
-    extra = row_axes(records)
-    rows = []
-    for key, recs in group(records, [*FIXED_AXES, *extra]).items():
-        name, lam = recs[0].name, recs[0].phylo_signal
-        ok = [r for r in recs if r.status == "ok"]
-        staged = [r for r in recs if r.run_dir is not None] or recs
-        row = TableRow(
-            name=name,
-            phylo_signal=lam,
-            stage=(ok or staged)[0].stage if any(r.run_dir for r in recs) else None,
-            seeds=sorted((r.seed for r in recs), key=lambda s: (s is None, s)),  # type: ignore[arg-type]
-            statuses=Counter(r.status for r in recs),
-            axes=dict(zip(extra, key[len(FIXED_AXES) :], strict=True)),
-            n_ok=len(ok),
-            # A published value is about real images or a genetically informative ForamSim, never λ = 0.
-            published=published.get(name, {}) if lam is None or lam > 0 else {},
-            errors=sorted({f"seed {r.seed}: {r.error}" for r in recs if r.status != "ok" and r.error}),
-            outside_grid=sorted(f"seed {r.seed}: {r.run_dir}" for r in recs if r.outside_grid),
-            test_selected=any(r.extra.get("selection") == "test" for r in recs),
-        )
-        values = {id(r): table_values(r) for r in ok}
-        for m in (*METRICS, *DIAGNOSTICS):
-            have = [r for r in ok if m in values[id(r)]]
-            vals = [100.0 * values[id(r)][m] for r in have]
-            row.by_seed[m] = {r.seed: 100.0 * values[id(r)][m] for r in have if isinstance(r.seed, int)}
-            if vals:
-                row.mean[m] = statistics.fmean(vals)
-                row.std[m] = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        rows.append(row)
-    return sorted(rows, key=_order_key)
-
-
-def knn_settings(records: Sequence[RunRecord]) -> str:
-    """The KNN the runs were scored with, read from their metrics: ``k = 5`` (``k = 5/10`` when they differ)."""
-    ks = sorted({r.k for r in records if r.status == "ok" and r.k is not None})
-    return f"k = {'/'.join(map(str, ks))}" if ks else "k not recorded"
 
 
 def _shown_metrics(rows: Sequence[TableRow]) -> list[str]:
@@ -205,7 +72,7 @@ def _label(row: TableRow) -> str:
 
 
 def render_markdown(
-    rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction], knn: str = "k = 5"
+    rows: Sequence[TableRow], header: Sequence[str], found: Sequence[Direction], knn: str
 ) -> str:
     """The report as Markdown: header, table, the paper's directions, then non-ok runs.
 

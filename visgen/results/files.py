@@ -86,11 +86,12 @@ def annotate_metrics(stage_dir: Path, **extra: Any) -> dict[str, Any]:
 
 
 def metric_values(raw: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric ``{stage}/{family}/{name}`` entries of a metrics.json (null = undefined -> NaN)."""
+    """The metric entries of a metrics.json: numeric values under ``{stage}/{family}/...`` keys (null -> NaN); the
+    facts beside them (``k``, ``n_queries``, ``rare_species`` ...) have no ``/`` and are left out."""
     return {
         k: (math.nan if v is None else float(v))
         for k, v in raw.items()
-        if k.count("/") == 2 and (v is None or (isinstance(v, int | float) and not isinstance(v, bool)))
+        if "/" in k and (v is None or (isinstance(v, int | float) and not isinstance(v, bool)))
     }
 
 

@@ -162,8 +162,11 @@ class RunRecord:
     def stage(self) -> str:
         """The stage whose metrics stand for the run: the last one the config asked for (else the last that ran)."""
         # A job that never ran borrows a sibling's config (``load_runs``), whose stages need not be its own.
-        stages = (self.config.get("stages") if self.run_dir else None) or list(self.stages) or list(STAGES)
-        return str(stages[-1])
+        stages = (self.config.get("stages") if self.run_dir else None) or list(self.stages)
+        # No config and nothing recorded: the last stage that has results.
+        if not stages and self.run_dir is not None:
+            stages = [s for s in STAGES if (self.run_dir / s / "metrics.json").is_file()]
+        return str((stages or STAGES)[-1])
 
     @property
     def cell(self) -> dict[str, str]:
@@ -184,7 +187,11 @@ class RunRecord:
             return self.name
         if key == "seed":
             return canonical(self.seed)
-        return canonical(_get(self.config, _CONFIG_PATH.get(key, key)))
+        path = _CONFIG_PATH.get(key, key)
+        value = _get(self.config, path)
+        if isinstance(value, str) and "${" in value:  # .hydra/config.yaml keeps interpolations unresolved
+            value = _resolve(self.config, path, value)
+        return canonical(value)
 
     @property
     def synthetic(self) -> bool:
@@ -251,6 +258,16 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError:
         return None
+
+
+def _resolve(cfg: dict[str, Any], dotted: str, raw: str) -> Any:
+    """``dotted``'s value with OmegaConf interpolations resolved (``${data.image_size}`` -> 64); ``raw`` if it cannot be."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.select(OmegaConf.create(cfg), dotted, throw_on_resolution_failure=True)
+    except Exception:  # e.g. a ${hydra:...} resolver, which exists only inside a running job
+        return raw
 
 
 def _get(cfg: dict[str, Any], dotted: str) -> Any:

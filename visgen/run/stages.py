@@ -11,6 +11,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from visgen.results import read_per_species
+
 log = logging.getLogger(__name__)
 
 
@@ -84,11 +86,9 @@ def log_to_wandb(trainer: L.Trainer, stage_dir: Path) -> None:
     import wandb
 
     run = loggers[0].experiment
-    table = stage_dir / "per_species.csv"
-    if table.is_file():
-        import pandas as pd
-
-        run.log({"per_species": wandb.Table(dataframe=pd.read_csv(table))})
+    rows = read_per_species(stage_dir)
+    if rows:
+        run.log({"per_species": wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])})
     try:
         from visgen.report.plots import log_run_plots
     except ImportError:
