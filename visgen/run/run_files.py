@@ -1,7 +1,7 @@
 """Find the files of a trained stage: config, best checkpoint, the KNN callback's embeddings and metrics.
 
-The only place ``visgen predict`` / ``visgen embed`` read a run folder (to be pointed at ``visgen/results/``,
-the run-folder schema's one reader, once it exists). Torch-free.
+The only place ``visgen predict`` / ``visgen embed`` find a run folder's files; ``run.json``, ``metrics.json`` and the
+file names are read through ``visgen.results`` (the run-folder schema). Torch-free.
 
 A run folder holds ``config.yaml`` (resolved; Hydra's ``.hydra/config.yaml`` is the fallback), ``run.json``
 (each stage's ``best`` checkpoint, or a reused pretraining's ``cache``) and per stage ``embeddings.npz`` and
@@ -11,7 +11,6 @@ in a run folder, or ``best.ckpt`` in a pretraining cache entry (which holds its 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from visgen.errors import UserInputError
+from visgen.results import EMBEDDINGS_NPZ, RunRecord, read_metrics
 
 STAGE_ORDER = ("align", "pretrain")  # the last stage that ran is the model a user wants
 
@@ -53,8 +53,7 @@ def _config(folders: list[Path]) -> dict[str, Any]:
 
 
 def _checkpoint_of(run_dir: Path, stage: str) -> Path:
-    record = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    info = (record.get("stages") or {}).get(stage) or {}
+    info = RunRecord.read(run_dir).stages.get(stage) or {}
     for candidate in (info.get("best"), info.get("cache") and str(Path(info["cache"]) / "best.ckpt"),
                       str(run_dir / stage / "checkpoints" / "best.ckpt")):  # fmt: skip
         if candidate and Path(candidate).is_file():
@@ -69,7 +68,7 @@ def read_run_files(path: Path) -> RunFiles:
         UserInputError: not a run folder or checkpoint, or a stage without its outputs.
     """
     if path.is_dir():
-        stage = next((s for s in STAGE_ORDER if (path / s / "embeddings.npz").is_file()), None)
+        stage = next((s for s in STAGE_ORDER if (path / s / EMBEDDINGS_NPZ).is_file()), None)
         if stage is None:
             raise UserInputError(
                 f"{path}: no align/ or pretrain/ embeddings.npz; pass a finished run folder or a .ckpt"
@@ -78,7 +77,7 @@ def read_run_files(path: Path) -> RunFiles:
     elif path.is_file():
         checkpoint = path
         stage_dir = next(
-            (d for d in (path.parent, path.parent.parent) if (d / "embeddings.npz").is_file()), None
+            (d for d in (path.parent, path.parent.parent) if (d / EMBEDDINGS_NPZ).is_file()), None
         )
         if stage_dir is None:
             raise UserInputError(
@@ -87,7 +86,6 @@ def read_run_files(path: Path) -> RunFiles:
         config_dirs = [path.parent, path.parent.parent, path.parent.parent.parent]
     else:
         raise UserInputError(f"{path}: no such run folder or checkpoint")
-    metrics = (
-        json.loads((stage_dir / "metrics.json").read_text()) if (stage_dir / "metrics.json").is_file() else {}
+    return RunFiles(
+        stage_dir, checkpoint, stage_dir / EMBEDDINGS_NPZ, _config(config_dirs), read_metrics(stage_dir)
     )
-    return RunFiles(stage_dir, checkpoint, stage_dir / "embeddings.npz", _config(config_dirs), metrics)
