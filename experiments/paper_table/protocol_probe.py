@@ -3,7 +3,9 @@
 Reads the job folders of one or more multiruns of the paper-table rows and pairs runs by (seed, λ):
 
 - test-selected − validation-selected: the same row and training with ``selection=test`` against ``val``
-  (the optimism of choosing the checkpoint on the test split, as the authors' code does);
+  (the optimism of choosing the checkpoint on the test split, as the authors' code does); and, within every
+  ``selection=test`` run, from its training log: the test numbers at the epoch the test split chose minus those
+  at the epoch its ride-along validation split (``val_split/*``) would have chosen;
 - protocol=authors − ours: ``ltr_authors`` − ``ltr`` and ``ltr_align_authors`` − ``ltr_align``;
 - alignment − LTR under each protocol;
 - each rebalancing row − ``ltr`` (KNN and NCM over its embedding; its own classifier against ``ltr_plain``'s).
@@ -17,6 +19,7 @@ Prints markdown: mean difference in percentage points with its 95 % t-interval o
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -68,6 +71,30 @@ def paired(
     return [100.0 * (first["a"][c] - first["b"][c]) for c in cells]
 
 
+def logged_selection(run: RunRecord, stage: str = "pretrain") -> dict[str, float] | None:
+    """Within one ``selection=test`` run: 100 · (test metric at the test-chosen epoch − at the val-chosen epoch).
+
+    The epochs are the first maxima of ``val/knn/acc`` (the test split, which chose the checkpoint) and of
+    ``val_split/knn/acc`` (the validation split), as ``ModelCheckpoint`` keeps the first of equal scores.
+    None when the run has no such log (older runs, or no job folder).
+    """
+    paths = sorted((run.job_dir / stage).glob("csv/version_*/metrics.csv")) if run.job_dir else []
+    if not paths:
+        return None
+    with paths[-1].open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("val/knn/acc") and r.get("val_split/knn/acc")]
+    if not rows:
+        return None
+
+    def first_max(key: str) -> dict[str, str]:
+        return max(enumerate(rows), key=lambda ir: (float(ir[1][key]), -ir[0]))[1]
+
+    on_test, on_val = first_max("val/knn/acc"), first_max("val_split/knn/acc")
+    return {
+        m: 100.0 * (float(on_test[f"val/knn/{m}"]) - float(on_val[f"val/knn/{m}"])) for m in METRICS.values()
+    }
+
+
 def _is(name: str, selection: str = "val") -> Callable[[RunRecord], bool]:
     return lambda r: r.name == name and r.extra.get("selection", "val") == selection
 
@@ -84,6 +111,13 @@ def report(runs: Sequence[RunRecord]) -> str:
     for name in sorted({r.name for r in runs if r.extra.get("selection") == "test"}):
         if any(_is(name)(r) for r in runs):
             row(f"`{name}`: test-selected − validation-selected", _is(name, "test"), _is(name))
+    for name in sorted({r.name for r in runs if r.extra.get("selection") == "test"}):
+        logged = [d for r in runs if _is(name, "test")(r) and (d := logged_selection(r)) is not None]
+        if logged:
+            cells = " | ".join(fmt([d[m] for d in logged]) for m in METRICS.values())
+            lines.append(
+                f"| `{name}`, pretraining: test-chosen − val-chosen epoch (one run's log) | {cells} |"
+            )
     row("`ltr_authors` − `ltr` (protocol=authors − ours)", _is("ltr_authors", "test"), _is("ltr"))
     row("`ltr_align_authors` − `ltr_align`", _is("ltr_align_authors", "test"), _is("ltr_align"))
     row("alignment − LTR, ours", _is("ltr_align"), _is("ltr"))
