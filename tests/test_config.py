@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tests.pipeline_fixtures import CONF, compose_cfg
+from visgen.run.checks import check_config
 from visgen.run.pipeline import build_datamodule
 from visgen.run.cache import config_hash, pretrain_relevant
 
@@ -40,7 +41,8 @@ def test_experiment_composes_and_instantiates(experiment: str, profile: str, tmp
     OmegaConf.resolve(cfg)  # every interpolation resolves
     assert cfg.name == experiment, "each experiment sets `name` to its file name (the report's row key)"
     assert cfg.profile.name == profile
-    assert set(cfg.stages) <= {"pretrain", "align"}
+    assert set(cfg.stages) <= {"pretrain", "align", "rebalance"}
+    check_config(cfg)  # every row passes the pre-build checks (the rebalancing rows: stages and method)
     dm = build_datamodule(cfg)  # construction only: no ForamSim generation here
     assert type(dm).__name__ == "ForamImageDataModule"
     net = instantiate(cfg.model.net, num_classes=3, trunk="resnet18")  # resnet18: keep the test cheap

@@ -53,7 +53,7 @@ def test_every_shipped_experiment_passes(experiment: str, profile: str) -> None:
         ),
         (
             "align.control=permuted",
-            r"^align.control=permuted: unknown value; use one of none, shuffled, random$",
+            r"^align.control=permuted: unknown value; use one of none, shuffled, random, equiangular$",
         ),
         ("align.epochs=0", r"^align.epochs=0: must be an integer >= 1"),
         ("align.reuse_features=true", r"^align.reuse_features=true needs data.augment.train=false"),

@@ -31,7 +31,7 @@ DIAGNOSTICS: dict[str, str] = {
     "clf_per_class_acc": "test/clf/per_class_acc",
     "clf_rare_acc": "test/clf/rare_acc",
 }
-STAGES: tuple[str, ...] = ("pretrain", "align", "rebalance")
+STAGES: tuple[str, ...] = ("pretrain", "align")
 
 # The three sweep keys that identify a table cell; "+experiment" is how the sweep adds the group.
 _EXPERIMENT_KEYS = ("+experiment", "experiment", "++experiment")
