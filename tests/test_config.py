@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from tests.pipeline_fixtures import CONF, compose_cfg
 from visgen.results import STAGES
 from visgen.run.cache import config_hash, pretrain_relevant
+from visgen.run.checks import check_config
 from visgen.run.pipeline import build_datamodule
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -42,6 +43,7 @@ def test_experiment_composes_and_instantiates(experiment: str, profile: str, tmp
     assert cfg.name == experiment, "each experiment sets `name` to its file name (the report's row key)"
     assert cfg.profile.name == profile
     assert set(cfg.stages) <= set(STAGES)
+    check_config(cfg)  # every row passes the pre-build checks (the rebalancing rows: stages and method)
     dm = build_datamodule(cfg)  # construction only: no ForamSim generation here
     assert type(dm).__name__ == "ForamImageDataModule"
     net = instantiate(cfg.model.net, num_classes=3, trunk="resnet18")  # resnet18: keep the test cheap

@@ -66,6 +66,8 @@ if $PY -c "import matplotlib, sklearn, yaml" 2>/dev/null; then
 else
   echo "matplotlib/sklearn/yaml missing here: run visgen report on the results instead" | tee -a "$OUT/sweep.log"
 fi
-tar czf "$OUT/results.tgz" -C "$WORK" --exclude="*.ckpt" --exclude="*.npz" --exclude="csv" multirun \
+# The CSV training logs come back too (a few KB): protocol_probe.py reads the test-selected runs' val_split/* from them.
+$PY experiments/paper_table/protocol_probe.py "$MR" 2>&1 | tee "$OUT/protocol_probe.md" | tail -25
+tar czf "$OUT/results.tgz" -C "$WORK" --exclude="*.ckpt" --exclude="*.npz" multirun \
   $([ -d "$WORK/reports" ] && echo reports)
 stamp "done: $(ls "$OUT" | tr '\n' ' ')"

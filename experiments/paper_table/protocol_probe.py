@@ -3,7 +3,9 @@
 Reads the job folders of one or more multiruns of the paper-table rows and pairs runs by (seed, λ):
 
 - test-selected − validation-selected: the same row and training with ``selection=test`` against ``val``
-  (the optimism of choosing the checkpoint on the test split, as the authors' code does);
+  (the optimism of choosing the checkpoint on the test split, as the authors' code does); and, within every
+  ``selection=test`` run, from its training log: the test numbers at the epoch the test split chose minus those
+  at the epoch its ride-along validation split (``val_split/*``) would have chosen;
 - protocol=authors − ours: ``ltr_authors`` − ``ltr`` and ``ltr_align_authors`` − ``ltr_align``;
 - alignment − LTR under each protocol;
 - each rebalancing row − ``ltr`` (KNN and NCM over its embedding; its own classifier against ``ltr_plain``'s).
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from visgen.report.rows import table_values
-from visgen.results import load_runs, t_interval
+from visgen.results import load_runs, read_training_log, t_interval
 
 METRICS = {"overall": "acc", "per-class": "per_class_acc", "rare": "rare_acc"}
 Cell = tuple[int | None, float | None]
@@ -37,6 +39,7 @@ class Run(NamedTuple):
     phylo_signal: float | None
     selection: str = "val"
     metrics: dict[str, float] = {}  # noqa: RUF012 (read-only); fractions, keyed as the report's table columns
+    run_dir: Path | None = None  # the job folder (its training logs); None for a hand-made run
 
 
 def fmt(diffs: Sequence[float]) -> str:
@@ -54,7 +57,7 @@ def fmt(diffs: Sequence[float]) -> str:
 def load(dirs: Sequence[Path]) -> list[Run]:
     """Every finished run under ``dirs``, read through ``visgen.results``."""
     return [
-        Run(r.name, r.seed, r.phylo_signal, str(r.extra.get("selection", "val")), table_values(r))
+        Run(r.name, r.seed, r.phylo_signal, str(r.extra.get("selection", "val")), table_values(r), r.run_dir)
         for r in load_runs(dirs)
         if r.status == "ok"
     ]
@@ -69,6 +72,27 @@ def paired(runs: Sequence[Run], a: Callable[[Run], bool], b: Callable[[Run], boo
                 first[side].setdefault((r.seed, r.phylo_signal), r.metrics[key])
     cells = sorted(set(first["a"]) & set(first["b"]), key=str)
     return [100.0 * (first["a"][c] - first["b"][c]) for c in cells]
+
+
+def logged_selection(run: Run, stage: str = "pretrain") -> dict[str, float] | None:
+    """Within one ``selection=test`` run: 100 · (test metric at the test-chosen epoch − at the val-chosen epoch).
+
+    The epochs are the first maxima of ``val/knn/acc`` (the test split, which chose the checkpoint) and of
+    ``val_split/knn/acc`` (the validation split), as ``ModelCheckpoint`` keeps the first of equal scores.
+    None when the run has no such log (older runs, or no job folder).
+    """
+    log = read_training_log(run.run_dir / stage) if run.run_dir else []
+    rows = [r for r in log if r.get("val/knn/acc") and r.get("val_split/knn/acc")]
+    if not rows:
+        return None
+
+    def first_max(key: str) -> dict[str, str]:
+        return max(enumerate(rows), key=lambda ir: (float(ir[1][key]), -ir[0]))[1]
+
+    on_test, on_val = first_max("val/knn/acc"), first_max("val_split/knn/acc")
+    return {
+        m: 100.0 * (float(on_test[f"val/knn/{m}"]) - float(on_val[f"val/knn/{m}"])) for m in METRICS.values()
+    }
 
 
 def _is(name: str, selection: str = "val") -> Callable[[Run], bool]:
@@ -87,6 +111,13 @@ def report(runs: Sequence[Run]) -> str:
     for name in sorted({r.name for r in runs if r.selection == "test"}):
         if any(_is(name)(r) for r in runs):
             row(f"`{name}`: test-selected − validation-selected", _is(name, "test"), _is(name))
+    for name in sorted({r.name for r in runs if r.selection == "test"}):
+        logged = [d for r in runs if _is(name, "test")(r) and (d := logged_selection(r)) is not None]
+        if logged:
+            cells = " | ".join(fmt([d[m] for d in logged]) for m in METRICS.values())
+            lines.append(
+                f"| `{name}`, pretraining: test-chosen − val-chosen epoch (one run's log) | {cells} |"
+            )
     row("`ltr_authors` − `ltr` (protocol=authors − ours)", _is("ltr_authors", "test"), _is("ltr"))
     row("`ltr_align_authors` − `ltr_align`", _is("ltr_align_authors", "test"), _is("ltr_align"))
     row("alignment − LTR, ours", _is("ltr_align"), _is("ltr"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from probe_jobs import load_script
@@ -47,4 +48,27 @@ def test_rebalancing_rows_compare_their_classifier_with_the_plain_one() -> None:
     assert (
         "| `ltr_crt` | +5.0 (n = 1, no interval) | +3.0 (n = 1, no interval) | +30.0 (n = 1, no interval) |"
         in (probe.report(runs))
+    )
+
+
+def test_one_test_selected_runs_log_gives_the_optimism_of_choosing_on_test(tmp_path: Path) -> None:
+    log_dir = tmp_path / "job" / "pretrain" / "csv" / "version_0"
+    log_dir.mkdir(parents=True)
+    # Epoch 3: best on test (acc 0.80, rare 0.30); epoch 7: best on validation (0.70), test there 0.75 / rare 0.40.
+    rows = [
+        "epoch,val/knn/acc,val/knn/per_class_acc,val/knn/rare_acc,val_split/knn/acc,train/loss",
+        "3,0.80,0.50,0.30,0.60,",
+        "3,,,,,1.0",  # a training row: no validation numbers
+        "7,0.75,0.55,0.40,0.70,",
+        "11,0.80,0.52,0.20,0.65,",  # ties the test maximum later: the first one was kept
+    ]
+    (log_dir / "metrics.csv").write_text("\n".join(rows) + "\n")
+    run = probe.Run(
+        name="ltr_authors", seed=0, phylo_signal=1.0, selection="test",
+        metrics={"acc": 0.8, "per_class_acc": 0.5, "rare_acc": 0.3}, run_dir=tmp_path / "job",
+    )  # fmt: skip
+    got = probe.logged_selection(run)
+    assert got == pytest.approx({"acc": 5.0, "per_class_acc": -5.0, "rare_acc": -10.0})
+    assert "| `ltr_authors`, pretraining: test-chosen − val-chosen epoch (one run's log) | +5.0 (n = 1" in (
+        probe.report([run])
     )

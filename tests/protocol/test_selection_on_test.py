@@ -37,11 +37,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-def _monitored(run_dir: Path) -> dict[int, float]:
-    """epoch -> val/knn/acc as logged (under selection=test: the test split's accuracy)."""
+def _monitored(run_dir: Path, key: str = "val/knn/acc") -> dict[int, float]:
+    """epoch -> ``key`` as logged (val/knn/acc under selection=test: the test split's accuracy)."""
     (path,) = (run_dir / "pretrain").glob("csv/version_*/metrics.csv")
     with path.open() as fh:
-        return {int(r["epoch"]): float(r["val/knn/acc"]) for r in csv.DictReader(fh) if r.get("val/knn/acc")}
+        return {int(r["epoch"]): float(r[key]) for r in csv.DictReader(fh) if r.get(key)}
 
 
 def _chosen_epoch(run_dir: Path) -> int:
@@ -73,6 +73,13 @@ def test_on_this_fixture_val_and_test_disagree_and_test_selection_is_optimistic(
     # Same trajectory: the val-selected run's test accuracy is the test series at its epoch, below the maximum.
     assert _test_acc(runs / "val") == pytest.approx(on_test[val_epoch], abs=1e-6)
     assert _test_acc(runs / "val") < _test_acc(runs / "test")
+
+
+def test_test_selection_still_scores_the_validation_split_exactly_as_a_val_run_does(runs: Path) -> None:
+    # Same trajectory, so the ride-along validation numbers equal the val-selected run's monitored series:
+    # one test-selected run holds both selections (protocol_probe.py reads the optimism from it).
+    assert _monitored(runs / "test", "val_split/knn/acc") == pytest.approx(_monitored(runs / "val"), abs=1e-6)
+    assert "val_split/knn/acc" not in json.loads((runs / "test" / "pretrain" / "metrics.json").read_text())
 
 
 def test_run_json_records_the_selection_and_the_report_marks_the_row(runs: Path) -> None:

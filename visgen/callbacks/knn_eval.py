@@ -33,6 +33,11 @@ from visgen.results import write_embeddings, write_metrics, write_per_species
 log = logging.getLogger(__name__)
 
 QUERY, GALLERY = 0, 1
+#: Under ``selection=test`` the validation loop is ``[test, gallery, val]``: checkpoints follow the test split
+#: (dataloader 0) while the real validation split rides along and is logged as ``val_split/*``, so one run
+#: holds both selections' per-epoch numbers (the optimism of choosing on test, measured without retraining).
+HELD_OUT = 2
+_NAMES = {QUERY: "queries", GALLERY: "gallery", HELD_OUT: "held-out validation queries"}
 
 
 def gather_rows(pl_module: L.LightningModule, x: Tensor) -> Tensor:
@@ -93,12 +98,12 @@ class KnnEvalCallback(L.Callback):
         self.rare_classes = [int(c) for c in rare_classes] if rare_classes is not None else None
         self.buckets = list(buckets) if buckets is not None else None
         self.extra = dict(extra or {})
-        self._outputs: dict[int, list[dict[str, Tensor]]] = {QUERY: [], GALLERY: []}
+        self._outputs: dict[int, list[dict[str, Tensor]]] = {QUERY: [], GALLERY: [], HELD_OUT: []}
         self.last_metrics: dict[str, float] = {}
 
     # -- collection -------------------------------------------------------------------------------
     def _reset(self) -> None:
-        self._outputs = {QUERY: [], GALLERY: []}
+        self._outputs = {QUERY: [], GALLERY: [], HELD_OUT: []}
 
     def _collect(self, outputs: Any, dataloader_idx: int) -> None:
         if dataloader_idx not in self._outputs:
@@ -142,6 +147,8 @@ class KnnEvalCallback(L.Callback):
         # The sanity check sees two batches of each loader: a KNN on that would be meaningless.
         if not trainer.sanity_checking:
             self._evaluate(trainer, pl_module, "val")
+            if self._outputs[HELD_OUT]:
+                self._evaluate(trainer, pl_module, "val", which=HELD_OUT)
         self._reset()
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -152,7 +159,7 @@ class KnnEvalCallback(L.Callback):
     def _split(self, pl_module: L.LightningModule, which: int, stage: str) -> tuple[np.ndarray, ...]:
         outs = self._outputs[which]
         if not outs:
-            name = "queries" if which == QUERY else "gallery"
+            name = _NAMES[which]
             raise RuntimeError(
                 f"KnnEvalCallback: no {name} batches at {stage}; the {stage} dataloaders must be [queries, gallery]"
             )
@@ -166,7 +173,7 @@ class KnnEvalCallback(L.Callback):
             log.info(
                 "%s %s: dropped %d padded duplicates of %d gathered rows",
                 stage,
-                "queries" if which == QUERY else "gallery",
+                _NAMES[which],
                 len(idx) - len(unique[2]),
                 len(idx),
             )
@@ -188,22 +195,24 @@ class KnnEvalCallback(L.Callback):
         )
 
     @staticmethod
-    def _extra_queries(trainer: L.Trainer, stage: str, q_idx: np.ndarray) -> np.ndarray:
+    def _extra_queries(trainer: L.Trainer, stage: str, q_idx: np.ndarray, which: int = QUERY) -> np.ndarray:
         """bool [M]: test queries that ForamSim's test floor added (``datamodule.extra_test``, by split
         position); they count in the class-level accuracies but not in overall accuracy."""
         dm = getattr(trainer, "datamodule", None)
-        # Under selection=test the validation loop runs on the test split: the same queries, the same mask.
-        on_test = stage == "test" or getattr(dm, "selection", "val") == "test"
+        # Under selection=test the validation loop's queries are the test split: the same mask.
+        on_test = stage == "test" or (which == QUERY and getattr(dm, "selection", "val") == "test")
         flags = getattr(dm, "extra_test", None) if on_test else None
         if flags is None:
             return np.zeros(len(q_idx), dtype=bool)
         return np.asarray(flags, dtype=bool)[q_idx]
 
-    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        q_emb, q_lab, q_idx = self._split(pl_module, QUERY, stage)
+    def _evaluate(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str, which: int = QUERY
+    ) -> None:
+        q_emb, q_lab, q_idx = self._split(pl_module, which, stage)
         g_emb, g_lab, g_idx = self._split(pl_module, GALLERY, stage)
         names, rare, buckets = self._facts(trainer, np.concatenate([q_lab, g_lab]))
-        extra = self._extra_queries(trainer, stage, q_idx)
+        extra = self._extra_queries(trainer, stage, q_idx, which)
         scores, pred = evaluate_embeddings(
             g_emb, g_lab, q_emb, q_lab, num_classes=len(names), k=self.k, metric=self.metric,
             rare_classes=rare, buckets=buckets, overall_mask=~extra,
@@ -213,19 +222,22 @@ class KnnEvalCallback(L.Callback):
             getattr(getattr(trainer, "datamodule", None), "class_groups", None) or {}
         ).items():
             scores[f"knn/{group}_acc"] = group_accuracy(pred, q_lab, len(names), members)
-        self.last_metrics = {f"{stage}/{name}": value for name, value in scores.items()}
-        for key, value in self.last_metrics.items():
+        prefix = "val_split" if which == HELD_OUT else stage
+        logged = {f"{prefix}/{name}": value for name, value in scores.items()}
+        if which == QUERY:
+            self.last_metrics = logged
+        for key, value in logged.items():
             # Every rank holds the same gathered arrays, hence the same values: no sync needed.
             pl_module.log(key, value, add_dataloader_idx=False, sync_dist=False)
         if trainer.is_global_zero:
             log.info(
                 "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries%s, %d gallery "
                 "(nearest class mean: per-class %.4f, rare %.4f)",
-                stage, self.k, self.metric, scores["knn/acc"], scores["knn/per_class_acc"], scores["knn/rare_acc"],
+                prefix, self.k, self.metric, scores["knn/acc"], scores["knn/per_class_acc"], scores["knn/rare_acc"],
                 len(q_lab), f" ({int(extra.sum())} test-floor extras, not in acc)" if extra.any() else "", len(g_lab),
                 scores["ncm/per_class_acc"], scores["ncm/rare_acc"],
             )  # fmt: skip
-        if stage == "test" and self.out_dir is not None and trainer.is_global_zero:
+        if stage == "test" and which == QUERY and self.out_dir is not None and trainer.is_global_zero:
             n_train = np.bincount(g_lab, minlength=len(names))
             table = per_species_table(
                 pred, q_lab, class_names=names, n_train=n_train, rare_classes=rare, buckets=buckets

@@ -319,8 +319,11 @@ class ForamImageDataModule(L.LightningDataModule):
         return self._eval_loader("train")
 
     def val_dataloader(self) -> list[DataLoader]:
-        """``[val, gallery]``; ``[test, gallery]`` under ``selection="test"`` (checkpoints chosen on test)."""
-        return [self._eval_loader(self.selection), self.gallery_dataloader()]
+        """``[val, gallery]``; ``[test, gallery, val]`` under ``selection="test"``: checkpoints follow the test
+        split, and the validation split is still scored (``val_split/*``, see ``visgen.callbacks.knn_eval``)."""
+        if self.selection == "test":
+            return [self._eval_loader("test"), self.gallery_dataloader(), self._eval_loader("val")]
+        return [self._eval_loader("val"), self.gallery_dataloader()]
 
     def test_dataloader(self) -> list[DataLoader]:
         """``[test, gallery]``."""

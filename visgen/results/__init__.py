@@ -25,6 +25,7 @@ from visgen.results.files import (
     read_embeddings,
     read_metrics,
     read_per_species,
+    read_training_log,
     write_anchors,
     write_embeddings,
     write_metrics,
@@ -46,6 +47,6 @@ __all__ = [
     "ANCHORS_NPY", "EMBEDDINGS_NPZ", "METRICS_JSON", "PER_SPECIES_CSV", "REPLICATE", "RUN_JSON", "STAGES",
     "STAGE_OUTPUTS", "RunRecord", "annotate_metrics", "as_dirs", "canonical", "expected_cells", "find_job_dirs",
     "group", "load_runs", "per_species_accuracy", "read_anchors", "read_embeddings", "read_metrics",
-    "read_per_species", "t_interval", "varying_axes", "write_anchors", "write_embeddings", "write_metrics",
+    "read_per_species", "read_training_log", "t_interval", "varying_axes", "write_anchors", "write_embeddings", "write_metrics",
     "write_per_species",
 ]  # fmt: skip

@@ -162,3 +162,15 @@ def read_anchors(stage_dir: Path) -> np.ndarray | None:
         return z["anchors"]
     path = Path(stage_dir) / ANCHORS_NPY
     return np.load(path, allow_pickle=False) if path.is_file() else None
+
+
+def read_training_log(stage_dir: Path) -> list[dict[str, str]]:
+    """The rows of a stage's Lightning CSV log (``<stage>/csv/version_*/metrics.csv``, the newest version), as
+    written: one row per logging step, empty strings where a step logged nothing; [] without a log."""
+    paths = sorted(
+        Path(stage_dir).glob("csv/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[-1])
+    )
+    if not paths:
+        return []
+    with paths[-1].open(newline="") as fh:
+        return list(csv.DictReader(fh))

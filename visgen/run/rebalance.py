@@ -27,7 +27,7 @@ from visgen.eval import rebalance as rb
 from visgen.eval.knn import nearest_mean_predict
 from visgen.eval.metrics import knn_metrics, per_species_table
 from visgen.eval.stage import evaluate_embeddings
-from visgen.run.record import RunRecord, annotate_metrics
+from visgen.results import RunRecord, annotate_metrics
 from visgen.run.stages import load_net_weights
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def rebalance_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, 
         facts.update(tau=tau, val_per_class_by_tau=dict(zip(map(float, rcfg.tau_grid), scores, strict=True)))
         log.info("%s: τ = %.2f chosen on validation (per-class accuracy %.4f)", method, tau, max(scores))
     _score_and_write(cfg, dm, run_dir / "rebalance", split, emb, predict("test", tau))
-    annotate_metrics(run_dir / "rebalance" / "metrics.json", profile=cfg.profile.name, stage="rebalance")
+    annotate_metrics(run_dir / "rebalance", profile=cfg.profile.name, stage="rebalance")
     record.stages["rebalance"] = {**facts, "from": str(weights), "wall_s": round(time.time() - start, 2)}
 
 
