@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .` (the GPU image has none)
 
 from visgen.models.backbone import EmbeddingNet  # noqa: E402
-from visgen.run.pipeline import build_datamodule, build_pretrain_module  # noqa: E402
+from visgen.run.pipeline import build_datamodule  # noqa: E402
+from visgen.run.pretrain import build_pretrain_module  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -129,6 +129,6 @@ def test_every_forams_sim_setting_is_part_of_the_pretrain_cache_key() -> None:
 )
 def test_only_one_process_jobs_take_the_pretrain_lock(overrides: tuple[str, ...], locks: bool) -> None:
     # DDP ranks of one job train together; a rank waiting on its own job's lock would deadlock.
-    from visgen.run.pipeline import _one_process
+    from visgen.run.pretrain import one_process
 
-    assert _one_process(_compose(*overrides)) is locks
+    assert one_process(_compose(*overrides)) is locks
