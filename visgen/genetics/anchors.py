@@ -152,3 +152,15 @@ def anchor_geometry(anchors: np.ndarray) -> dict[str, float]:
         "cos_max": float(cos.max()),
         "rank": float(np.linalg.matrix_rank(centred)),
     }
+
+
+def equiangular_anchors(n: int) -> np.ndarray:
+    """``n`` unit anchors with every pairwise cosine ``-1/(n-1)`` (a regular simplex), [n, n].
+
+    Rows of the centring matrix ``I - 11^T/n``, scaled to unit length: maximally separated and carrying no
+    similarity structure at all, the pure-geometry control of the anchor ladder.
+    """
+    if n < 2:
+        raise ValueError("an equiangular anchor set needs at least 2 species")
+    rows = np.eye(n) - 1.0 / n
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)

@@ -35,7 +35,16 @@ MARKER = "complete.json"
 SPEED_ONLY_DATA = ("num_workers", "device_resident")
 # data.* knobs added after pretrainings were cached, with the value at which they change nothing: at that value
 # they stay out of the key, so adding a knob never invalidates the cache (ForamSim's own cache key does the same).
-NEUTRAL_DATA: dict[str, Any] = {"sim_convergent": 0, "sim_convergent_skip": 0}
+NEUTRAL_DATA: dict[str, Any] = {
+    "sim_convergent": 0,
+    "sim_convergent_skip": 0,
+    # GZSL / k-shot held-out species (visgen/images/heldout.py): off by default.
+    "unseen": None,
+    "unseen_fold": None,
+    "unseen_folds": 8,
+    "unseen_seed": 0,
+    "shots": 0,
+}
 # trainer.* keys that change the numbers a pretraining produces (the rest is hardware or logging).
 RESULT_TRAINER = (
     "max_epochs",

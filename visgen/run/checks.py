@@ -26,7 +26,7 @@ SIM_KEYS: dict[str, str] = {
     "sim_convergent": "convergent",
     "sim_convergent_skip": "convergent_skip",
 }
-STAGES: tuple[str, ...] = ("pretrain", "align")
+STAGES: tuple[str, ...] = ("pretrain", "align", "gzsl")
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 
 
@@ -55,7 +55,8 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     unknown = sorted(set(stages) - set(STAGES))
     if unknown or not stages:
         raise UserInputError(
-            f"stages={stages}: unknown stage(s) {unknown}; use [pretrain], [align] or [pretrain, align]"
+            f"stages={stages}: unknown stage(s) {unknown}; use [pretrain], [align], [pretrain, align] or "
+            "[pretrain, gzsl]"
         )
     ckpt = cfg.get("ckpt_path")
     if ckpt is not None and not Path(str(ckpt)).is_file():
@@ -76,6 +77,11 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         _count("callbacks.knn_eval.k", knn.get("k"), 1, " (the paper: 5)")
     if "align" in stages:
         _check_align(cfg["align"], data)
+    from visgen.run.checks_gzsl import check_gzsl, check_heldout
+
+    targets = check_heldout(data)
+    if "gzsl" in stages:
+        check_gzsl(cfg, targets)
 
 
 def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
