@@ -111,13 +111,18 @@ def shrunk_prototype(prior: np.ndarray, support: np.ndarray, kappa: float) -> np
 def topk_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Probability [N] that the true class lands in the top ``k`` of each row of ``scores`` [N, C].
 
-    Ties are broken uniformly at random in expectation: with g classes scoring above the truth and e classes
-    (the truth included) tied with it, the hit probability is ``clip((k - g) / e, 0, 1)``. So a method that
+    Ties (equal up to a relative 1e-9) are broken uniformly at random in expectation: with g classes scoring
+    above the truth and e classes (the truth included) tied with it, the hit probability is
+    ``clip((k - g) / e, 0, 1)``. So a method that
     gives every target the same prototype scores exactly chance, not zero.
     """
-    true = scores[np.arange(len(labels)), labels]
-    greater = (scores > true[:, None]).sum(axis=1)
-    equal = (scores == true[:, None]).sum(axis=1)
+    true = scores[np.arange(len(labels)), labels][:, None]
+    # Ties up to rounding: whitened SGT anchors are a regular simplex, so the ridge map gives all targets the
+    # same prototype up to ~1e-12, and exact comparison then let rounding noise pick a winner (measured: 37.9 %
+    # ZSL top-1 instead of chance 25 % on one cell).
+    tol = 1e-9 * np.maximum(1.0, np.abs(true))
+    greater = (scores > true + tol).sum(axis=1)
+    equal = (np.abs(scores - true) <= tol).sum(axis=1)
     return np.clip((k - greater) / equal, 0.0, 1.0)
 
 
