@@ -48,6 +48,11 @@ from visgen.run.checks import check_config
             "sgt_whitened, shuffled, random, equiangular",
         ),
         (["stages=[gzsl]"], "stages=['gzsl']: gzsl scores a pretrained trunk; use [pretrain, gzsl]"),
+        (
+            ["profile=paper", "data.batch_size=256"],
+            "data.batch_size=256: with data.m_per_class=8 a batch needs 32 species, but only 28 have training "
+            "images once 4 are held out; use data.batch_size=224",
+        ),
     ],
 )
 def test_each_bad_gzsl_input_is_one_exact_error_line(overrides: list[str], message: str) -> None:
@@ -58,3 +63,7 @@ def test_each_bad_gzsl_input_is_one_exact_error_line(overrides: list[str], messa
 
 def test_the_shipped_gzsl_fold_and_a_fitting_shot_count_pass() -> None:
     check_config(compose_cfg(["+experiment=gzsl_kshot", "data.unseen_fold=3"]))
+    paper = compose_cfg(["+experiment=gzsl", "profile=paper"])
+    check_config(paper)
+    assert paper.data.batch_size == 224 and compose_cfg(["+experiment=gzsl"]).data.batch_size == 64
+    check_config(compose_cfg(["+experiment=gzsl_kshot", "profile=paper"]))  # k-shot: all 32 species train

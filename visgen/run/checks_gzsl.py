@@ -73,6 +73,13 @@ def check_heldout(data: Mapping[str, Any]) -> list[str]:
         raise UserInputError(
             f"data.shots={shots}: no target species; set data.unseen=[...] or data.unseen_fold=i"
         )
+    n_seen = len(classes) - (len(targets) if not shots else 0)
+    m, batch = data.get("m_per_class", 4), data.get("batch_size", 64)
+    if targets and data.get("sampler", "m_per_class") == "m_per_class" and batch // m > n_seen:
+        raise UserInputError(
+            f"data.batch_size={batch}: with data.m_per_class={m} a batch needs {batch // m} species, but only "
+            f"{n_seen} have training images once {len(targets)} are held out; use data.batch_size={n_seen * m}"
+        )
     if shots and data.get("source", "forams_sim") == "forams_sim":
         train = forams_sim_train_counts(float(data.get("scale", 1.0)), int(data.get("sim_seed", 0)))
         fewest = min(targets, key=lambda t: train[t])
