@@ -57,7 +57,7 @@ SPLITS: tuple[str, ...] = ("train", "test", "support")
 def cell_seed(cfg: DictConfig, targets: list[str]) -> int:
     """A seed that names the cell (seed, λ, ForamSim draw, targets, shots): controls and permutations follow it."""
     d = cfg.data
-    key = [int(cfg.seed), float(d.get("phylo_signal", 1.0)), int(d.get("sim_seed", 0)), sorted(targets)]
+    key = [int(cfg.seed), d.get("phylo_signal"), d.get("sim_seed"), sorted(targets)]  # null for real images
     return zlib.crc32(json.dumps([*key, int(d.get("shots", 0))]).encode())
 
 
