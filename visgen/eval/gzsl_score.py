@@ -8,8 +8,9 @@ Methods (each returns ``{k: metrics}`` for every k of the k-shot curve):
 - ``aligned``: the alignment head refitted on the cached trunk features (``align_head``); seen prototypes are
   the unit means of their aligned training embeddings, a target's prior is its unit anchor.
 
-In both, kappa = sigma^2 / tau^2 (within-species image variance over the prior's error variance, both measured
-on the seen species) weighs the prior against k support images. Pure: numpy plus the torch head fit.
+In both, kappa = sigma^2 / tau^2 (within-species image variance over the prior's error variance on species
+left out of the fit: leave-one-species-out for the ridge, 4 groups of seen species for the head) weighs the
+prior against k support images. Pure: numpy plus the torch head fit.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from visgen.eval.zeroshot import (
 )
 
 METHODS: tuple[str, ...] = ("aligned", "ridge")
+#: Bump when the k = 0 scores change: part of the key of the cached permutation nulls (visgen/run/gzsl.py).
+NULL_VERSION = 1
 
 
 @dataclass
@@ -140,16 +143,40 @@ def score_aligned(
     cell: CellFeatures, anchors: np.ndarray, shots: Sequence[int], head: HeadSettings, seed: int
 ) -> dict[int, dict[str, float]]:
     """The aligned method for anchors [C, A]; returns ``{k: metrics}``."""
-    rows = np.concatenate([np.flatnonzero(cell.train_y == c)[: head.per_class] for c in cell.seen])
-    fitted = fit_align_head(
+    fitted = _fit_head(cell, cell.seen, anchors, head, seed)
+    train, test, support = (fitted.embed(x) for x in (cell.train_x, cell.test_x, cell.support_x))
+    unit_anchors = _unit(anchors)
+    # k = 0 never uses tau^2 (the prototype is the prior); k > 0 needs the prior's error on species the head
+    # was not fitted on, which the in-sample fit would understate (it is trained to put them on their anchors).
+    tau2 = _held_out_tau2(cell, anchors, head, seed) if max(shots) > 0 else 1.0
+    return _score(cell, train, test, support, unit_anchors[cell.targets], tau2, shots, unit=True)
+
+
+def _fit_head(cell: CellFeatures, classes: Sequence[int], anchors: np.ndarray, head: HeadSettings, seed: int):
+    """The alignment head fitted on the first ``head.per_class`` training images of each of ``classes``."""
+    rows = np.concatenate([np.flatnonzero(cell.train_y == c)[: head.per_class] for c in classes])
+    return fit_align_head(
         cell.train_x[rows], cell.train_y[rows], anchors,
         steps=head.steps, lr=head.lr, margin=head.margin, seed=seed,
     )  # fmt: skip
-    train, test, support = (fitted.embed(x) for x in (cell.train_x, cell.test_x, cell.support_x))
+
+
+def _held_out_tau2(
+    cell: CellFeatures, anchors: np.ndarray, head: HeadSettings, seed: int, folds: int = 4
+) -> float:
+    """Squared error per dimension of a unit anchor as the aligned prototype of a species outside the head's fit.
+
+    The seen species are split into ``folds`` groups (class order); the head is refitted without each group and
+    the group's unit mean aligned training embedding is compared with its unit anchor.
+    """
     unit_anchors = _unit(anchors)
-    seen_means = _unit(class_means(train, cell.train_y, cell.seen))
-    tau2 = float(np.mean(((seen_means - unit_anchors[cell.seen]) ** 2).sum(1)) / anchors.shape[1])
-    return _score(cell, train, test, support, unit_anchors[cell.targets], tau2, shots, unit=True)
+    errors = []
+    for group in np.array_split(np.asarray(cell.seen), folds):
+        fitted = _fit_head(cell, [c for c in cell.seen if c not in set(group)], anchors, head, seed)
+        on = np.isin(cell.train_y, group)
+        means = _unit(class_means(fitted.embed(cell.train_x[on]), cell.train_y[on], group))
+        errors.extend(((means - unit_anchors[group]) ** 2).sum(1))
+    return float(np.mean(errors) / anchors.shape[1])
 
 
 def score(

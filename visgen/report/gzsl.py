@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from visgen.report.runs import find_job_dirs, read_run
+from visgen.report.runs import find_job_dirs
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("ZSL top-1", "zsl_top1"),
@@ -57,22 +57,28 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float, int]:
 
 
 def collect(multirun: Path) -> list[dict[str, Any]]:
-    """One dict per finished GZSL job: lambda, fold, seed, shots, chance, metrics and the permutation draws."""
+    """One dict per finished GZSL job: lambda, fold, seed, shots, chance, metrics and the permutation draws.
+
+    Reads ``run.json`` itself: ``runs.read_run`` reports a job through its last stage's ``metrics.json``, which
+    the GZSL stage does not write (its scores are in ``gzsl/gzsl.json``).
+    """
     cells = []
     for job in find_job_dirs(multirun):
-        rec = read_run(job)
+        run = json.loads((job / "run.json").read_text()) if (job / "run.json").is_file() else {}
         path = job / "gzsl" / "gzsl.json"
-        if rec.status != "ok" or not path.is_file():
-            print(f"gzsl report: skipping {job} (status {rec.status}, gzsl.json present: {path.is_file()})")
+        if run.get("status") != "ok" or not path.is_file():
+            print(
+                f"gzsl report: skipping {job} (status {run.get('status', 'missing')}, gzsl.json: {path.is_file()})"
+            )
             continue
         g = json.loads(path.read_text())
-        held = (rec.data or {}).get("heldout") or {}
+        held = run["data"].get("heldout") or {}
         with np.load(job / "gzsl" / "null.npz") as z:
             null = {k: z[k] for k in z.files}
         cells.append(
-            {"lambda": rec.phylo_signal, "seed": rec.seed, "fold": held.get("unseen_fold"),
+            {"lambda": run["data"].get("phylo_signal"), "seed": run.get("seed"), "fold": held.get("unseen_fold"),
              "shots": held.get("shots", 0), "chance": g["chance_zsl"], "metrics": g, "null": null,
-             "job": job, "wall_s": (rec.extra or {}).get("wall_s")}
+             "job": job, "wall_s": run.get("wall_s"), "machine": run.get("machine", "?")}
         )  # fmt: skip
     return cells
 
@@ -238,7 +244,7 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {multirun} "
         f"({len(cells)} cells: folds {folds}, seeds {seeds}, λ {sorted({c['lambda'] for c in cells}, reverse=True)}; "
         f"summed job wall time {sum(walls) / 60:.1f} min).  ",
-        f"Machine: {read_run(cells[0]['job']).extra.get('machine', '?')}.",
+        f"Machine: {cells[0]['machine']}.",
         "",
         "Each cell pretrains on the seen species of one leave-species-out fold (its 4 targets have no training, "
         "validation or gallery image), then scores every anchor with both prototype methods on the frozen trunk. "

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
 from visgen.eval.gzsl_score import (
+    NULL_VERSION,
     CellFeatures,
     HeadSettings,
     explained_variance,
@@ -170,7 +171,8 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
             rng = np.random.default_rng([seed, zlib.crc32(f"{name}/{method}".encode())])
             perms = permutations(len(names), int(g.permutation.n), rng)
             tick = time.time()
-            for key, values in permutation_null(cell, anchors[name], method, perms, head, seed).items():
+            draws = _cached_null(Path(weights).parent, cell, anchors[name], method, perms, head, seed)
+            for key, values in draws.items():
                 null[f"{name}/{method}/{key}"] = values
                 observed = metrics[f"test/gzsl/{name}/{method}/k0/{key}"]
                 metrics[f"test/gzsl/{name}/{method}/p_{key}"] = p_value(observed, values)
@@ -194,6 +196,37 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
     record.stages["gzsl"] = {"from": str(weights), "wall_s": round(time.time() - start, 2), **facts}
     _log_summary(metrics, list(anchors), list(g.methods), facts["chance_zsl"])
     return payload
+
+
+def _cached_null(
+    folder: Path,
+    cell: CellFeatures,
+    anchors: np.ndarray,
+    method: str,
+    perms: np.ndarray,
+    head: HeadSettings,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """``permutation_null``, stored beside the cached features under a hash of everything it depends on.
+
+    A rerun of a sweep (e.g. after a change to the k-shot curve, which the k = 0 null does not use) then costs
+    seconds per cell instead of minutes.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (anchors, perms, cell.train_x, cell.test_x, np.asarray(cell.targets)):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update(json.dumps([method, seed, head.__dict__, NULL_VERSION]).encode())
+    path = folder / f"gzsl_null-{digest.hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    draws = permutation_null(cell, anchors, method, perms, head, seed)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npz")
+    np.savez(tmp, **draws)
+    os.replace(tmp, path)
+    return draws
 
 
 def _log_summary(metrics: dict[str, Any], anchors: list[str], methods: list[str], chance: float) -> None:
