@@ -40,7 +40,7 @@ def test_experiment_composes_and_instantiates(experiment: str, profile: str, tmp
     OmegaConf.resolve(cfg)  # every interpolation resolves
     assert cfg.name == experiment, "each experiment sets `name` to its file name (the report's row key)"
     assert cfg.profile.name == profile
-    assert set(cfg.stages) <= {"pretrain", "align"}
+    assert set(cfg.stages) <= {"pretrain", "align", "gzsl"}
     dm = build_datamodule(cfg)  # construction only: no ForamSim generation here
     assert type(dm).__name__ == "ForamImageDataModule"
     net = instantiate(cfg.model.net, num_classes=3, trunk="resnet18")  # resnet18: keep the test cheap

@@ -15,6 +15,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DECIDED = {
     "tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "align", "ltr_align", "imagenet_align", "wb", "wb_align",
     "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred", "baseline",
+    "gzsl", "gzsl_kshot",  # issue 14: held-out species recognised from their DNA
 }  # fmt: skip
 
 
