@@ -15,8 +15,9 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DECIDED = {
     "tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "align", "ltr_align", "imagenet_align", "wb", "wb_align",
     "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred", "baseline",
-    "gzsl", "gzsl_kshot",  # issue 14: held-out species recognised from their DNA
 }  # fmt: skip
+# Outside the paper table: held-out species recognised from their DNA (issue 14, conf/sweep/gzsl.yaml).
+GZSL = {"gzsl", "gzsl_kshot"}
 
 
 def _compose(*overrides: str, hydra: bool = False) -> DictConfig:
@@ -24,7 +25,7 @@ def _compose(*overrides: str, hydra: bool = False) -> DictConfig:
 
 
 def test_every_decided_row_has_a_file() -> None:
-    assert set(EXPERIMENTS) == DECIDED
+    assert set(EXPERIMENTS) == DECIDED | GZSL
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -229,7 +229,7 @@ class ForamImageDataModule(L.LightningDataModule):
             heldout=self.heldout,
             root=str(index.root),
             image_size=self.image_size,
-            split_sizes={s: len(d) for s, d in self._datasets.items()},
+            split_sizes={s: len(self._datasets[s]) for s in ("train", "val", "test")},
             skipped=self.skipped,
         )
         if self.sampler == "m_per_class":
