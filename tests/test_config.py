@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tests.pipeline_fixtures import CONF, compose_cfg
-from visgen.run.pipeline import build_datamodule
 from visgen.run.cache import config_hash, pretrain_relevant
+from visgen.run.pipeline import build_datamodule
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
