@@ -7,7 +7,7 @@ export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all bench lint format paper-table clean
+.PHONY: help install run test test-all bench lint format paper-table gzsl-table clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -53,6 +53,16 @@ else
 	  hydra.sweep.dir=$(PT_DIR) sweep_name=$(notdir $(PT_DIR)) $(ARGS)
 	$(BIN)/visgen report $(PT_DIR) --out reports
 endif
+
+# GZSL / k-shot (issue 14): 5 leave-species-out folds x λ {1, 0}, seed 0, profile quick_gzsl (32 px, 8 epochs: every
+# fold pretrains without its held-out species, so 10 pretrainings). The two λ halves run side by side, one thread
+# each: on the shared 2-core machine two OpenMP threads per job spun against each other (6x slower, measured).
+# Then the report: reports/gzsl_quick.md + .csv + _kshot.png. See experiments/gzsl/README.md.
+GZSL_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl hydra.sweep.dir=multirun/gzsl_quick
+gzsl-table: $(STAMP) ## GZSL table (issue 14): folds x λ, anchor ladder x 2 methods -> reports/gzsl_quick.md
+	$(GZSL_RUN) data.phylo_signal=1.0 $(ARGS) & pid=$$!; \
+	$(GZSL_RUN) data.phylo_signal=0.0 $(ARGS); rc=$$?; wait $$pid && test $$rc = 0
+	$(BIN)/python -m visgen.report.gzsl multirun/gzsl_quick --out reports --command "make gzsl-table"
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .

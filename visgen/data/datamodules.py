@@ -83,6 +83,10 @@ class ForamImageDataModule(L.LightningDataModule):
         selection: the split the validation loop (hence checkpoint selection) sees: ``"val"`` (ours) or
             ``"test"`` (the authors' released code, which has no validation split; every such row is marked).
             With ``"test"`` the monitored overall accuracy also counts ForamSim's test-floor extras.
+        unseen, unseen_fold, unseen_folds, unseen_seed, shots: target species held out of training
+            (:mod:`visgen.images.heldout`): the listed species, or fold ``unseen_fold`` of ``unseen_folds``
+            seeded leave-species-out folds; each keeps ``shots`` training images (0 = unseen) and all its
+            test images. Their other training images form the ``support`` split (k-shot support only).
     """
 
     def __init__(
@@ -112,6 +116,11 @@ class ForamImageDataModule(L.LightningDataModule):
         synonyms: dict[str, str] | None = None,
         manifest: str | Path | None = None,
         group_regex: str | None = None,
+        unseen: Sequence[str] | None = None,
+        unseen_fold: int | None = None,
+        unseen_folds: int = 8,
+        unseen_seed: int = 0,
+        shots: int = 0,
     ) -> None:
         super().__init__()
         if not greyscale:
@@ -161,6 +170,14 @@ class ForamImageDataModule(L.LightningDataModule):
         self.manifest = manifest
         self.group_regex = group_regex or None
         self._scan: tuple[ImageIndex | None, list[str]] | None = None  # one scan per process
+        self.heldout_args = {
+            "unseen": list(unseen) if unseen else None,
+            "unseen_fold": unseen_fold,
+            "unseen_folds": int(unseen_folds),
+            "unseen_seed": int(unseen_seed),
+        }
+        self.shots = int(shots)
+        self.targets: list[str] = []
         self._datasets: dict[str, UInt8ImageDataset] = {}
         self._resident: dict[str, torch.Tensor] = {}
 
@@ -229,7 +246,7 @@ class ForamImageDataModule(L.LightningDataModule):
         if self._datasets:
             return
         index, decoded = self._decode()
-        ok = decoded.ok
+        ok = decoded.ok & ~self._hold_out(index)
         self.index = index
         self.class_names: list[str] = list(index.class_names)
         self.num_classes = len(self.class_names)
@@ -247,6 +264,10 @@ class ForamImageDataModule(L.LightningDataModule):
                 # KNN callback leaves out of overall accuracy (visgen.images.forams_sim).
                 assert index.extra_test is not None
                 self.extra_test = np.asarray(index.extra_test[rows], dtype=bool)
+        rows = self._support_rows[decoded.ok[self._support_rows]]
+        self._datasets["support"] = UInt8ImageDataset(
+            decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
+        )
         self.train_counts = longtail.class_counts(self._datasets["train"].labels.numpy(), self.num_classes)
         # Per-species scale: ForamSim's floor keeps rare species above count x scale (see species.py).
         self.class_scale = np.asarray(index.class_scale, dtype=np.float64)
@@ -261,9 +282,10 @@ class ForamImageDataModule(L.LightningDataModule):
             json.loads(meta.read_text()) if meta.exists() else {"source": "folder"}
         )
         self.dataset_info.update(
+            heldout=self.heldout,
             root=str(index.root),
             image_size=self.image_size,
-            split_sizes={s: len(d) for s, d in self._datasets.items()},
+            split_sizes={s: len(self._datasets[s]) for s in ("train", "val", "test")},
             no_dna_species=list(index.no_dna),
             skipped=self.skipped,
         )
@@ -273,6 +295,37 @@ class ForamImageDataModule(L.LightningDataModule):
         log.info(
             "%d rare species: %s", len(self.rare_classes), [self.class_names[c] for c in self.rare_classes]
         )
+
+    def _hold_out(self, index: ImageIndex) -> np.ndarray:
+        """Choose the target species and set ``targets``, ``heldout`` and the ``support`` split; return the drops."""
+        from visgen.images.heldout import anchored_species, hold_out, resolve_targets, tail_counts
+
+        anchored = anchored_species(index.class_names)
+        self.targets = resolve_targets(anchored, counts=tail_counts(anchored), **self.heldout_args)
+        unknown = [t for t in self.targets if t not in index.class_names]
+        if unknown:
+            raise UserInputError(
+                f"data.unseen={unknown}: not among the data's species; use names of data.classes"
+            )
+        dropped, pool = hold_out(
+            index.labels,
+            index.splits,
+            index.class_names,
+            self.targets,
+            self.shots,
+            self.heldout_args["unseen_seed"],
+        )
+        self._support_rows = pool
+        self.heldout: dict[str, Any] | None = None
+        if self.targets:
+            per_split = {s: int((dropped & (index.splits == s)).sum()) for s in ("train", "val")}
+            tests = {t: int(((index.labels == index.class_names.index(t)) & (index.splits == "test")).sum())
+                     for t in self.targets}  # fmt: skip
+            self.heldout = {**self.heldout_args, "targets": self.targets, "shots": self.shots,
+                            "dropped": per_split, "test_images": tests}  # fmt: skip
+            log.info("held out %s (shots %d): dropped %s images; test images %s", self.targets, self.shots,
+                     per_split, tests)  # fmt: skip
+        return dropped
 
     # ------------------------------------------------------------------ loaders
     def _rank_world(self) -> tuple[int, int]:
@@ -311,7 +364,7 @@ class ForamImageDataModule(L.LightningDataModule):
         return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler)
 
     def split_dataloader(self, split: str) -> DataLoader:
-        """Images of ``split`` (train/val/test) in order, without augmentation (e.g. for cached features)."""
+        """Un-augmented images of one split in order: ``train``, ``val``, ``test`` or ``support`` (GZSL targets)."""
         return self._eval_loader(split)
 
     def gallery_dataloader(self) -> DataLoader:

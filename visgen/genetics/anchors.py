@@ -134,7 +134,7 @@ def control_anchors(anchors: np.ndarray, kind: str = "none", seed: int = 0) -> n
     raise ValueError(f"control must be one of {CONTROLS}, got {kind!r}")
 
 
-def equiangular_anchors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+def equiangular_anchors(n: int, dim: int, seed: int | None = 0) -> np.ndarray:
     """``n`` unit vectors in ``dim`` dimensions forming a regular simplex (a simplex equiangular tight frame).
 
     Every pair has cosine exactly −1/(n−1), the smallest maximal pairwise cosine ``n`` unit vectors can have:
@@ -145,7 +145,8 @@ def equiangular_anchors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     Args:
         n: number of anchors (species), >= 2.
         dim: embedding size, >= n.
-        seed: seed of the rotation.
+        seed: seed of the rotation; None keeps the simplex axis-aligned (``dim == n`` only: the rows of the
+            centred identity, as the GZSL anchor ladder uses them).
 
     Returns:
         float64 [n, dim].
@@ -157,6 +158,10 @@ def equiangular_anchors(n: int, dim: int, seed: int = 0) -> np.ndarray:
         raise ValueError(f"equiangular anchors need n >= 2 and dim >= n, got n={n}, dim={dim}")
     simplex = np.eye(n) - 1.0 / n  # rows: e_i minus the centroid; |row|^2 = (n-1)/n
     simplex *= np.sqrt(n / (n - 1.0))
+    if seed is None:
+        if dim != n:
+            raise ValueError(f"an axis-aligned simplex needs dim == n, got n={n}, dim={dim}")
+        return simplex
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, n)))
     q *= np.sign(np.diag(r))  # a Haar-distributed orthonormal frame [dim, n]
     return simplex @ q.T

@@ -25,11 +25,13 @@ from visgen.results.files import (
     read_embeddings,
     read_metrics,
     read_per_species,
+    read_permutation_null,
     read_training_log,
     write_anchors,
     write_embeddings,
     write_metrics,
     write_per_species,
+    write_permutation_null,
 )
 from visgen.results.record import RunRecord, canonical
 from visgen.results.stats import t_interval
@@ -47,6 +49,6 @@ __all__ = [
     "ANCHORS_NPY", "EMBEDDINGS_NPZ", "METRICS_JSON", "PER_SPECIES_CSV", "REPLICATE", "RUN_JSON", "STAGES",
     "STAGE_OUTPUTS", "RunRecord", "annotate_metrics", "as_dirs", "canonical", "expected_cells", "find_job_dirs",
     "group", "load_runs", "per_species_accuracy", "read_anchors", "read_embeddings", "read_metrics",
-    "read_per_species", "read_training_log", "t_interval", "varying_axes", "write_anchors", "write_embeddings", "write_metrics",
-    "write_per_species",
+    "read_per_species", "read_permutation_null", "read_training_log", "t_interval", "varying_axes", "write_anchors", "write_embeddings", "write_metrics",
+    "write_per_species", "write_permutation_null",
 ]  # fmt: skip

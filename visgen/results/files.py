@@ -21,7 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: The stages of a run, in the order they run; a stage's outputs live in ``<run_dir>/<stage>/``.
-STAGES: tuple[str, ...] = ("pretrain", "align", "rebalance")
+STAGES: tuple[str, ...] = ("pretrain", "align", "rebalance", "gzsl")
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
 EMBEDDINGS_NPZ = "embeddings.npz"
@@ -174,3 +174,23 @@ def read_training_log(stage_dir: Path) -> list[dict[str, str]]:
         return []
     with paths[-1].open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+#: A GZSL stage's permutation draws (``visgen/run/gzsl.py``), one array per scored anchor/method: [permutations].
+PERMUTATION_NULL_NPZ = "null.npz"
+
+
+def write_permutation_null(stage_dir: Path, draws: Mapping[str, np.ndarray]) -> Path:
+    """Write a stage's permutation-null draws (``{name: [n_permutations]}``) beside its ``metrics.json``."""
+    path = Path(stage_dir) / PERMUTATION_NULL_NPZ
+    np.savez(path, **{k: np.asarray(v) for k, v in draws.items()})
+    return path
+
+
+def read_permutation_null(stage_dir: Path) -> dict[str, np.ndarray]:
+    """A stage's permutation-null draws; {} when the stage wrote none."""
+    path = Path(stage_dir) / PERMUTATION_NULL_NPZ
+    if not path.is_file():
+        return {}
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

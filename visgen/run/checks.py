@@ -52,7 +52,8 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     unknown = sorted(set(stages) - set(STAGES))
     if unknown or not stages:
         raise UserInputError(
-            f"stages={stages}: unknown stage(s) {unknown}; use [pretrain], [align] or [pretrain, align]"
+            f"stages={stages}: unknown stage(s) {unknown}; use [pretrain], [align], [pretrain, align] or "
+            "[pretrain, gzsl]"
         )
     ckpt = cfg.get("ckpt_path")
     if ckpt is not None and not Path(str(ckpt)).is_file():
@@ -75,6 +76,11 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         _check_rebalance(cfg, stages)
     if "align" in stages:
         _check_align(cfg["align"], data)
+    from visgen.run.checks_gzsl import check_gzsl, check_heldout
+
+    targets = check_heldout(data)
+    if "gzsl" in stages:
+        check_gzsl(cfg, targets)
 
 
 def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:

@@ -153,6 +153,10 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
         from visgen.run.rebalance import rebalance_stage
 
         rebalance_stage(cfg, dm, run_dir, record, weights)
+    if "gzsl" in cfg.stages and weights is not None:  # check_config ensures pretrain runs with gzsl
+        from visgen.run.gzsl import gzsl_stage
+
+        gzsl_stage(cfg, dm, run_dir, record, weights)
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:

@@ -1,0 +1,112 @@
+"""GZSL metrics, the ridge map, its leave-one-out choice, novelty AUROC and the k-shot prior: against hand
+computations, direct numpy solves and brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from visgen.eval.zeroshot import (
+    auroc,
+    choose_ridge,
+    fit_ridge,
+    gzsl_metrics,
+    loo_errors,
+    novelty_scores,
+    shrunk_prototype,
+)
+
+
+def test_gzsl_metrics_match_a_hand_computed_example() -> None:
+    # 4 classes: seen {0, 1}, targets {2, 3}. Rows: scores per class; labels below.
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.0, 0.0],  # label 0: top-1 right
+            [0.2, 0.7, 0.1, 0.0],  # label 0: wrong (class 1 wins), truth 2nd
+            [0.1, 0.8, 0.0, 0.3],  # label 1: right
+            [0.5, 0.1, 0.4, 0.2],  # label 2: wrong among all (0 wins), right among targets {2, 3}
+            [0.0, 0.1, 0.9, 0.2],  # label 2: right
+            [0.3, 0.0, 0.6, 0.5],  # label 3: wrong (2 wins), wrong among targets too
+        ]
+    )
+    labels = np.array([0, 0, 1, 2, 2, 3])
+    m = gzsl_metrics(scores, labels, targets=[2, 3], seen=[0, 1], topk=2)
+    # seen per-class: class 0 1/2, class 1 1/1 -> 0.75; unseen per-class top-1: class 2 1/2, class 3 0/1 -> 0.25
+    assert m["seen_acc"] == pytest.approx(0.75)
+    assert m["unseen_top1"] == pytest.approx(0.25)
+    assert m["h"] == pytest.approx(2 * 0.75 * 0.25 / (0.75 + 0.25))
+    # top-2 over all classes: image 4 (truth 2nd) hit, image 5 hit, image 6 (truth 2nd: 0.5 after 0.6) hit -> class 2 1, class 3 1
+    assert m["unseen_top2"] == pytest.approx(1.0)
+    # among the targets only: class 2 2/2, class 3 0/1 -> 0.5
+    assert m["zsl_top1"] == pytest.approx(0.5)
+
+
+def test_tied_prototypes_score_chance_not_zero() -> None:
+    scores = np.array([[0.0, 0.5, 0.5, 0.5, 0.5]] * 4)  # four targets with one shared prototype
+    labels = np.array([1, 2, 3, 4])
+    m = gzsl_metrics(scores, labels, targets=[1, 2, 3, 4], seen=[0])
+    assert m["zsl_top1"] == pytest.approx(0.25) and m["unseen_top5"] == pytest.approx(1.0)
+    noisy = scores + np.array([0.0, 0.0, 1e-13, -1e-13, 2e-13])  # rounding noise is no preference
+    assert gzsl_metrics(noisy, labels, targets=[1, 2, 3, 4], seen=[0])["zsl_top1"] == pytest.approx(0.25)
+
+
+def test_ridge_map_equals_the_direct_primal_solve() -> None:
+    rng = np.random.default_rng(0)
+    anchors, protos = rng.normal(size=(12, 5)), rng.normal(size=(12, 7))
+    alpha = 0.7
+    ac, yc = anchors - anchors.mean(0), protos - protos.mean(0)
+    w = np.linalg.solve(ac.T @ ac + alpha * np.eye(5), ac.T @ yc)  # primal ridge with a free intercept
+    new = rng.normal(size=(3, 5))
+    expected = protos.mean(0) + (new - anchors.mean(0)) @ w
+    np.testing.assert_allclose(
+        fit_ridge(anchors, protos, alpha).predict(new), expected, rtol=1e-10, atol=1e-12
+    )
+
+
+def test_leave_one_out_shortcut_equals_refitting_without_each_species() -> None:
+    rng = np.random.default_rng(1)
+    anchors, protos = rng.normal(size=(9, 4)), rng.normal(size=(9, 3))
+    alphas = [0.01, 1.0, 30.0]
+    brute = []
+    for alpha in alphas:
+        sq = []
+        for i in range(9):
+            keep = np.arange(9) != i
+            pred = fit_ridge(anchors[keep], protos[keep], alpha).predict(anchors[i : i + 1])[0]
+            sq.append((pred - protos[i]) ** 2)
+        brute.append(np.mean(sq))
+    np.testing.assert_allclose(loo_errors(anchors, protos, alphas), brute, rtol=1e-9)
+
+
+def test_chosen_ridge_recovers_an_exactly_linear_map() -> None:
+    rng = np.random.default_rng(2)
+    anchors = rng.normal(size=(20, 6))
+    protos = 3.0 + anchors @ rng.normal(size=(6, 4))
+    fit, tau2 = choose_ridge(anchors[:16], protos[:16])
+    np.testing.assert_allclose(fit.predict(anchors[16:]), protos[16:], atol=0.05)
+    assert tau2 < 1e-3
+
+
+def test_auroc_equals_the_brute_force_pair_count() -> None:
+    rng = np.random.default_rng(3)
+    score = np.round(rng.normal(size=40), 1)  # rounded: ties occur
+    positive = rng.random(40) < 0.4
+    pos, neg = score[positive], score[~positive]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert auroc(score, positive) == pytest.approx(pairs)
+
+
+def test_novelty_is_the_distance_to_the_nearest_seen_prototype_in_units_of_its_spread() -> None:
+    means = np.array([[0.0, 0.0], [10.0, 0.0]])
+    spread = np.array([1.0, 4.0])
+    x = np.array([[3.0, 4.0], [10.0, 2.0]])
+    # image 1: 5/1 to class 0, sqrt(49+16)/4 to class 1 -> 2.016; image 2: sqrt(104)/1 vs 2/4 -> 0.5
+    np.testing.assert_allclose(novelty_scores(x, means, spread), [np.sqrt(65) / 4, 0.5])
+
+
+def test_k_shot_prototype_is_the_precision_weighted_mean() -> None:
+    prior, support = np.array([0.0, 4.0]), np.array([[2.0, 0.0], [4.0, 2.0]])
+    sigma2, tau2 = 2.0, 0.5  # kappa = 4
+    expected = (prior / tau2 + support.sum(0) / sigma2) / (1 / tau2 + 2 / sigma2)
+    np.testing.assert_allclose(shrunk_prototype(prior, support, sigma2 / tau2), expected)
+    np.testing.assert_allclose(shrunk_prototype(prior, support[:0], 4.0), prior)

@@ -1,0 +1,39 @@
+"""The GZSL report's statistics: t intervals with df = n - 1 and the pooled permutation p-value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from visgen.report.gzsl import paired_gap, pooled_p, t_interval
+
+
+def test_t_interval_uses_student_t_with_n_minus_one_degrees_of_freedom() -> None:
+    mean, low, high, n = t_interval([0.2, 0.4, 0.3, 0.5, 0.6])
+    # mean 0.4, sd 0.158114, t(0.975, 4) = 2.776445 -> half width 0.196324
+    assert (mean, n) == (pytest.approx(0.4), 5)
+    assert low == pytest.approx(0.4 - 0.196324, abs=1e-6) and high == pytest.approx(0.4 + 0.196324, abs=1e-6)
+
+
+def _cell(obs: float, null: list[float], shuffled: float = 0.25) -> dict:
+    return {
+        "metrics": {
+            "test/gzsl/sgt_raw/ridge/k0/zsl_top1": obs,
+            "test/gzsl/shuffled/ridge/k0/zsl_top1": shuffled,
+        },
+        "null": {"sgt_raw/ridge/zsl_top1": np.array(null)},
+    }
+
+
+def test_pooled_p_treats_the_ith_permutation_of_every_cell_as_one_draw_of_the_null_mean() -> None:
+    cells = [_cell(0.5, [0.2, 0.6, 0.3]), _cell(0.3, [0.2, 0.1, 0.4])]
+    # observed mean 0.4; null means 0.2, 0.35, 0.35 -> none >= 0.4 -> p = 1 / 4
+    assert pooled_p(cells, "sgt_raw", "ridge") == pytest.approx(1 / 4)
+    cells[1]["null"]["sgt_raw/ridge/zsl_top1"] = np.array([0.2, 0.3, 0.6])  # null means 0.2, 0.45, 0.45
+    assert pooled_p(cells, "sgt_raw", "ridge") == pytest.approx(3 / 4)
+
+
+def test_the_genetic_minus_shuffled_gap_is_paired_within_each_cell() -> None:
+    cells = [_cell(0.5, [0.1], shuffled=0.3), _cell(0.4, [0.1], shuffled=0.3)]
+    mean, _, _, n = paired_gap(cells, "sgt_raw", "ridge", 0)
+    assert mean == pytest.approx(0.15) and n == 2
