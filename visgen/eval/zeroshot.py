@@ -14,6 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: The GZSL anchor ladder, strongest positive control first (``visgen/run/gzsl.py`` builds each rung), and the two
+#: ways an anchor becomes a prototype (``visgen/lit/gzsl_score.py``); their names key ``test/gzsl/<anchor>/<method>``.
+LADDER: tuple[str, ...] = (
+    "oracle_traits",
+    "oracle_tree",
+    "sgt_raw",
+    "sgt_centred",
+    "sgt_whitened",
+    "shuffled",
+    "random",
+    "equiangular",
+)
+METHODS: tuple[str, ...] = ("aligned", "ridge")
+
 #: Regularisation grid of the ridge map, in units of the mean diagonal of the anchors' (centred) Gram matrix.
 ALPHA_GRID: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 2, 11))
 

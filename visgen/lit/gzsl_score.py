@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from visgen.eval.zeroshot import (
+    METHODS,
     auroc,
     choose_ridge,
     class_means,
@@ -32,7 +33,6 @@ from visgen.eval.zeroshot import (
 )
 from visgen.lit.align_head import fit_align_head
 
-METHODS: tuple[str, ...] = ("aligned", "ridge")
 #: Bump when the k = 0 scores change: part of the key of the cached permutation nulls (visgen/run/gzsl.py).
 NULL_VERSION = 1
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from visgen.eval.zeroshot import LADDER, METHODS
 from visgen.results import load_runs, read_metrics, read_permutation_null
 from visgen.results import t_interval as _t_interval
 
@@ -30,17 +31,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("H", "h"),
     ("novelty AUROC", "novelty_auroc"),
 )
-LADDER = (
-    "oracle_traits",
-    "oracle_tree",
-    "sgt_raw",
-    "sgt_centred",
-    "sgt_whitened",
-    "shuffled",
-    "random",
-    "equiangular",
-)
-METHODS = ("aligned", "ridge")
 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float, float, int]:

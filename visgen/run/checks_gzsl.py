@@ -104,9 +104,8 @@ def forams_sim_train_counts(scale: float, seed: int) -> dict[str, int]:
 
 def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str]) -> None:
     """The GZSL stage needs the pretraining, target species, and known anchors / methods / shots."""
+    from visgen.eval.zeroshot import LADDER, METHODS
     from visgen.genetics.anchors import ANCHOR_MODES
-    from visgen.lit.gzsl_score import METHODS
-    from visgen.run.gzsl import LADDER
 
     if "pretrain" not in list(cfg["stages"]):
         raise UserInputError(

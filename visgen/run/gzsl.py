@@ -41,17 +41,6 @@ from visgen.run.stages import load_net_weights
 
 log = logging.getLogger(__name__)
 
-#: The anchor ladder, strongest positive control first; ``shuffled``/``random`` are controls of ``gzsl.control_of``.
-LADDER: tuple[str, ...] = (
-    "oracle_traits",
-    "oracle_tree",
-    "sgt_raw",
-    "sgt_centred",
-    "sgt_whitened",
-    "shuffled",
-    "random",
-    "equiangular",
-)
 SPLITS: tuple[str, ...] = ("train", "test", "support")
 
 
