@@ -30,3 +30,22 @@ def test_summary_and_warnings_are_logged_once_across_prepare_and_setup(
     ]
     typo = [r for r in caplog.records if "did you mean 'Globigerinoides_ruber'" in r.getMessage()]
     assert len(summaries) == 1 and len(typo) == 1
+
+
+def test_a_catalogued_species_without_dna_is_counted_but_gets_no_typo_hint(
+    tiny_image_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Turborotalita_humilis is one of the three Endless Forams species the shipped table has no 18S for (ForamSim
+    # draws it too): it is left out like any folder without DNA, but suggesting a "similar" species is noise.
+    (tiny_image_folder / "Turborotalita_humilis").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny_image_folder / "Turborotalita_humilis" / "a.png")
+    dm = ForamImageDataModule(
+        tiny_image_folder, source="folder", image_size=16, batch_size=4, m_per_class=2, num_workers=0,
+        cache_dir=tmp_path,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        dm.prepare_data()
+        dm.setup("fit")
+    assert "Turborotalita_humilis" not in dm.class_names
+    assert not [r for r in caplog.records if "did you mean" in r.getMessage()]
+    assert any("skipped 1 (species folders without DNA" in r.getMessage() for r in caplog.records)
