@@ -37,8 +37,8 @@ class Run(NamedTuple):
     name: str
     seed: int | None
     phylo_signal: float | None
-    selection: str = "val"
-    metrics: dict[str, float] = {}  # noqa: RUF012 (read-only); fractions, keyed as the report's table columns
+    selection: str  # "val" or "test": the split that chose the checkpoints
+    metrics: dict[str, float]  # fractions, keyed as the report's table columns
     run_dir: Path | None = None  # the job folder (its training logs); None for a hand-made run
 
 

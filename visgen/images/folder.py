@@ -267,7 +267,8 @@ def scan_with_problems(
     if classes in (None, "dna"):
         skipped["species folders without DNA (data.classes=all keeps them)"] += len(set(folders) - dna)
         # The Endless Forams species the shipped table knows to have no 18S are no typo: they need no hint.
-        catalogued = set(known_species()[0]) - set(known_species()[1])
+        catalogued_all, catalogued_dna = known_species()
+        catalogued = set(catalogued_all) - set(catalogued_dna)
         for name in sorted(set(folders) - dna - catalogued):
             close = suggest_name(name, sorted(dna))
             if close.startswith("did you mean"):  # a typo'd folder would otherwise vanish quietly
