@@ -14,7 +14,6 @@ itself, model loading included, as a user of ``visgen predict`` sees it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -34,6 +33,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from visgen.models.backbone import EmbeddingNet  # noqa: E402
+from visgen.results import RunRecord, write_config, write_embeddings, write_metrics  # noqa: E402
 from visgen.run.predict import load_run, predict  # noqa: E402
 
 N_CLASSES, GALLERY = 35, 2000
@@ -46,15 +46,16 @@ def make_run(folder: Path, trunk: str, image_size: int) -> Path:
                                           f"model.net.trunk={trunk}"])  # fmt: skip
     stage = folder / "align"
     (stage / "checkpoints").mkdir(parents=True)
-    OmegaConf.save(cfg, folder / "config.yaml", resolve=True)
+    write_config(folder, OmegaConf.to_container(cfg, resolve=True))
     net = EmbeddingNet(N_CLASSES, trunk=trunk)
     ckpt = stage / "checkpoints" / "best.ckpt"
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, ckpt)
     rng = np.random.default_rng(0)
-    np.savez(stage / "embeddings.npz", gallery_embeddings=rng.normal(size=(GALLERY, 256)).astype(np.float32),
-             gallery_labels=rng.integers(0, N_CLASSES, GALLERY), species=np.array([f"Genus_s{c}" for c in range(N_CLASSES)]))  # fmt: skip
-    (stage / "metrics.json").write_text(json.dumps({"k": 5, "metric": "euclidean"}))
-    (folder / "run.json").write_text(json.dumps({"stages": {"align": {"best": str(ckpt)}}}))
+    write_embeddings(stage, gallery_embeddings=rng.normal(size=(GALLERY, 256)).astype(np.float32),
+                     gallery_labels=rng.integers(0, N_CLASSES, GALLERY),
+                     species=np.array([f"Genus_s{c}" for c in range(N_CLASSES)]))  # fmt: skip
+    write_metrics(stage, {"k": int(cfg.callbacks.knn_eval.k), "metric": str(cfg.callbacks.knn_eval.metric)})
+    RunRecord(folder, "bench_predict", "bench", 0, status="ok", stages={"align": {"best": str(ckpt)}}).write()
     return folder
 
 

@@ -21,10 +21,12 @@ from visgen.results import (
     group,
     load_runs,
     read_anchors,
+    read_config,
     read_metrics,
     t_interval,
     varying_axes,
     write_anchors,
+    write_config,
     write_metrics,
 )
 
@@ -156,3 +158,16 @@ def test_a_config_value_given_by_interpolation_compares_resolved(tmp_path: Path)
     assert (
         rec.value("data.root") == "${hydra:runtime.cwd}"
     )  # a resolver only a running job has: left as written
+
+
+def test_the_resolved_config_reads_back_and_hydras_copy_is_the_fallback(tmp_path: Path) -> None:
+    assert read_config(tmp_path) is None
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"data": {"image_size": "${size}"}, "size": 64})
+    )
+    assert read_config(tmp_path) == {"data": {"image_size": "${size}"}, "size": 64}  # Hydra's: unresolved
+    written = {"data": {"image_size": 64, "root": None}, "stages": ["pretrain", "align"], "size": 64}
+    write_config(tmp_path, written)
+    assert read_config(tmp_path) == written  # ours wins over Hydra's, key order and None kept
+    assert list(read_config(tmp_path)) == ["data", "stages", "size"]

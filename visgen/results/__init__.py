@@ -1,5 +1,5 @@
-"""The run-folder schema: the one writer and reader of ``run.json``, ``metrics.json``, ``embeddings.npz``,
-``per_species.csv``, ``anchors.npy`` and the stage names, and the grouping of jobs by sweep axis (torch-free).
+"""The run-folder schema: the one writer and reader of ``run.json``, ``config.yaml``, ``metrics.json``,
+``embeddings.npz``, ``per_species.csv``, ``anchors.npy``, the name of ``splits.csv`` and the stage names, and the grouping of jobs by sweep axis (torch-free).
 
 Reading a sweep::
 
@@ -13,21 +13,25 @@ Reading a sweep::
 
 from visgen.results.files import (
     ANCHORS_NPY,
+    CONFIG_YAML,
     EMBEDDINGS_NPZ,
     METRICS_JSON,
     PER_SPECIES_CSV,
     RUN_JSON,
+    SPLITS_CSV,
     STAGE_OUTPUTS,
     STAGES,
     annotate_metrics,
     per_species_accuracy,
     read_anchors,
+    read_config,
     read_embeddings,
     read_metrics,
     read_per_species,
     read_permutation_null,
     read_training_log,
     write_anchors,
+    write_config,
     write_embeddings,
     write_metrics,
     write_per_species,
@@ -46,9 +50,10 @@ from visgen.results.sweep import (
 )
 
 __all__ = [
-    "ANCHORS_NPY", "EMBEDDINGS_NPZ", "METRICS_JSON", "PER_SPECIES_CSV", "REPLICATE", "RUN_JSON", "STAGES",
-    "STAGE_OUTPUTS", "RunRecord", "annotate_metrics", "as_dirs", "canonical", "expected_cells", "find_job_dirs",
-    "group", "load_runs", "per_species_accuracy", "read_anchors", "read_embeddings", "read_metrics",
-    "read_per_species", "read_permutation_null", "read_training_log", "t_interval", "varying_axes", "write_anchors", "write_embeddings", "write_metrics",
+    "ANCHORS_NPY", "CONFIG_YAML", "EMBEDDINGS_NPZ", "METRICS_JSON", "PER_SPECIES_CSV", "REPLICATE", "RUN_JSON",
+    "SPLITS_CSV", "STAGES", "STAGE_OUTPUTS", "RunRecord", "annotate_metrics", "as_dirs", "canonical",
+    "expected_cells", "find_job_dirs", "group", "load_runs", "per_species_accuracy", "read_anchors", "read_config",
+    "read_embeddings", "read_metrics", "read_per_species", "read_permutation_null", "read_training_log",
+    "t_interval", "varying_axes", "write_anchors", "write_config", "write_embeddings", "write_metrics",
     "write_per_species", "write_permutation_null",
 ]  # fmt: skip

@@ -1,6 +1,7 @@
 """The files of a run folder: names, and the one writer and reader of each (pure, torch-free).
 
-A run folder (docs/design.md, "Run directory") holds ``run.json`` and one folder per stage with
+A run folder (docs/design.md, "Run directory") holds ``run.json``, ``config.yaml`` (the resolved config),
+``splits.csv`` (its format is the manifest's: ``visgen.images.splits``) and one folder per stage with
 ``metrics.json``, ``embeddings.npz`` and ``per_species.csv`` (``align/`` also ``anchors.npy``). Every piece of
 visgen that writes or reads these files does it through the functions here, so a format lives in one place.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,10 @@ METRICS_JSON = "metrics.json"
 EMBEDDINGS_NPZ = "embeddings.npz"
 PER_SPECIES_CSV = "per_species.csv"
 ANCHORS_NPY = "anchors.npy"
+#: The resolved config of a run (``visgen predict`` rebuilds the net from it); a pretraining cache entry has one too.
+CONFIG_YAML = "config.yaml"
+#: Every image of a run with its split (``path,species,group,split``): reusable as ``data.manifest``.
+SPLITS_CSV = "splits.csv"
 #: What a finished stage's test leaves (the pretraining cache copies these into each run folder).
 STAGE_OUTPUTS: tuple[str, ...] = (METRICS_JSON, EMBEDDINGS_NPZ, PER_SPECIES_CSV)
 #: Columns of ``per_species.csv`` (one row per species).
@@ -57,6 +63,28 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError) as err:
         log.warning("unreadable %s (%s)", path, err)
         return None
+
+
+# -- config.yaml ----------------------------------------------------------------------------------------------
+def write_config(folder: Path, config: Mapping[str, Any]) -> Path:
+    """Write ``<folder>/config.yaml`` from a resolved, plain config (``OmegaConf.to_container(cfg, resolve=True)``)."""
+    path = Path(folder) / CONFIG_YAML
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def read_config(folder: Path) -> dict[str, Any] | None:
+    """``<folder>/config.yaml``, else Hydra's ``<folder>/.hydra/config.yaml`` (unresolved); None when neither is."""
+    for path in (Path(folder) / CONFIG_YAML, Path(folder) / ".hydra" / CONFIG_YAML):
+        if path.is_file():
+            try:
+                return yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as err:
+                log.warning("unreadable %s (%s)", path, err)
+    return None
 
 
 # -- metrics.json --------------------------------------------------------------------------------------------

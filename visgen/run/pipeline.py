@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
-from visgen.results import RunRecord
+from visgen.results import SPLITS_CSV, RunRecord, write_config
 from visgen.run.align import align_stage
 from visgen.run.anchors import build_anchors, genetics_options
 from visgen.run.checks import SIM_KEYS, check_config
@@ -187,11 +187,10 @@ def write_run_inputs(cfg: DictConfig, dm: Any, run_dir: Path) -> None:
     net from it) and ``splits.csv`` (``path,species,group,split``; reusable as ``data.manifest``)."""
     from visgen.images.splits import write_splits_csv
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    write_config(run_dir, OmegaConf.to_container(cfg, resolve=True))
     index = dm.scan()
     species = [index.class_names[c] for c in index.labels]
     path = write_splits_csv(
-        run_dir / "splits.csv", index.paths, species, list(index.groups), list(index.splits)
+        run_dir / SPLITS_CSV, index.paths, species, list(index.groups), list(index.splits)
     )
     log.info("wrote the split (%d images) to %s", len(index.paths), path)

@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from visgen.results import RunRecord, annotate_metrics
+from visgen.results import RunRecord, annotate_metrics, write_config
 from visgen.run.cache import PretrainCache, pretrain_relevant
 from visgen.run.refresh import refresh_metrics
 from visgen.run.stages import best_checkpoint, load_net_weights, log_to_wandb, speed_up
@@ -107,8 +107,8 @@ def _pretrain_or_reuse(
         finish_wandb()
     metrics = annotate_metrics(stage_dir, profile=cfg.profile.name, stage="pretrain")
     cache.store_outputs(stage_dir)
-    OmegaConf.save(
-        cfg, cache.dir / "config.yaml", resolve=True
+    write_config(
+        cache.dir, OmegaConf.to_container(cfg, resolve=True)
     )  # `visgen predict <cache>/best.ckpt` rebuilds from it
     cache.mark_complete(
         {

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from visgen.errors import UserInputError
-from visgen.results import EMBEDDINGS_NPZ, RunRecord, read_metrics
+from visgen.results import EMBEDDINGS_NPZ, RunRecord, read_config, read_metrics
 
 STAGE_ORDER = ("align", "pretrain")  # the last stage that ran is the model a user wants
 
@@ -44,9 +44,10 @@ class RunFiles:
 
 def _config(folders: list[Path]) -> dict[str, Any]:
     for folder in folders:
-        for candidate in (folder / "config.yaml", folder / ".hydra" / "config.yaml"):
-            if candidate.is_file():
-                return OmegaConf.to_container(OmegaConf.load(candidate), resolve=True)  # type: ignore[return-value]
+        config = read_config(folder)
+        if config is not None:
+            # Hydra's own copy keeps its interpolations: resolve them.
+            return OmegaConf.to_container(OmegaConf.create(config), resolve=True)  # type: ignore[return-value]
     raise UserInputError(
         f"{folders[0]}: no config.yaml (or .hydra/config.yaml) here or above; pass a run folder written by run.py"
     )
