@@ -54,10 +54,17 @@ def per_class_vs_count(series: Mapping[str, tuple[np.ndarray, np.ndarray]], path
 
 def _tsne(points: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     # Perplexity must stay below the number of points; 30 is sklearn's default for larger sets.
     perplexity = float(min(30, max(2, (len(points) - 1) // 3)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    # One thread: after a training step in the same process (the pipeline logs plots after each stage), sklearn's
+    # own OpenMP runtime and torch's contend for the cores; t-SNE of 56 points took 16.9 s instead of 0.25 s
+    # (2-core VM, 2026-11-29: 20 torch backward steps, then TSNE with and without this limit). The output is the
+    # same: 300 points, 2 threads vs 1, max abs difference 0.0.
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(points)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
