@@ -73,3 +73,17 @@ def test_rows_sharing_seeds_are_compared_seed_by_seed() -> None:
     # Only one seed in common: no paired estimate, the unpaired standard errors decide.
     b_other = Row("ltr", 1.0, b.mean, b.std, 3, {"rare_acc": {2: 66.0, 3: 40.0, 4: 60.0}})
     assert compare("c", a, b_other, "").verdict == "held, within seed noise"
+
+
+def test_questions_about_the_gain_follow_the_claims_only_when_their_rows_were_run() -> None:
+    claims = [_row("rtl_softmax", 30.0, 1.0), _row("ltr", 40.0, 1.0), _row("ltr_align", 41.0, 1.0)]
+    assert len(directions(claims)) == 5  # four claims at λ = 1 and the λ = 0 control; no question
+    found = directions([*claims, _row("ltr_crt", 55.0, 1.0), _row("ltr_authors", 38.0, 1.0)])
+    assert [d.claim.split(" (")[0] for d in found[5:]] == [
+        "Alignment beats class-balanced re-training of the same parameters",
+        "The authors' protocol raises rare-class accuracy over ours",
+    ]
+    assert (
+        found[5].verdict == "did not hold" and "ltr_align 41.0 vs ltr_crt 55.0 (-14.0 pp" in found[5].evidence
+    )
+    assert found[6].verdict == "did not hold" and "(λ = 1)" in found[6].claim

@@ -9,6 +9,8 @@ seeds are compared seed by seed (paired: the alignment rows of one seed start fr
 pretraining rows of one seed from the same initial weights and batches), so the interval is that of the per-seed
 differences; otherwise the two rows' standard errors combine and df = min(n_a, n_b) - 1 (the conservative choice).
 When the table varies further axes (e.g. the ForamSim draw), each combination of them is judged on its own.
+Where the table has their rows (``make paper-table GRID=full``), our own questions about what explains the gain
+follow the claims, judged the same way: ``QUESTIONS``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from visgen.results import t_interval
 
 METRIC = "rare_acc"
 LEVEL = 0.95
+
+#: What could explain an alignment gain besides genetics (issue 17), as (claim, better row, worse row) at the
+#: headline λ; a question is listed only when the table has both rows.
+QUESTIONS: tuple[tuple[str, str, str], ...] = (
+    ("Genetic anchors beat equiangular anchors (fixed prototypes that carry no information)",
+     "ltr_align", "ltr_align_equiangular"),
+    ("Alignment beats class-balanced re-training of the same parameters (cRT)", "ltr_align", "ltr_crt"),
+    ("Under the authors' protocol alignment raises rare-class accuracy", "ltr_align_authors", "ltr_authors"),
+    ("The authors' protocol raises rare-class accuracy over ours (LTR)", "ltr_authors", "ltr"),
+)  # fmt: skip
 
 
 def headline_lambda(lambdas: Iterable[float | None]) -> float | None:
@@ -139,4 +151,8 @@ def _directions(rows: Sequence[_Row], where: str) -> list[Direction]:
         else:
             verdict = "did not hold" + (" (one seed)" if "one seed" in edge.verdict else "")
         found.append(Direction(claim0, verdict, edge.evidence))
+    for claim, better, worse in QUESTIONS:
+        rows_ab = _find(rows, (better,), lam), _find(rows, (worse,), lam)
+        if all(rows_ab):
+            found.append(compare(f"{claim} ({at})", *rows_ab, ""))
     return found
