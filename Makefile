@@ -35,12 +35,18 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # second sweep; the claims need no baseline at λ = 0, and its 3 pretrainings would take the run past 60 min on
 # 2 cores). 33 jobs, 9 pretrainings, 53 min measured. SEEDS=0 for a first look in a third of the time.
 # GRID=full: every row of conf/sweep/paper_table.yaml (Table 1, the anchor controls, the rebalancing rows, ltr and
-# ltr_align under protocol=authors: 21 rows) x λ {1, 0} x SEEDS, into multirun/paper_table_<profile>_full ->
-# reports/paper_table_<profile>_full.md; SEEDS=0 is 42 jobs with 14 pretrainings (7 per λ). PROFILE=paper without
-# GRID runs the same rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
+# ltr_align under protocol=authors: 21 rows) x SEEDS, λ = 1 into multirun/paper_table_<profile>_full and λ = 0 into
+# ..._full_lambda0, the two side by side with one thread each (as gzsl-table; they share no pretraining): 42 jobs and
+# 14 pretrainings with SEEDS=0. After the λ = 1 half, so the directions get intervals, the rows they compare at λ = 1
+# for REPLICATES (rtl_softmax, ltr, its anchor controls and rebalancing rows; ..._full_replicates). One report:
+# reports/paper_table_<profile>_full.md. REPLICATES= skips them; REPLICATES=1,2 gives three seeds.
+# PROFILE=paper without GRID runs the 21 rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
+REPLICATES ?= 1
+REPLICATE_ROWS = rtl_softmax,$(QUICK_ROWS),ltr_align_equiangular,ltr_plain,ltr_crt,ltr_tau_norm,ltr_logit_adjust,ltr_ncm
 PT_PROFILE = $(or $(PROFILE),quick)
 PT_DIR = multirun/paper_table_$(PT_PROFILE)$(if $(GRID),_$(GRID))
+PT_RUN = $(BIN)/python run.py -m +sweep=paper_table profile=$(PT_PROFILE) sweep_name=$(notdir $(PT_DIR))
 QUICK_ROWS = ltr,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_align_centred
 paper-table: $(STAMP) ## the paper's Table 1 as a Hydra multirun (PROFILE=quick, GRID=full) -> reports/paper_table_*.md
 ifeq ($(or $(GRID),$(filter-out quick,$(PT_PROFILE))),)
@@ -48,9 +54,15 @@ ifeq ($(or $(GRID),$(filter-out quick,$(PT_PROFILE))),)
 	  seed=$(SEEDS) hydra.sweep.dir=multirun/paper_table_quick_baseline $(ARGS)
 	$(BIN)/python run.py -m +sweep=paper_table profile=quick +experiment=$(QUICK_ROWS) seed=$(SEEDS) $(ARGS)
 	$(BIN)/visgen report multirun/paper_table_quick multirun/paper_table_quick_baseline --out reports
+else ifneq ($(GRID),)
+	{ OMP_NUM_THREADS=1 $(PT_RUN) seed=$(SEEDS) data.phylo_signal=1.0 hydra.sweep.dir=$(PT_DIR) $(ARGS) \
+	  $(if $(REPLICATES),&& OMP_NUM_THREADS=1 $(PT_RUN) seed=$(REPLICATES) data.phylo_signal=1.0 \
+	  +experiment=$(REPLICATE_ROWS) hydra.sweep.dir=$(PT_DIR)_replicates $(ARGS)); } & pid=$$!; \
+	OMP_NUM_THREADS=1 $(PT_RUN) seed=$(SEEDS) data.phylo_signal=0.0 hydra.sweep.dir=$(PT_DIR)_lambda0 $(ARGS); \
+	rc=$$?; wait $$pid && test $$rc = 0
+	$(BIN)/visgen report $(PT_DIR) $(PT_DIR)_lambda0 $(if $(REPLICATES),$(PT_DIR)_replicates) --out reports
 else
-	$(BIN)/python run.py -m +sweep=paper_table profile=$(PT_PROFILE) seed=$(SEEDS) \
-	  hydra.sweep.dir=$(PT_DIR) sweep_name=$(notdir $(PT_DIR)) $(ARGS)
+	$(PT_RUN) seed=$(SEEDS) hydra.sweep.dir=$(PT_DIR) $(ARGS)
 	$(BIN)/visgen report $(PT_DIR) --out reports
 endif
 
