@@ -155,3 +155,29 @@ def test_wandb_groups_a_sweeps_runs() -> None:
     cfg = _compose("+sweep=paper_table", "logger=wandb", "+experiment=ltr", hydra=True)
     assert OmegaConf.to_container(cfg.logger, resolve=True)["group"] == "paper_table_quick"
     assert _compose("logger=wandb").logger.group is None  # a single run has no group
+
+
+@pytest.mark.parametrize("args", [[], ["GRID=full", "SEEDS=0"], ["GRID=full", "SEEDS=0", "REPLICATES="]])
+def test_the_paper_table_targets_sweep_known_rows_and_report_every_folder_they_fill(args: list[str]) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = CONF.parent
+    dry = subprocess.run(
+        ["make", "-n", "paper-table", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    grid = set(
+        OmegaConf.load(CONF / "sweep" / "paper_table.yaml").hydra.sweeper.params["+experiment"].split(",")
+    )
+    for rows in re.findall(r"\+experiment=(\S+)", dry):
+        assert set(rows.split(",")) <= grid, rows
+    filled = re.findall(r"hydra\.sweep\.dir=(\S+)", dry)
+    (report,) = [line for line in dry.splitlines() if "visgen report" in line]
+    # The default sweep writes multirun/paper_table_quick (the sweep file's own dir) without naming it; the first
+    # folder given to the report names it (reports/paper_table_quick_full.md for GRID=full).
+    dirs = report.split()[2:-2]
+    assert sorted([*filled, *(["multirun/paper_table_quick"] if not args else [])]) == sorted(dirs), dry
+    assert dirs[0] == ("multirun/paper_table_quick_full" if args else "multirun/paper_table_quick")
