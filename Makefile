@@ -43,7 +43,7 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # PROFILE=paper without GRID runs the 21 rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
 REPLICATES ?= 1
-REPLICATE_ROWS = rtl_softmax,$(QUICK_ROWS),ltr_align_equiangular,ltr_plain,ltr_crt,ltr_tau_norm,ltr_logit_adjust,ltr_ncm
+REPLICATE_ROWS = rtl_softmax,ltr,ltr_logit_adjust,ltr_plain,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_crt,ltr_ncm,ltr_tau_norm,ltr_align_centred,ltr_align_equiangular
 PT_PROFILE = $(or $(PROFILE),quick)
 PT_DIR = multirun/paper_table_$(PT_PROFILE)$(if $(GRID),_$(GRID))
 PT_RUN = $(BIN)/python run.py -m +sweep=paper_table profile=$(PT_PROFILE) sweep_name=$(notdir $(PT_DIR))

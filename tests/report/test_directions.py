@@ -87,3 +87,12 @@ def test_questions_about_the_gain_follow_the_claims_only_when_their_rows_were_ru
         found[5].verdict == "did not hold" and "ltr_align 41.0 vs ltr_crt 55.0 (-14.0 pp" in found[5].evidence
     )
     assert found[6].verdict == "did not hold" and "(λ = 1)" in found[6].claim
+
+
+def test_rows_run_on_different_seeds_are_compared_on_the_seed_both_ran() -> None:
+    a = Row("ltr_align", 1.0, {"rare_acc": 24.0}, {"rare_acc": 1.0}, 2, {"rare_acc": {0: 23.0, 1: 25.0}})
+    b = Row("ltr_align_shuffled", 1.0, {"rare_acc": 23.0}, {"rare_acc": 0.0}, 1, {"rare_acc": {0: 23.0}})
+    d = compare("c", a, b, "")
+    # Mean against mean would say +1.0; on seed 0, the only seed both ran, the rows are equal.
+    assert d.verdict == "did not hold" and "ltr_align 23.0 vs ltr_align_shuffled 23.0 (+0.0 pp" in d.evidence
+    assert "seed 0, the one both ran" in d.evidence

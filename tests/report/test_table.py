@@ -102,7 +102,8 @@ def test_directions_are_judged_from_the_numbers(multirun: Path) -> None:
     # LTR - baseline: 10, 20, 30 pp -> +20 ± 4.303 x 10 / sqrt(3) = ± 24.8: held, within seed noise;
     # align - LTR (seeds 0, 1): 30, 22 -> +26 ± 12.706 x 5.657 / sqrt(2) = ± 50.8: within seed noise;
     # genetic - shuffled (seeds 0, 1): 15, 16 -> +15.5 ± 12.706 x 0.707 / sqrt(2) = ± 6.4: held;
-    # random has one finished seed (50): 71 > 50 but no noise estimate; at λ = 0 genetic - shuffled: 0, -1 pp,
+    # random has one finished seed (50), so genetic is compared on that seed (70 > 50), with no noise estimate;
+    # at λ = 0 genetic - shuffled: 0, -1 pp,
     # so the edge is lost.
     assert verdicts == [
         "held, within seed noise",
@@ -116,7 +117,9 @@ def test_directions_are_judged_from_the_numbers(multirun: Path) -> None:
         in directions(aggregate(load_runs(multirun), load_published()))[0].evidence
     )
     found = directions(aggregate(load_runs(multirun), load_published()))
-    assert found[3].evidence.startswith("ltr_align 71.0 vs ltr_align_random 50.0")
+    assert found[3].evidence.startswith(
+        "ltr_align 70.0 vs ltr_align_random 50.0 (+20.0 pp; no interval, seed 0"
+    )
 
 
 def test_write_report_writes_markdown_and_csv(multirun: Path, tmp_path: Path) -> None:

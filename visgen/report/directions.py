@@ -93,15 +93,20 @@ def compare(claim: str, better: _Row | None, worse: _Row | None, missing: str) -
     if len(common) >= 2:
         diff, half = t_interval([seeds_a[s] - seeds_b[s] for s in common], LEVEL)
         how = f", paired over {len(common)} seeds"
+    elif common and min(len(seeds_a), len(seeds_b)) == 1 and set(seeds_a) != set(seeds_b):
+        # Rows run on different seeds: compare them on the seed both ran, not mean against mean of other seeds.
+        (s,) = common
+        a, b, diff, half = seeds_a[s], seeds_b[s], seeds_a[s] - seeds_b[s], math.nan
+        how = f", seed {s}, the one both ran"
     elif min(better.n_ok, worse.n_ok) >= 2:
         half = _half_width([better, worse])
     else:
         half = math.nan
-    interval = "no interval" if math.isnan(half) else f"95 % t interval ± {half:.1f} pp{how}"
+    interval = f"no interval{how}" if math.isnan(half) else f"95 % t interval ± {half:.1f} pp{how}"
     evidence = f"{better.name} {a:.1f} vs {worse.name} {b:.1f} ({diff:+.1f} pp; {interval})"
     if diff <= 0:
         return Direction(claim, "did not hold", evidence)
-    if min(better.n_ok, worse.n_ok) < 2:
+    if math.isnan(half):
         return Direction(claim, "held (one seed: no noise estimate)", evidence)
     return Direction(claim, "held" if diff > half else "held, within seed noise", evidence)
 
