@@ -49,9 +49,14 @@ def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> Path:
 
     The temporary name carries the process id: DDP ranks may rewrite the same file at once.
     """
+    return _write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _write_text_atomic(path: Path, text: str) -> Path:
+    """``text`` into ``path`` through a temporary file (named with the process id) and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
     return path
 
@@ -68,12 +73,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 # -- config.yaml ----------------------------------------------------------------------------------------------
 def write_config(folder: Path, config: Mapping[str, Any]) -> Path:
     """Write ``<folder>/config.yaml`` from a resolved, plain config (``OmegaConf.to_container(cfg, resolve=True)``)."""
-    path = Path(folder) / CONFIG_YAML
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(dict(config), sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return _write_text_atomic(Path(folder) / CONFIG_YAML, yaml.safe_dump(dict(config), sort_keys=False))
 
 
 def read_config(folder: Path) -> dict[str, Any] | None:
