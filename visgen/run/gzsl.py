@@ -78,9 +78,7 @@ def extract_features(cfg: DictConfig, dm: Any, weights: Path) -> dict[str, np.nd
             out[f"{split}_x"] = np.concatenate(feats) if feats else np.zeros((0, dim), np.float32)
             out[f"{split}_e"] = np.concatenate(embs) if embs else np.zeros((0, net.embed_head.out_features))
             out[f"{split}_y"] = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    tmp = path.with_name(f"gzsl_features.tmp-{os.getpid()}.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    _savez_atomic(path, out)
     return out
 
 
@@ -212,10 +210,15 @@ def _cached_null(
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     draws = permutation_null(cell, anchors, method, perms, head, seed)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, **draws)
-    os.replace(tmp, path)
+    _savez_atomic(path, draws)
     return draws
+
+
+def _savez_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` through a temporary file named with the process id and a rename: cells may share the cache."""
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def _log_summary(metrics: dict[str, Any], anchors: list[str], methods: list[str], chance: float) -> None:
