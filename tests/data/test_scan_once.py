@@ -12,15 +12,19 @@ from PIL import Image
 from visgen.data.datamodules import ForamImageDataModule
 
 
+def _with_extra_folder(root: Path, species: str, cache: Path) -> ForamImageDataModule:
+    """The tiny folder plus a one-image folder ``species``, as a folder data module."""
+    (root / species).mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / species / "a.png")
+    return ForamImageDataModule(
+        root, source="folder", image_size=16, batch_size=4, m_per_class=2, num_workers=0, cache_dir=cache
+    )
+
+
 def test_summary_and_warnings_are_logged_once_across_prepare_and_setup(
     tiny_image_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tiny_image_folder / "Globigerinoides_rubber").mkdir()  # a typo'd folder: warned about, left out
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny_image_folder / "Globigerinoides_rubber" / "a.png")
-    dm = ForamImageDataModule(
-        tiny_image_folder, source="folder", image_size=16, batch_size=4, m_per_class=2, num_workers=0,
-        cache_dir=tmp_path,
-    )  # fmt: skip
+    dm = _with_extra_folder(tiny_image_folder, "Globigerinoides_rubber", tmp_path)  # a typo: warned, left out
     with caplog.at_level(logging.INFO):
         for stage in ("fit", "test", "fit"):  # pretraining, its test, then alignment: as a run calls them
             dm.prepare_data()
@@ -37,12 +41,7 @@ def test_a_catalogued_species_without_dna_is_counted_but_gets_no_typo_hint(
 ) -> None:
     # Turborotalita_humilis is one of the three Endless Forams species the shipped table has no 18S for (ForamSim
     # draws it too): it is left out like any folder without DNA, but suggesting a "similar" species is noise.
-    (tiny_image_folder / "Turborotalita_humilis").mkdir()
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny_image_folder / "Turborotalita_humilis" / "a.png")
-    dm = ForamImageDataModule(
-        tiny_image_folder, source="folder", image_size=16, batch_size=4, m_per_class=2, num_workers=0,
-        cache_dir=tmp_path,
-    )  # fmt: skip
+    dm = _with_extra_folder(tiny_image_folder, "Turborotalita_humilis", tmp_path)
     with caplog.at_level(logging.INFO):
         dm.prepare_data()
         dm.setup("fit")
