@@ -9,7 +9,16 @@ Both numbers come from ONE process on one GPU, so they share the card, clocks an
    ``run.py``; images/s over epochs 2.. (the first epoch's warm-up — cuDNN autotuning, allocator growth,
    worker start — is excluded).
 
-Writes a markdown report (command, GPU, torch version, both numbers, their ratio; goal >= 0.9).
+Between the two, the same process times where the gap goes (plain loops, no Lightning, no data path):
+
+1b. the pretraining module's own step (``loss_terms``: CE plus the metric loss with its batch-hard miner, and
+    the module's optimiser) on one fixed, already-augmented batch;
+1c. 1b plus the on-device augmentation of a uint8 batch at every step.
+
+(1) -> (1b) is the losses' and optimiser's own compute, (1b) -> (1c) the augmentation, (1c) -> (2) the
+Lightning loop and the data path.
+
+Writes a markdown report (command, GPU, torch version, every number, the ratio (2)/(1); goal >= 0.9).
 
     python benchmarks/bench_train_gpu.py                       # on a CUDA machine -> reports/bench/train_gpu.md
     python benchmarks/bench_train_gpu.py --smoke --out /tmp/x.md   # CPU logic check, tiny sizes
@@ -28,6 +37,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .` (the GPU image has none)
@@ -69,6 +79,49 @@ def ceiling(
     return batch * steps / (time.perf_counter() - start)
 
 
+def module_step(
+    module: L.LightningModule,
+    augmenter: torch.nn.Module,
+    device: torch.device,
+    *,
+    batch: int,
+    size: int,
+    m_per_class: int,
+    steps: int,
+    warmup: int,
+    augment: bool,
+) -> float:
+    """Images/s of the pretraining module's own train step in a plain loop (bf16 autocast, as Lightning).
+
+    The batch is synthetic uint8 images with M-per-class labels (``batch / m_per_class`` classes, so the miner
+    finds positives as in training); content does not change the cost of any kernel timed here.
+    """
+    module.to(device).train()
+    augmenter.to(device)
+    optim = module.configure_optimizers()
+    opt = optim["optimizer"] if isinstance(optim, dict) else optim
+    labels = torch.arange(batch // m_per_class, device=device).repeat_interleave(m_per_class)
+    grey = torch.randint(0, 256, (labels.numel(), 1, size, size), dtype=torch.uint8, device=device)
+    fixed = augmenter(grey, train=True)
+
+    def step() -> None:
+        x = augmenter(grey, train=True) if augment else fixed
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss = module.loss_terms(module.net(x), labels)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return labels.numel() * steps / (time.perf_counter() - start)
+
+
 class Throughput(L.Callback):
     """Counts training images and wall time from the second epoch on (the first is warm-up)."""
 
@@ -94,18 +147,23 @@ class Throughput(L.Callback):
             self.seconds += time.perf_counter() - self._t0
 
 
-def end_to_end(overrides: list[str], *, epochs: int) -> tuple[float, int, str]:
-    """Images/s of Lightning training through the real data path, epochs 2..``epochs``.
-
-    Returns:
-        (images/s, training images per epoch, precision string used).
-    """
+def compose_run(overrides: list[str]) -> tuple[DictConfig, L.LightningDataModule]:
+    """The config and set-up data module of ``run.py +experiment=ltr_align <overrides>``'s pretraining."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["+experiment=ltr_align", *overrides])
     L.seed_everything(int(cfg.seed), workers=True)
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")
+    return cfg, dm
+
+
+def end_to_end(cfg: DictConfig, dm: L.LightningDataModule, *, epochs: int) -> tuple[float, int, str]:
+    """Images/s of Lightning training through the real data path, epochs 2..``epochs``.
+
+    Returns:
+        (images/s, training images per epoch, precision string used).
+    """
     module = build_pretrain_module(cfg, dm.num_classes)
     if cfg.model.compile:
         module.net.compile()
@@ -167,7 +225,22 @@ def main(argv: list[str] | None = None) -> int:
         f"ceiling: {raw:.0f} img/s ({trunk}, batch {batch}, {size} px, bf16 autocast, channels-last)",
         flush=True,
     )
-    e2e, per_epoch, precision = end_to_end(overrides, epochs=max(args.epochs, 2))
+    cfg, dm = compose_run(overrides)
+    steps_of = {}
+    for name, augment in (("1b", False), ("1c", True)):
+        steps_of[name] = module_step(
+            build_pretrain_module(cfg, dm.num_classes),
+            dm.augmenter,
+            device,
+            batch=batch,
+            size=size,
+            m_per_class=int(cfg.data.m_per_class),
+            steps=steps,
+            warmup=warmup,
+            augment=augment,
+        )
+        print(f"module step ({name}, augmentation {'on' if augment else 'off'}): {steps_of[name]:.0f} img/s", flush=True)
+    e2e, per_epoch, precision = end_to_end(cfg, dm, epochs=max(args.epochs, 2))
     ratio = e2e / raw
     print(
         f"end-to-end: {e2e:.0f} img/s ({per_epoch} train images/epoch, {precision}); ratio {ratio:.2f}",
@@ -192,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         "| measurement | images/s |",
         "| --- | ---: |",
         f"| (1) raw {trunk} train step, synthetic on-device batch, bf16 autocast, channels-last | {raw:.0f} |",
+        f"| (1b) the pretraining module's step (CE + metric loss + its optimiser), fixed augmented batch, plain loop | {steps_of['1b']:.0f} |",
+        f"| (1c) (1b) plus on-device augmentation every step | {steps_of['1c']:.0f} |",
         f"| (2) MetricPretrainModule via Lightning, real data path ({precision}) | {e2e:.0f} |",
         f"| ratio (2)/(1) (goal >= 0.9) | {ratio:.2f} |",
         "",

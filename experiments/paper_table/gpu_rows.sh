@@ -10,7 +10,8 @@
 #   ltr_crt, ltr_ncm, ltr_tau_norm, ltr_logit_adjust,  rebalancing baselines on ltr's frozen trunk (one feature
 #   ltr_plain                                          pass each; cRT trains the heads on cached features)
 #   ltr_align_random, ltr_align_centred               the remaining anchor controls
-# Each pretraining took ~165 s and each alignment ~25 s on an H100 (2026-11, this script's earlier rows).
+# Measured on an H200 (run.json wall_s, 2026-11-30): pretraining 134 s (rtl_softmax) and 147 s (ltr_authors),
+# alignment 25-32 s; the sweep's start and the carried wheels' install add ~25 s.
 #
 #   bash experiments/paper_table/gpu_rows.sh            # on the GPU machine, repo root, with .whl/ carried
 #   SMOKE=1 bash experiments/paper_table/gpu_rows.sh    # the same logic on this CPU at toy size (venv python)
