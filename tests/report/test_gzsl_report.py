@@ -37,3 +37,27 @@ def test_the_genetic_minus_shuffled_gap_is_paired_within_each_cell() -> None:
     cells = [_cell(0.5, [0.1], shuffled=0.3), _cell(0.4, [0.1], shuffled=0.3)]
     mean, _, _, n = paired_gap(cells, "sgt_raw", "ridge", 0)
     assert mean == pytest.approx(0.15) and n == 2
+
+
+def _full_cell(lam: float, oracle: float, sgt: float, shuffled: float = 0.25) -> dict:
+    """A cell with every anchor/method at k = 0: oracles at ``oracle``, SGT at ``sgt``, the rest at ``shuffled``."""
+    from visgen.report.gzsl import LADDER, METHODS
+
+    level = {"oracle_traits": oracle, "oracle_tree": oracle, "sgt_raw": sgt, "sgt_centred": sgt}
+    metrics = {
+        f"test/gzsl/{a}/{m}/k0/zsl_top1": level.get(a, shuffled) for a in LADDER for m in METHODS
+    }
+    null = {f"{a}/{m}/zsl_top1": np.full(99, 0.25) for a in LADDER for m in METHODS}
+    return {"lambda": lam, "chance": 0.25, "metrics": metrics, "null": null}
+
+
+def test_one_cell_gives_no_interval_so_no_verdict_says_held_or_did_not_hold() -> None:
+    from visgen.report.gzsl import verdicts
+
+    one = verdicts([_full_cell(1.0, oracle=0.9, sgt=0.8), _full_cell(0.0, oracle=0.25, sgt=0.25)])
+    assert len(one) == 3 and all("UNDECIDED" in v for v in one)
+    assert all("DID NOT HOLD" not in v and ": HELD" not in v for v in one)
+    assert "90.0" in one[0]  # the point value is still reported
+    two = verdicts([_full_cell(1.0, oracle=o, sgt=o - 0.1) for o in (0.9, 0.85)])
+    assert two[0].startswith("1. Oracle ≫ chance at λ = 1: HELD")
+    assert "2. SGT > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): HELD" in two[1]

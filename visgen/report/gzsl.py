@@ -109,6 +109,11 @@ def _fmt(stat: tuple[float, float, float, int]) -> str:
     return f"{100 * mean:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
+def _word(cells: Sequence[dict[str, Any]], word: str) -> str:
+    """``word``, or UNDECIDED where one cell gives no interval (its point values are still listed)."""
+    return word if len(cells) > 1 else "UNDECIDED (one cell: a 95 % interval needs at least two folds or seeds)"
+
+
 def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
     """The three plain statements of issue 14, each with the numbers it rests on (ZSL top-1 at k = 0)."""
     lam1 = [c for c in cells if c["lambda"] == 1.0]
@@ -122,11 +127,11 @@ def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
                 s = t_interval([_value(c, anchor, method, "zsl_top1") for c in lam1])
                 above += s[1] > chance
                 parts.append(f"{anchor}/{method} {_fmt(s)}")
-        word = "HELD" if above == 4 else ("PARTLY held" if above else "DID NOT HOLD")
+        word = _word(lam1, "HELD" if above == 4 else ("PARTLY held" if above else "DID NOT HOLD"))
         out.append(
             f"1. Oracle ≫ chance at λ = 1: {word} ({above} of 4 oracle rows have their 95 % interval above chance "
             f"{100 * chance:.0f} %: {'; '.join(parts)})."
-            + ("" if above else " The mechanism is broken: do not read the SGT rows.")
+            + ("" if above or len(lam1) < 2 else " The mechanism is broken: do not read the SGT rows.")
         )
         parts, wins = [], 0
         for anchor in ("sgt_raw", "sgt_centred"):
@@ -134,7 +139,7 @@ def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
                 gap, p = paired_gap(lam1, anchor, method, 0), pooled_p(lam1, anchor, method)
                 wins += bool(gap[1] > 0 and p < 0.05)
                 parts.append(f"{anchor}/{method} {_fmt(gap)} pp, permutation p = {p:.3f}")
-        word = "HELD" if wins == 4 else ("PARTLY held" if wins else "DID NOT HOLD")
+        word = _word(lam1, "HELD" if wins == 4 else ("PARTLY held" if wins else "DID NOT HOLD"))
         out.append(
             f"2. SGT > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): {word} "
             f"({wins} of 4 rows: {'; '.join(parts)})."
@@ -151,7 +156,7 @@ def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
                     above.append(f"{anchor}/{method} {_fmt(s)}")
                 elif s[3] > 1 and s[2] < chance:
                     below.append(f"{anchor}/{method} {_fmt(s)}")
-        word = "HELD" if not above else "DID NOT HOLD"
+        word = _word(lam0, "HELD" if not above else "DID NOT HOLD")
         detail = (
             "no anchor's interval lies above chance" if not above else "above chance: " + "; ".join(above)
         )
