@@ -8,6 +8,7 @@ import pytest
 
 from visgen.eval.zeroshot import (
     auroc,
+    ausuc,
     choose_ridge,
     fit_ridge,
     gzsl_metrics,
@@ -48,6 +49,41 @@ def test_tied_prototypes_score_chance_not_zero() -> None:
     assert m["zsl_top1"] == pytest.approx(0.25) and m["unseen_top5"] == pytest.approx(1.0)
     noisy = scores + np.array([0.0, 0.0, 1e-13, -1e-13, 2e-13])  # rounding noise is no preference
     assert gzsl_metrics(noisy, labels, targets=[1, 2, 3, 4], seen=[0])["zsl_top1"] == pytest.approx(0.25)
+
+
+def _seen_unseen_curve_by_brute_force(scores, labels, targets, seen):
+    """(A_U, A_S) of calibrated stacking at gamma below, between and above every margin, by direct argmax."""
+    seen_mask = np.isin(np.arange(scores.shape[1]), seen)
+    margin = scores[:, seen].max(1) - scores[:, targets].max(1)
+    cuts = np.unique(margin)
+    gammas = np.concatenate([[cuts[0] - 1.0], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1.0]])
+    points = []
+    for g in gammas:
+        pred = (scores - g * seen_mask).argmax(1)
+        acc = lambda classes: np.mean([(pred[labels == c] == c).mean() for c in classes if (labels == c).any()])  # noqa: E731
+        points.append((acc(targets), acc(seen)))
+    return np.array(points)
+
+
+def test_ausuc_is_the_trapezoid_area_of_the_brute_force_calibration_sweep() -> None:
+    rng = np.random.default_rng(3)
+    seen, targets = [0, 1, 2, 3, 4], [5, 6, 7]
+    labels = rng.integers(0, 8, size=300)
+    scores = rng.normal(size=(300, 8)) + 1.5 * np.eye(8)[labels]  # informative, continuous: no ties
+    scores[:, seen] += 0.8  # seen bias, as uncalibrated prototypes have
+    curve = _seen_unseen_curve_by_brute_force(scores, labels, targets, seen)
+    assert curve[0, 0] == 0.0 and curve[-1, 1] == 0.0  # the sweep spans both ends
+    expected = np.sum(np.diff(curve[:, 0]) * (curve[1:, 1] + curve[:-1, 1]) / 2)
+    assert ausuc(scores, labels, targets, seen) == pytest.approx(expected, abs=1e-12)
+    assert gzsl_metrics(scores, labels, targets, seen)["ausuc"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_ausuc_is_one_when_some_calibration_names_every_image_and_area_shrinks_with_errors() -> None:
+    labels = np.array([0, 1, 2, 3])
+    perfect = np.eye(4) + np.array([5.0, 5.0, 0.0, 0.0])  # seen {0, 1} win everywhere until gamma > 5
+    assert ausuc(perfect, labels, targets=[2, 3], seen=[0, 1]) == pytest.approx(1.0)
+    swapped = perfect[:, [0, 1, 3, 2]]  # the targets' own scores swapped: no target image is ever right
+    assert ausuc(swapped, labels, targets=[2, 3], seen=[0, 1]) == pytest.approx(0.0)
 
 
 def test_ridge_map_equals_the_direct_primal_solve() -> None:

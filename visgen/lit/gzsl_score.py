@@ -33,8 +33,9 @@ from visgen.eval.zeroshot import (
 )
 from visgen.lit.align_head import fit_align_head
 
-#: Bump when the k = 0 scores change: part of the key of the cached permutation nulls (visgen/run/gzsl.py).
-NULL_VERSION = 1
+#: Bump when the k = 0 scores or the null's keys change: part of the key of the cached permutation nulls
+#: (visgen/run/gzsl.py). 2: the null records AUSUC.
+NULL_VERSION = 2
 
 
 @dataclass
@@ -197,7 +198,7 @@ def permutation_null(
     perms: np.ndarray,
     head: HeadSettings,
     seed: int,
-    keys: Sequence[str] = ("zsl_top1", "unseen_top1", "h"),
+    keys: Sequence[str] = ("zsl_top1", "unseen_top1", "h", "ausuc"),
 ) -> dict[str, np.ndarray]:
     """Unseen (k = 0) metrics with the anchors' species assignment permuted: row c gets anchor ``perm[c]``.
 

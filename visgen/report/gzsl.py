@@ -29,6 +29,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("unseen top-5", "unseen_top5"),
     ("seen per-class", "seen_acc"),
     ("H", "h"),
+    ("AUSUC", "ausuc"),
     ("novelty AUROC", "novelty_auroc"),
 )
 
@@ -219,6 +220,8 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
     folds = sorted({c["fold"] for c in cells if c["fold"] is not None})
     seeds = sorted({c["seed"] for c in cells})
     walls = [c["wall_s"] for c in cells if c["wall_s"]]
+    chances = sorted({round(100 * c["chance"]) for c in cells})
+    chance = " / ".join(f"{x} %" for x in chances)  # 1 / number of targets, as each cell recorded it
     lines = [
         f"# GZSL: species with no training image, recognised from their DNA ({profile} profile, ForamSim — synthetic)",
         "",
@@ -228,10 +231,12 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         f"summed job wall time {sum(walls) / 60:.1f} min).  ",
         f"Machine: {cells[0]['machine']}.",
         "",
-        "Each cell pretrains on the seen species of one leave-species-out fold (its 4 targets have no training, "
+        "Each cell pretrains on the seen species of one leave-species-out fold (its targets have no training, "
         "validation or gallery image), then scores every anchor with both prototype methods on the frozen trunk. "
-        "ZSL top-1: targets' test images among the targets only (chance 25 %); unseen top-1 / top-5: among all 32 "
-        "species (GZSL); H: harmonic mean of seen per-class and unseen top-1; novelty AUROC: seen vs target test "
+        f"ZSL top-1: targets' test images among the targets only (chance {chance}); unseen top-1 / top-5: among "
+        "all species (GZSL); H: harmonic mean of seen per-class and unseen top-1; AUSUC: area under the seen–unseen "
+        "per-class accuracy curve traced by every constant subtracted from the seen species' scores (Chao et al. "
+        "2016; no calibration chosen on data); novelty AUROC: seen vs target test "
         "images by distance to the nearest seen prototype over that species' spread. Mean over cells with the "
         "t-based 95 % interval (df = n − 1); p: permutation p-value of the mean ZSL top-1 against anchors permuted "
         "across species (the map / head refitted per permutation; pooled over cells).",
