@@ -24,8 +24,11 @@ install: $(STAMP) ## create or refresh .venv (torch 2.14.1, torchvision 0.29.1, 
 run: $(STAMP) ## the main job: ForamSim + LTR pretraining + genetic alignment + KNN test (quick profile)
 	$(BIN)/python run.py +experiment=ltr_align $(ARGS)
 
+# Two workers, whole files each (module fixtures such as the selection=test pretrainings are built once); the
+# suite's time is mostly single-threaded imports, spawns and tiny fits, which two processes overlap.
+TEST_WORKERS ?= 2
 test: $(STAMP) ## the test suite (CPU; GPU tests skip without CUDA)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 	$(BIN)/python benchmarks/run_all.py $(ARGS)

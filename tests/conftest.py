@@ -6,8 +6,15 @@ greyscale PNGs, long-tailed counts) that every image-side test can reuse.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
+
+# `make test` runs pytest in worker processes sharing the cores (pytest -n): one OpenMP thread each, set before
+# torch is imported here or in the processes the tests start. Two workers with two OpenMP threads each spin
+# against each other on a 2-core machine (Makefile: a GZSL job ran 6x slower that way).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pytest
