@@ -16,7 +16,15 @@ from typing import Any
 
 import yaml
 
-from visgen.results.files import RUN_JSON, STAGES, metric_values, read_json, read_metrics, write_json_atomic
+from visgen.results.files import (
+    RUN_JSON,
+    STAGES,
+    metric_values,
+    read_config,
+    read_json,
+    read_metrics,
+    write_json_atomic,
+)
 
 #: Cell keys spelled differently in the config: ``experiment`` is the config's ``name``.
 _CONFIG_PATH = {"experiment": "name"}
@@ -133,7 +141,7 @@ class RunRecord:
     def read(cls, run_dir: Path) -> RunRecord:
         """One job folder as a record; never raises for a broken job (it becomes status ``missing``)."""
         run_dir = Path(run_dir)
-        cfg = _read_yaml(run_dir / ".hydra" / "config.yaml") or {}
+        cfg = read_config(run_dir) or {}
         run = (read_json(run_dir / RUN_JSON) if (run_dir / RUN_JSON).exists() else None) or {}
         overrides = run.get("overrides")
         if overrides is None:  # run.json predates the field: Hydra's own copy of the task overrides
