@@ -41,12 +41,13 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # ltr_align under protocol=authors: 21 rows) x SEEDS, λ = 1 into multirun/paper_table_<profile>_full and λ = 0 into
 # ..._full_lambda0, the two side by side with one thread each (as gzsl-table; they share no pretraining): 42 jobs and
 # 14 pretrainings with SEEDS=0. After the λ = 1 half, so the directions get intervals, the rows they compare at λ = 1
-# for REPLICATES (rtl_softmax, ltr, its anchor controls and rebalancing rows; ..._full_replicates). One report:
+# for REPLICATES (rtl_softmax, ltr, its anchor controls and rebalancing rows, ltr and ltr_align under protocol=authors,
+# last: their pretraining is the slowest, ~16 min on one thread; ..._full_replicates). One report:
 # reports/paper_table_<profile>_full.md. REPLICATES= skips them; REPLICATES=1,2 gives three seeds.
 # PROFILE=paper without GRID runs the 21 rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
 REPLICATES ?= 1
-REPLICATE_ROWS = rtl_softmax,ltr,ltr_logit_adjust,ltr_plain,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_crt,ltr_ncm,ltr_tau_norm,ltr_align_centred,ltr_align_equiangular
+REPLICATE_ROWS = rtl_softmax,ltr,ltr_logit_adjust,ltr_plain,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_crt,ltr_ncm,ltr_tau_norm,ltr_align_centred,ltr_align_equiangular,ltr_authors,ltr_align_authors
 PT_PROFILE = $(or $(PROFILE),quick)
 PT_DIR = multirun/paper_table_$(PT_PROFILE)$(if $(GRID),_$(GRID))
 PT_RUN = $(BIN)/python run.py -m +sweep=paper_table profile=$(PT_PROFILE) sweep_name=$(notdir $(PT_DIR))
