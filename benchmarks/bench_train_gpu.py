@@ -32,6 +32,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -158,8 +159,12 @@ def compose_run(overrides: list[str]) -> tuple[DictConfig, L.LightningDataModule
     return cfg, dm
 
 
-def end_to_end(cfg: DictConfig, dm: L.LightningDataModule, *, epochs: int) -> tuple[float, int, str]:
+def end_to_end(
+    cfg: DictConfig, dm: L.LightningDataModule, *, epochs: int, profiler: Any = None
+) -> tuple[float, int, str]:
     """Images/s of Lightning training through the real data path, epochs 2..``epochs``.
+
+    ``profiler``: a Lightning profiler (``--hooks``: per-hook wall time, where the (1c) -> (2) gap sits).
 
     Returns:
         (images/s, training images per epoch, precision string used).
@@ -177,6 +182,7 @@ def end_to_end(cfg: DictConfig, dm: L.LightningDataModule, *, epochs: int) -> tu
         enable_progress_bar=False,
         limit_val_batches=0,
         callbacks=[meter],
+        profiler=profiler,
     )
     trainer.fit(module, datamodule=dm)
     per_epoch = int(sum(dm.train_counts))
@@ -193,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30, help="timed ceiling steps")
     parser.add_argument("--compile", action="store_true", help="torch.compile the net in both measurements")
     parser.add_argument("--smoke", action="store_true", help="CPU logic check: resnet18, 32 px, tiny data")
+    parser.add_argument(
+        "--hooks",
+        action="store_true",
+        help="also write Lightning's per-hook wall times next to --out (_hooks.txt)",
+    )
     args = parser.parse_args(argv)
 
     if not (args.smoke or torch.cuda.is_available()):
@@ -239,8 +250,20 @@ def main(argv: list[str] | None = None) -> int:
             warmup=warmup,
             augment=augment,
         )
-        print(f"module step ({name}, augmentation {'on' if augment else 'off'}): {steps_of[name]:.0f} img/s", flush=True)
-    e2e, per_epoch, precision = end_to_end(cfg, dm, epochs=max(args.epochs, 2))
+        print(
+            f"module step ({name}, augmentation {'on' if augment else 'off'}): {steps_of[name]:.0f} img/s",
+            flush=True,
+        )
+    hooks = None
+    if args.hooks:
+        from lightning.pytorch.profilers import SimpleProfiler
+
+        hooks = SimpleProfiler()
+    e2e, per_epoch, precision = end_to_end(cfg, dm, epochs=max(args.epochs, 2), profiler=hooks)
+    hooks_file = args.out.with_name(args.out.stem + "_hooks.txt")
+    if hooks is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        hooks_file.write_text(hooks.summary())
     ratio = e2e / raw
     print(
         f"end-to-end: {e2e:.0f} img/s ({per_epoch} train images/epoch, {precision}); ratio {ratio:.2f}",
@@ -271,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         f"| ratio (2)/(1) (goal >= 0.9) | {ratio:.2f} |",
         "",
     ]
+    if hooks is not None:
+        lines += [
+            f"Lightning's wall time per hook over all epochs (warm-up included): `{hooks_file.name}`.",
+            "",
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
