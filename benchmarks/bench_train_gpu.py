@@ -31,6 +31,7 @@ import datetime as dt
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(step: Callable[[], None], device: torch.device, *, steps: int, warmup: int) -> float:
+    """Seconds for ``steps`` calls of ``step`` after ``warmup`` untimed ones, the device drained at both ends."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def ceiling(
     device: torch.device, *, batch: int, size: int, trunk: str, steps: int, warmup: int, num_classes: int
 ) -> float:
@@ -70,14 +83,7 @@ def ceiling(
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return batch * steps / (time.perf_counter() - start)
+    return batch * steps / _timed(step, device, steps=steps, warmup=warmup)
 
 
 def module_step(
@@ -113,14 +119,7 @@ def module_step(
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return labels.numel() * steps / (time.perf_counter() - start)
+    return labels.numel() * steps / _timed(step, device, steps=steps, warmup=warmup)
 
 
 class Throughput(L.Callback):
