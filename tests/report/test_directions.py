@@ -96,3 +96,10 @@ def test_rows_run_on_different_seeds_are_compared_on_the_seed_both_ran() -> None
     # Mean against mean would say +1.0; on seed 0, the only seed both ran, the rows are equal.
     assert d.verdict == "did not hold" and "ltr_align 23.0 vs ltr_align_shuffled 23.0 (+0.0 pp" in d.evidence
     assert "seed 0, the one both ran" in d.evidence
+
+
+def test_a_gap_that_prints_as_zero_did_not_hold() -> None:
+    a = Row("a", 1.0, {"rare_acc": 26.1}, {}, 3, {"rare_acc": {0: 26.1 + 1e-13, 1: 22.2 + 1e-13, 2: 30.0}})
+    b = Row("b", 1.0, {"rare_acc": 26.1}, {}, 3, {"rare_acc": {0: 26.1, 1: 22.2, 2: 30.0}})
+    d = compare("c", a, b, "")
+    assert d.verdict == "did not hold" and "(+0.0 pp;" in d.evidence

@@ -104,7 +104,9 @@ def compare(claim: str, better: _Row | None, worse: _Row | None, missing: str) -
         half = math.nan
     interval = f"no interval{how}" if math.isnan(half) else f"95 % t interval ± {half:.1f} pp{how}"
     evidence = f"{better.name} {a:.1f} vs {worse.name} {b:.1f} ({diff:+.1f} pp; {interval})"
-    if diff <= 0:
+    # A gap that prints as +0.0 is no gap: per-seed values that agree to the printed digit (the same test images
+    # right) can still differ by float rounding, which must not read as "held".
+    if round(diff, 1) <= 0:
         return Direction(claim, "did not hold", evidence)
     if math.isnan(half):
         return Direction(claim, "held (one seed: no noise estimate)", evidence)
