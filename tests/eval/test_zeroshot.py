@@ -57,11 +57,14 @@ def _seen_unseen_curve_by_brute_force(scores, labels, targets, seen):
     margin = scores[:, seen].max(1) - scores[:, targets].max(1)
     cuts = np.unique(margin)
     gammas = np.concatenate([[cuts[0] - 1.0], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1.0]])
+
+    def per_class(pred: np.ndarray, classes: list[int]) -> float:
+        return float(np.mean([(pred[labels == c] == c).mean() for c in classes if (labels == c).any()]))
+
     points = []
     for g in gammas:
         pred = (scores - g * seen_mask).argmax(1)
-        acc = lambda classes: np.mean([(pred[labels == c] == c).mean() for c in classes if (labels == c).any()])  # noqa: E731
-        points.append((acc(targets), acc(seen)))
+        points.append((per_class(pred, targets), per_class(pred, seen)))
     return np.array(points)
 
 
