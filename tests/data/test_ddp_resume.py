@@ -45,7 +45,11 @@ def _fit(
     # One checkpoint per epoch: epoch 0's is the interrupted fit's last state (the 2-epoch fit itself is the
     # uninterrupted one, so no separate 1-epoch fit is spawned; each spawn costs ~4 s of imports per rank).
     every = ModelCheckpoint(
-        dirpath=out, filename="{epoch}", save_top_k=-1, save_on_train_epoch_end=True, enable_version_counter=False
+        dirpath=out,
+        filename="{epoch}",
+        save_top_k=-1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
     )
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=epochs, limit_val_batches=0, logger=False,

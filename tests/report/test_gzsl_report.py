@@ -44,9 +44,7 @@ def _full_cell(lam: float, oracle: float, sgt: float, shuffled: float = 0.25) ->
     from visgen.report.gzsl import LADDER, METHODS
 
     level = {"oracle_traits": oracle, "oracle_tree": oracle, "sgt_raw": sgt, "sgt_centred": sgt}
-    metrics = {
-        f"test/gzsl/{a}/{m}/k0/zsl_top1": level.get(a, shuffled) for a in LADDER for m in METHODS
-    }
+    metrics = {f"test/gzsl/{a}/{m}/k0/zsl_top1": level.get(a, shuffled) for a in LADDER for m in METHODS}
     null = {f"{a}/{m}/zsl_top1": np.full(99, 0.25) for a in LADDER for m in METHODS}
     return {"lambda": lam, "chance": 0.25, "metrics": metrics, "null": null}
 
@@ -60,4 +58,6 @@ def test_one_cell_gives_no_interval_so_no_verdict_says_held_or_did_not_hold() ->
     assert "90.0" in one[0]  # the point value is still reported
     two = verdicts([_full_cell(1.0, oracle=o, sgt=o - 0.1) for o in (0.9, 0.85)])
     assert two[0].startswith("1. Oracle ≫ chance at λ = 1: HELD")
-    assert "2. SGT > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): HELD" in two[1]
+    assert (
+        "2. SGT > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): HELD" in two[1]
+    )

@@ -112,7 +112,9 @@ def _fmt(stat: tuple[float, float, float, int]) -> str:
 
 def _word(cells: Sequence[dict[str, Any]], word: str) -> str:
     """``word``, or UNDECIDED where one cell gives no interval (its point values are still listed)."""
-    return word if len(cells) > 1 else "UNDECIDED (one cell: a 95 % interval needs at least two folds or seeds)"
+    return (
+        word if len(cells) > 1 else "UNDECIDED (one cell: a 95 % interval needs at least two folds or seeds)"
+    )
 
 
 def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
