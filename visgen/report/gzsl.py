@@ -54,7 +54,7 @@ def collect(multirun: Path) -> list[dict[str, Any]]:
             {"lambda": rec.phylo_signal, "seed": rec.seed, "fold": held.get("unseen_fold"),
              "shots": held.get("shots", 0), "chance": g["chance_zsl"], "metrics": g,
              "null": read_permutation_null(rec.run_dir / "gzsl"), "job": rec.run_dir,
-             "wall_s": rec.extra.get("wall_s"), "machine": rec.machine or "?"}
+             "wall_s": rec.extra.get("wall_s"), "machine": rec.machine or "?", "outside_grid": rec.outside_grid}
         )  # fmt: skip
     return cells
 
@@ -203,6 +203,17 @@ def plot_gap(cells: Sequence[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def _other_launches(cells: Sequence[dict[str, Any]]) -> str:
+    """A sentence counting the cells from an earlier launch into the same folder, so none is counted silently."""
+    n = sum(bool(c.get("outside_grid")) for c in cells)
+    if not n:
+        return ""
+    return (
+        f"  \n{n} of the {len(cells)} cells come from an earlier launch into the same folder (multirun.yaml records "
+        "only the last launch's grid; `make gzsl-table` launches the two λ halves separately)."
+    )
+
+
 def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
     """Write ``gzsl_<profile>.md``, ``.csv`` and the k-shot plot; return the markdown path."""
     cells = collect(multirun)
@@ -231,7 +242,7 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {multirun} "
         f"({len(cells)} cells: folds {folds}, seeds {seeds}, λ {sorted({c['lambda'] for c in cells}, reverse=True)}; "
         f"summed job wall time {sum(walls) / 60:.1f} min).  ",
-        f"Machine: {cells[0]['machine']}.",
+        f"Machine: {cells[0]['machine']}." + _other_launches(cells),
         "",
         "Each cell pretrains on the seen species of one leave-species-out fold (its targets have no training, "
         "validation or gallery image), then scores every anchor with both prototype methods on the frozen trunk. "
