@@ -147,6 +147,18 @@ def per_class_topk(scores: np.ndarray, labels: np.ndarray, classes: Sequence[int
     return float(np.mean(accs)) if accs else float("nan")
 
 
+def restrict(
+    scores: np.ndarray, labels: np.ndarray, classes: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The images of ``classes`` scored among ``classes`` only: (row mask [N], scores [n, len(classes)], labels
+    as positions in ``classes`` [n])."""
+    classes = list(classes)
+    rows = np.isin(labels, classes)
+    position = {c: i for i, c in enumerate(classes)}
+    local = np.array([position[c] for c in labels[rows].tolist()], dtype=np.int64)
+    return rows, scores[rows][:, classes], local
+
+
 def gzsl_metrics(
     scores: np.ndarray, labels: np.ndarray, targets: Sequence[int], seen: Sequence[int], topk: int = 5
 ) -> dict[str, float]:
@@ -162,10 +174,7 @@ def gzsl_metrics(
     targets, seen = list(targets), list(seen)
     u1 = per_class_topk(scores, labels, targets, 1)
     s1 = per_class_topk(scores, labels, seen, 1)
-    is_t = np.isin(labels, targets)
-    sub = scores[is_t][:, targets]
-    position = {c: i for i, c in enumerate(targets)}
-    local = np.array([position[c] for c in labels[is_t]], dtype=np.int64)
+    _, sub, local = restrict(scores, labels, targets)
     zsl = per_class_topk(sub, local, range(len(targets)), 1)
     return {
         "unseen_top1": u1,
@@ -189,25 +198,20 @@ def ausuc(scores: np.ndarray, labels: np.ndarray, targets: Sequence[int], seen: 
     """
     targets, seen = list(targets), list(seen)
 
-    def group_hits(classes: list[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(hit probability within ``classes``, per-class weight 1 / (n_images * n_classes)) for ``rows``."""
-        position = {c: i for i, c in enumerate(classes)}
-        local = np.array([position[c] for c in labels[rows]], dtype=np.int64)
-        hits = topk_hits(scores[rows][:, classes], local, 1)
+    def group_hits(classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Per image: hit probability within ``classes`` times its per-class weight 1 / (n_images * n_classes)."""
+        rows, sub, local = restrict(scores, labels, classes)
         present, counts = np.unique(local, return_counts=True)
         weight = dict(zip(present.tolist(), (1.0 / (counts * len(present))).tolist(), strict=True))
-        return hits, np.array([weight[c] for c in local.tolist()])
+        out = np.zeros(len(labels))
+        out[rows] = topk_hits(sub, local, 1) * np.array([weight[c] for c in local.tolist()])
+        return out
 
-    margin = scores[:, seen].max(axis=1) - scores[:, targets].max(axis=1)
-    gain = np.zeros(len(labels))  # A_U gained when gamma passes the image's margin
-    loss = np.zeros(len(labels))  # A_S lost there
-    is_seen, is_target = np.isin(labels, seen), np.isin(labels, targets)
-    if not (is_seen.any() and is_target.any()):
+    if not (np.isin(labels, seen).any() and np.isin(labels, targets).any()):
         return float("nan")
-    hits, weight = group_hits(seen, is_seen)
-    loss[is_seen] = hits * weight
-    hits, weight = group_hits(targets, is_target)
-    gain[is_target] = hits * weight
+    margin = scores[:, seen].max(axis=1) - scores[:, targets].max(axis=1)
+    loss = group_hits(seen)  # A_S lost when gamma passes the image's margin
+    gain = group_hits(targets)  # A_U gained there
     edges, group = np.unique(margin, return_inverse=True)
     d_unseen = np.bincount(group, weights=gain, minlength=len(edges))
     d_seen = np.bincount(group, weights=loss, minlength=len(edges))
