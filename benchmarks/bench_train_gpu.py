@@ -260,9 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         hooks = SimpleProfiler()
     e2e, per_epoch, precision = end_to_end(cfg, dm, epochs=max(args.epochs, 2), profiler=hooks)
     hooks_file = args.out.with_name(args.out.stem + "_hooks.txt")
-    if hooks is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        hooks_file.write_text(hooks.summary())
     ratio = e2e / raw
     print(
         f"end-to-end: {e2e:.0f} img/s ({per_epoch} train images/epoch, {precision}); ratio {ratio:.2f}",
@@ -300,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
+    if hooks is not None:
+        hooks_file.write_text(hooks.summary())
     print(f"wrote {args.out}")
     return 0
 
