@@ -7,7 +7,7 @@ greyscale PNGs, long-tailed counts) that every image-side test can reuse.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 # `make test` runs pytest in worker processes sharing the cores (pytest -n): one OpenMP thread each, set before
@@ -67,3 +67,21 @@ def tiny_image_folder(tmp_path: Path) -> Path:
 def tiny_counts() -> dict[str, int]:
     """Species -> number of images written by ``tiny_image_folder``."""
     return dict(TINY_COUNTS)
+
+
+@pytest.fixture
+def fork_safe_threads() -> Iterator[None]:
+    """One intra-op thread while a test forks DDP ranks (``strategy="ddp_fork"``).
+
+    Forked ranks skip the ~4 s of imports each ``ddp_spawn`` rank pays (the two DDP tests: 46 s -> 2 s under
+    ``make test``), but GNU OpenMP is not fork-safe: a parent that ran parallel regions with two threads left
+    the forked ranks hanging at their first one (measured: 5 min timeout). One thread forks cleanly.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -26,10 +26,10 @@ def run_test(out_dir: Path, devices: int, strategy: str) -> tuple[dict, dict[str
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
-def test_two_process_ddp_equals_single_process(tmp_path: Path) -> None:
+def test_two_process_ddp_equals_single_process(tmp_path: Path, fork_safe_threads: None) -> None:
     assert SIZES["test"] % 2 == 1 and SIZES["train"] % 2 == 1  # the sampler has to pad
     single, single_npz = run_test(tmp_path / "single", 1, "auto")
-    ddp, ddp_npz = run_test(tmp_path / "ddp", 2, "ddp_spawn")
+    ddp, ddp_npz = run_test(tmp_path / "ddp", 2, "ddp_fork")
     assert ddp == single
     assert len(ddp_npz["query_index"]) == SIZES["test"]  # padded duplicates dropped
     assert ddp["n_queries_extra"] == 3

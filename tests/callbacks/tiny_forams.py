@@ -1,7 +1,6 @@
 """Test helpers for the KNN callback: a tiny dict-batch DataModule and an independent KNN oracle.
 
-Not a test module (no ``test_`` prefix); importable by ``ddp_spawn`` children because pytest puts this
-folder on ``sys.path`` and multiprocessing passes ``sys.path`` on.
+Not a test module (no ``test_`` prefix); pytest puts this folder on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def _fit(
         seed=3,
     )
     # One checkpoint per epoch: epoch 0's is the interrupted fit's last state (the 2-epoch fit itself is the
-    # uninterrupted one, so no separate 1-epoch fit is spawned; each spawn costs ~4 s of imports per rank).
+    # uninterrupted one, so no separate 1-epoch fit is started).
     every = ModelCheckpoint(
         dirpath=out,
         filename="{epoch}",
@@ -52,7 +52,7 @@ def _fit(
         enable_version_counter=False,
     )
     trainer = L.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=epochs, limit_val_batches=0, logger=False,
+        accelerator="cpu", devices=2, strategy="ddp_fork", max_epochs=epochs, limit_val_batches=0, logger=False,
         use_distributed_sampler=False,  # the data module shards by rank itself, as conf/trainer does
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=out, callbacks=[every],
     )  # fmt: skip
@@ -61,7 +61,9 @@ def _fit(
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
-def test_resumed_two_rank_fit_equals_an_uninterrupted_one(tiny_image_folder: Path, tmp_path: Path) -> None:
+def test_resumed_two_rank_fit_equals_an_uninterrupted_one(
+    tiny_image_folder: Path, tmp_path: Path, fork_safe_threads: None
+) -> None:
     cache = tmp_path / "cache"
     full = _fit(tiny_image_folder, cache, tmp_path / "full", epochs=2)
     interrupted = tmp_path / "full" / "epoch=0.ckpt"  # what a fit stopped after epoch 1 leaves

@@ -22,7 +22,7 @@ from visgen.results import RunRecord
 from visgen.run.pipeline import run
 
 pytestmark = pytest.mark.slow
-EPOCHS = 5
+EPOCHS = 4
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         base / "images", base / "cache", "stages=[pretrain]", f"trainer.max_epochs={EPOCHS}", "logger=csv"
     )
     # The premise (the two splits prefer different epochs) depends on the training trajectory, which depends on
-    # the intra-op thread count (a different reduction order): under OMP_NUM_THREADS=1 both splits preferred
-    # epoch 2 (2026-11-29). Two threads, whatever the environment says, keep the fixture the one asserted here.
+    # the seed and on the intra-op thread count (a different reduction order). One thread, whatever the
+    # environment says: at seed 3 validation prefers epoch 0 and test epoch 3 (measured 2026-11-30; under one
+    # thread at the default seed both preferred epoch 2). One thread is also what each pytest-xdist worker has:
+    # forcing two made both workers' threads spin against each other (this fixture took 60 s instead of 17 s).
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     try:
         for selection in ("val", "test"):
-            run(compose_cfg([*common, f"selection={selection}"]), base / selection)
+            run(compose_cfg([*common, "seed=3", f"selection={selection}"]), base / selection)
     finally:
         torch.set_num_threads(threads)
     return base
