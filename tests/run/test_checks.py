@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,21 @@ def test_an_existing_checkpoint_and_real_images_pass(tmp_path: Path) -> None:
     # Real images: ForamSim's knobs are not used, so an out-of-range λ is not the run's problem.
     check_config(
         compose_cfg(
-            ["+experiment=ltr_align", "data=endless_forams", f"ckpt_path={ckpt}", "data.phylo_signal=2"]
+            ["+experiment=ltr_align", "data=endless_forams", f"data.root={tmp_path}", f"ckpt_path={ckpt}",
+             "data.phylo_signal=2"]
         )
-    )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("root", "message"),
+    [
+        ([], "data.root is not set; point it at a folder with one sub-folder per species"),
+        (["data.root=/no/such/folder"], "/no/such/folder: image folder not found; set data.root to a folder"),
+    ],
+)
+def test_a_folder_dataset_without_its_folder_is_refused_by_the_config_check(
+    root: list[str], message: str
+) -> None:
+    with pytest.raises(UserInputError, match=f"^{re.escape(message)}"):
+        check_config(compose_cfg(["+experiment=ltr_align", "data=endless_forams", *root]))

@@ -28,7 +28,7 @@ from visgen.data.datasets import UInt8ImageDataset, keep_batch
 from visgen.data.image_cache import DecodedImages, decode_to_cache
 from visgen.errors import UserInputError, raise_problems
 from visgen.images import longtail
-from visgen.images.folder import ImageIndex, scan_with_problems
+from visgen.images.folder import ImageIndex, require_image_root, scan_with_problems
 from visgen.images.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
 from visgen.images.transforms import BatchAugment
 
@@ -133,8 +133,8 @@ class ForamImageDataModule(L.LightningDataModule):
         self.selection = selection
         if source not in ("forams_sim", "folder"):
             raise UserInputError(f"data.source={source!r}: use 'forams_sim' or 'folder'")
-        if source == "folder" and root is None:
-            raise UserInputError("data.root is not set; point it at a folder with one sub-folder per species")
+        if source == "folder":
+            require_image_root(root)
         if sampler not in ("m_per_class", "random", "instance_negative"):
             raise UserInputError(
                 f"data.sampler={sampler!r}: use 'm_per_class', 'random' or 'instance_negative'"

@@ -212,6 +212,18 @@ def scan_image_folder(root: str | Path, **options: object) -> ImageIndex:
     return index
 
 
+def require_image_root(root: str | Path | None) -> Path:
+    """``root`` as a Path, or ``UserInputError`` when it is not set or not a folder (one line with the fix)."""
+    if root is None:
+        raise UserInputError("data.root is not set; point it at a folder with one sub-folder per species")
+    root = Path(root)
+    if not root.is_dir():
+        raise UserInputError(
+            f"{root}: image folder not found; set data.root to a folder with one sub-folder per species"
+        )
+    return root
+
+
 def scan_with_problems(
     root: str | Path,
     *,
@@ -248,11 +260,7 @@ def scan_with_problems(
     """
     if on_bad_image not in ("skip", "error"):
         raise UserInputError(f"data.on_bad_image={on_bad_image}: unknown value; use 'skip' or 'error'")
-    root = Path(root)
-    if not root.is_dir():
-        raise UserInputError(
-            f"{root}: image folder not found; set data.root to a folder with one sub-folder per species"
-        )
+    root = require_image_root(root)
     problems: list[str] = []
     folders = _scan_species_folders(root, synonyms, problems)
     dna = set(dna_species) if dna_species is not None else set(known_species()[1])

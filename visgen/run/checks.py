@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf.errors import MissingMandatoryValue
+
 from visgen.errors import UserInputError
+from visgen.images.folder import require_image_root
 from visgen.images.sim_args import check_config_data, config_keys, is_int
 from visgen.results import STAGES
 
@@ -43,8 +46,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
-    ``metric`` and ``k``; and, when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs``
-    and ``align.reuse_features`` (which needs ``data.augment.train=false``).
+    ``metric`` and ``k``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
+    ``align.reuse_features`` (which needs ``data.augment.train=false``); last, that a folder dataset's
+    ``data.root`` is set and is a folder.
     """
     if not is_int(cfg["seed"]):
         raise UserInputError(f"seed={cfg['seed']}: the seed must be an integer, e.g. seed=0")
@@ -81,6 +85,12 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     targets = check_heldout(data)
     if "gzsl" in stages:
         check_gzsl(cfg, targets)
+    # Last, so the keys above are checked without touching the disk; before Lightning loads (~6 s) and the scan.
+    if data.get("source", "forams_sim") == "folder":
+        try:
+            require_image_root(data.get("root"))
+        except MissingMandatoryValue:  # data=endless_forams without data.root (``root: ???``)
+            require_image_root(None)
 
 
 def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:
