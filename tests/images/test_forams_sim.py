@@ -16,7 +16,7 @@ from visgen.cli import main
 from visgen.errors import UserInputError
 from visgen.eval.mantel import mantel
 from visgen.images import forams_sim, phylogeny
-from visgen.images.shells import TRAIT_NAMES
+from visgen.images.shells import PUBLISHED, TRAIT_NAMES
 from visgen.images.species import species_table
 
 SPECIES = [s for s, _ in species_table()]
@@ -234,6 +234,7 @@ def test_the_cache_key_hashes_the_generator_version_and_every_setting() -> None:
     full = {
         **kw,
         "test_floor": 20,
+        "published": True,
         "convergent": 0,
         "convergent_skip": 0,
         "version": forams_sim.GENERATOR_VERSION,
@@ -241,7 +242,13 @@ def test_the_cache_key_hashes_the_generator_version_and_every_setting() -> None:
     by_hand = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:16]
     assert forams_sim.cache_key(**kw, test_floor=20) == by_hand
     assert forams_sim.cache_key(**kw, test_floor=20, convergent=0) == by_hand
-    for knob, value in (("convergent", 2), ("convergent_skip", 1), ("seed", 1), ("nuisance", 0.6)):
+    for knob, value in (
+        ("convergent", 2),
+        ("convergent_skip", 1),
+        ("seed", 1),
+        ("nuisance", 0.6),
+        ("published", False),
+    ):
         assert forams_sim.cache_key(**{**kw, "test_floor": 20, knob: value}) != by_hand, knob
 
 
@@ -273,6 +280,34 @@ def test_convergent_rare_species_take_their_partners_looks_and_nothing_else_chan
         gap_before = np.abs(mean_traits(before, rare) - mean_traits(before, partner)).sum()
         gap_after = np.abs(mean_traits(after, rare) - mean_traits(after, partner)).sum()
         assert gap_after < 0.5 * gap_before
+
+
+def test_without_published_morphology_only_those_species_change_and_follow_their_brownian_traits(
+    tmp_path: Path,
+) -> None:
+    kw = {"scale": 0.002, "size": 32, "seed": 3, "workers": 1, "phylo_signal": 0.0}
+    base = forams_sim.simulate(tmp_path / "base", **kw)
+    plain = tmp_path / "plain"  # through the command line: the flag comes from the SimSettings field
+    flags = ["--scale", "0.002", "--size", "32", "--seed", "3", "--workers", "1", "--phylo-signal", "0"]
+    assert main(["simulate", "--out", str(plain), *flags, "--no-published"]) == 0
+    assert json.loads((plain / "dataset.json").read_text())["published"] is False
+
+    def manifest(root: Path) -> dict[str, dict[str, str]]:
+        with open(root / "manifest.csv", newline="") as fh:
+            return {row["path"]: row for row in csv.DictReader(fh)}
+
+    before, after = manifest(base), manifest(plain)
+    assert before.keys() == after.keys()
+    changed = {r["species"] for p, r in after.items() if (plain / p).read_bytes() != (base / p).read_bytes()}
+    assert changed == set(PUBLISHED) & set(SPECIES)  # the 15 species with published shapes, nothing else
+    orbulina = [r for r in after.values() if r["species"] == "Orbulina_universa"]
+    assert all(float(r["final_sphere"]) == 0.0 for r in orbulina)
+    for path, row in after.items():  # every specimen keeps its pose, light and Brownian traits ...
+        assert row["view"] == before[path]["view"] and row["rotation"] == before[path]["rotation"]
+        overridden = PUBLISHED.get(row["species"], {})
+        for trait in TRAIT_NAMES:  # ... and only the published traits move (the manifest's traits)
+            if trait in row and trait not in overridden:
+                assert row[trait] == before[path][trait], (path, trait)
 
 
 def test_convergent_must_be_a_small_non_negative_integer(

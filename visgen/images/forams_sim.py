@@ -19,6 +19,10 @@ Convergent evolution (``convergent`` = K > 0, ``convergence.py``): the K rarest 
 their DNA stays put — look-alikes that genetic anchors could tell apart. Off by default; at 0 the
 images are byte-identical to the generator without the knob.
 
+Published morphology (``published``, on by default): 15 species get their diagnostic shapes from
+``shells.PUBLISHED``, which follow the taxonomy at every ``phylo_signal``. ``published=False`` keeps every
+random draw and drops those overrides, so at ``phylo_signal`` 0 nothing in the images follows the tree.
+
 Determinism: every image has its own generator seeded from ``(seed, species index, image index)``
 and the noise tiles depend on ``seed`` only, so the bytes written do not depend on the number of
 worker processes or on the order in which they finish.
@@ -148,6 +152,7 @@ class _Task(NamedTuple):
     stop: int
     intra_spread: float
     nuisance: float
+    published: bool
 
 
 _TEXTURES: dict[tuple[int, int], Textures] = {}
@@ -163,8 +168,9 @@ def _render_chunk(task: _Task) -> list[dict[str, float | int | str]]:
     for i in range(task.start, task.stop):
         rng = np.random.default_rng([task.seed, task.s_idx, i])
         sp = sample_specimen(
-            task.look, task.latent, rng, intra_spread=task.intra_spread, nuisance=task.nuisance
-        )
+            task.look, task.latent, rng, intra_spread=task.intra_spread, nuisance=task.nuisance,
+            published=task.published,
+        )  # fmt: skip
         rel = f"{task.name}/{task.name}_{i:05d}.png"
         # compress_level=0 (stored): sensor noise leaves deflate only ~35 % to save, at 3x the time of
         # the whole PNG write; 16.6 kB per 128-px image, ~460 MB at full scale.
@@ -199,7 +205,7 @@ def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any
         out_dir: output folder; created, or a previous ForamSim output there is replaced.
         workers: processes; default all cores. The output does not depend on it.
         **settings: ``SimSettings`` fields (visgen/images/sim_args.py: scale, size, seed, phylo_signal,
-            intra_spread, nuisance, test_floor, convergent, convergent_skip); the rest at their defaults.
+            intra_spread, nuisance, test_floor, published, convergent, convergent_skip); the rest at their defaults.
 
     Returns:
         ``out_dir`` as a Path.
@@ -242,6 +248,7 @@ def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any
                     stop,
                     intra_spread,
                     nuisance,
+                    cfg.published,
                 )
             )
     workers = workers or os.cpu_count() or 1

@@ -132,6 +132,7 @@ def sample_specimen(
     *,
     intra_spread: float,
     nuisance: float,
+    published: bool = True,
 ) -> Specimen:
     """Draw one specimen of a species.
 
@@ -141,24 +142,28 @@ def sample_specimen(
         rng: the specimen's own generator.
         intra_spread: std of the specimen's latent jitter, in units of the between-species std (1).
         nuisance: multiplier on imaging nuisances (tilt, lighting, blur, noise, debris); 0 = clean.
+        published: apply ``PUBLISHED``'s overrides (False: the Brownian traits only; the random stream is the
+            same either way, so pose, light and every other draw of the specimen are unchanged).
 
     Returns:
         The specimen.
     """
     z = latent + intra_spread * rng.standard_normal(latent.shape)
     traits = dict(zip(TRAIT_NAMES, to_physical(z).tolist(), strict=True))
-    published = PUBLISHED.get(species, {})
-    for name, value in published.items():
+    overrides = PUBLISHED.get(species, {})
+    for name, value in overrides.items():
         if name in traits:
             # Published traits vary within a species too, by the same relative spread.
             lo, hi = TRAITS[name]
-            traits[name] = value + 0.25 * intra_spread * (hi - lo) * float(rng.standard_normal())
+            jitter = 0.25 * intra_spread * (hi - lo) * float(rng.standard_normal())
+            if published:
+                traits[name] = value + jitter
     traits["chambers_per_whorl"] = max(traits["chambers_per_whorl"], 3.0)
     traits["elongation"] = max(traits["elongation"], 1.0)
     view = VIEWS[int(rng.choice(3, p=VIEW_PROBS))]
     return Specimen(
         traits=traits,
-        final_sphere=float(published.get("final_sphere", 0.0)),
+        final_sphere=float(overrides.get("final_sphere", 0.0)) if published else 0.0,
         dextral=bool(rng.random() < traits["dextral"]),
         view=view,
         tilt=abs(float(rng.normal(0.0, 0.25 * nuisance))),

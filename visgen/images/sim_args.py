@@ -83,6 +83,13 @@ class SimSettings:
         "extra test images lift every species' test split to at least this many (0 = the real split)",
         header="test floor {} images per species (extras count in per-class/rare/buckets, not overall)",
     )  # fmt: skip
+    published: bool = knob(
+        True, lambda v: isinstance(v, bool), "must be true or false",
+        "draw the published diagnostic morphology of 15 species (Orbulina's sphere, the keeled Globorotalia, "
+        "planispiral Globigerinella, ...: visgen/images/shells.py); false: every shell follows its species' "
+        "Brownian traits only, so at phylo_signal 0 nothing in the images follows the taxonomy",
+        header="published morphology {}", off=True,
+    )  # fmt: skip
     convergent: int = knob(
         0, lambda v: is_int(v) and 0 <= v <= convergence.N_PARTNERS,
         f"must be an integer in [0, {convergence.N_PARTNERS}]",
@@ -179,9 +186,13 @@ _TYPES = {"float": float, "int": int, float: float, int: int}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``visgen simulate`` flag per setting, with the field's default and help."""
+    """One ``visgen simulate`` flag per setting, with the field's default and help (``--x/--no-x`` for a bool)."""
     for f in knobs():
-        parser.add_argument(cli_flag(f), type=_TYPES[f.type], default=f.default, help=f.metadata["help"])
+        if f.type in ("bool", bool):
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(cli_flag(f), action=action, default=f.default, help=f.metadata["help"])
+        else:
+            parser.add_argument(cli_flag(f), type=_TYPES[f.type], default=f.default, help=f.metadata["help"])
 
 
 def from_namespace(ns: argparse.Namespace) -> dict[str, Any]:
