@@ -20,6 +20,13 @@ def _run_py(*overrides: str, timeout: int, flags: tuple[str, ...] = ()) -> subpr
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def _errors(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The ``error:`` lines of a run that exited 2 without a traceback."""
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    return [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+
+
 def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
     proc = _run_py(
         f"data.root={tmp_path}/missing",
@@ -27,19 +34,18 @@ def test_user_error_exits_2_with_one_line(tmp_path: Path) -> None:
         f"cache_dir={tmp_path}/cache",
         timeout=120,
     )
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "missing" in errors[0] and "Traceback" not in proc.stderr
+    errors = _errors(proc)
+    assert len(errors) == 1 and "missing" in errors[0]
     assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
 
 
 def test_a_config_typo_is_refused_before_anything_trains(tmp_path: Path) -> None:
     # align.anchor_mode is used only when alignment starts; the check must refuse it before pretraining.
     proc = _run_py("align.anchor_mode=centered", f"hydra.run.dir={tmp_path}/out", timeout=120)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == ["error: align.anchor_mode=centered: unknown value; use one of raw, centred, whitened"]
-    assert "Traceback" not in proc.stderr and not (tmp_path / "out" / "pretrain").exists()
+    assert _errors(proc) == [
+        "error: align.anchor_mode=centered: unknown value; use one of raw, centred, whitened"
+    ]
+    assert not (tmp_path / "out" / "pretrain").exists()
     assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "failed"
 
 

@@ -190,16 +190,23 @@ def test_cache_keeps_a_concurrent_runs_complete_copy(tmp_path: Path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # our temporary copy is gone
 
 
+def _manifest(root: Path) -> dict[str, dict[str, str]]:
+    with open(root / "manifest.csv", newline="") as fh:
+        return {row["path"]: row for row in csv.DictReader(fh)}
+
+
+def _species_whose_images_differ(a: Path, b: Path) -> set[str]:
+    rows_a, rows_b = _manifest(a), _manifest(b)
+    assert rows_a.keys() == rows_b.keys()
+    return {r["species"] for p, r in rows_b.items() if (a / p).read_bytes() != (b / p).read_bytes()}
+
+
 def test_test_floor_only_adds_flagged_test_images(tmp_path: Path) -> None:
     kw = {"scale": 0.001, "size": 32, "seed": 2, "workers": 1}
     base = forams_sim.simulate(tmp_path / "base", **kw)
     floored = forams_sim.simulate(tmp_path / "floored", test_floor=3, **kw)
 
-    def manifest(root: Path) -> dict[str, dict[str, str]]:
-        with open(root / "manifest.csv", newline="") as fh:
-            return {row["path"]: row for row in csv.DictReader(fh)}
-
-    before, after = manifest(base), manifest(floored)
+    before, after = _manifest(base), _manifest(floored)
     # The long-tailed images (train, val, proportional test) are the same files with the same rows.
     assert {p: r for p, r in after.items() if r["extra_test"] == "0"} == before
     for rel in before:
@@ -261,14 +268,8 @@ def test_convergent_rare_species_take_their_partners_looks_and_nothing_else_chan
     assert meta["convergent"] == 2 and list(pairs) == ["Globigerinita_uvula", "Tenuitella_iota"]
     assert json.loads((base / "dataset.json").read_text())["convergent"] == 0
 
-    def manifest(root: Path) -> dict[str, dict[str, str]]:
-        with open(root / "manifest.csv", newline="") as fh:
-            return {row["path"]: row for row in csv.DictReader(fh)}
-
-    before, after = manifest(base), manifest(conv)
-    assert before.keys() == after.keys()
-    changed = {r["species"] for p, r in after.items() if (conv / p).read_bytes() != (base / p).read_bytes()}
-    assert changed == set(pairs)  # only the look-alikes' images differ
+    before, after = _manifest(base), _manifest(conv)
+    assert _species_whose_images_differ(base, conv) == set(pairs)  # only the look-alikes' images differ
 
     def mean_traits(rows: dict[str, dict[str, str]], species: str) -> np.ndarray:
         vals = [
@@ -292,14 +293,9 @@ def test_without_published_morphology_only_those_species_change_and_follow_their
     assert main(["simulate", "--out", str(plain), *flags, "--no-published"]) == 0
     assert json.loads((plain / "dataset.json").read_text())["published"] is False
 
-    def manifest(root: Path) -> dict[str, dict[str, str]]:
-        with open(root / "manifest.csv", newline="") as fh:
-            return {row["path"]: row for row in csv.DictReader(fh)}
-
-    before, after = manifest(base), manifest(plain)
-    assert before.keys() == after.keys()
-    changed = {r["species"] for p, r in after.items() if (plain / p).read_bytes() != (base / p).read_bytes()}
-    assert changed == set(PUBLISHED) & set(SPECIES)  # the 15 species with published shapes, nothing else
+    before, after = _manifest(base), _manifest(plain)
+    # The 15 species with published shapes, nothing else.
+    assert _species_whose_images_differ(base, plain) == set(PUBLISHED) & set(SPECIES)
     orbulina = [r for r in after.values() if r["species"] == "Orbulina_universa"]
     assert all(float(r["final_sphere"]) == 0.0 for r in orbulina)
     for path, row in after.items():  # every specimen keeps its pose, light and Brownian traits ...
