@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import write_tiny_image_folder
 from tests.pipeline_fixtures import PIPELINE_COUNTS, compose_cfg, tiny_overrides
+from visgen.report.gzsl import write_report
 from visgen.results import read_metrics, read_permutation_null
 from visgen.run.pipeline import run
 
@@ -67,3 +68,8 @@ def test_gzsl_run_records_the_split_writes_every_score_and_reruns_identically(tm
     }
     np.testing.assert_array_equal(read_permutation_null(tmp_path / "b" / "gzsl")["sgt_raw/ridge/zsl_top1"],
                                   null["sgt_raw/ridge/zsl_top1"])  # fmt: skip
+    # The report over both cells says what data they ran on and that the second took a cached pretraining.
+    md = write_report(tmp_path, tmp_path / "reports", "pytest").read_text()
+    assert f"Data: real images ({tmp_path / 'images'})." in md
+    assert "2 cells" in md and "1 of 2 reused a cached pretraining" in md
+    assert "## real images" in md and "No verdict: the three statements compare ForamSim" in md

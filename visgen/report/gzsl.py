@@ -13,13 +13,14 @@ import csv
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from visgen.eval.zeroshot import LADDER, METHODS
+from visgen.report.header import describe_data
 from visgen.results import load_runs, read_metrics, read_permutation_null
 from visgen.results import t_interval as _t_interval
 
@@ -54,9 +55,19 @@ def collect(multirun: Path) -> list[dict[str, Any]]:
             {"lambda": rec.phylo_signal, "seed": rec.seed, "fold": held.get("unseen_fold"),
              "shots": held.get("shots", 0), "chance": g["chance_zsl"], "metrics": g,
              "null": read_permutation_null(rec.run_dir / "gzsl"), "job": rec.run_dir,
-             "wall_s": rec.extra.get("wall_s"), "machine": rec.machine or "?", "outside_grid": rec.outside_grid}
+             "wall_s": rec.extra.get("wall_s"), "machine": rec.machine or "?", "outside_grid": rec.outside_grid,
+             "record": rec}
         )  # fmt: skip
     return cells
+
+
+def _lambdas(values: Iterable[float | None]) -> list[float | None]:
+    """The distinct λ of ForamSim cells, high to low; None (real images, no λ) last."""
+    return sorted(set(values), key=lambda lam: (lam is None, -(lam or 0.0)))
+
+
+def _label(lam: float | None) -> str:
+    return "real images" if lam is None else f"λ = {lam:g}"
 
 
 def _value(cell: dict[str, Any], anchor: str, method: str, key: str, k: int = 0) -> float:
@@ -80,7 +91,7 @@ def table_rows(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     by_lambda: dict[float, list[dict[str, Any]]] = defaultdict(list)
     for c in cells:
         by_lambda[c["lambda"]].append(c)
-    for lam in sorted(by_lambda, reverse=True):
+    for lam in _lambdas(by_lambda):
         group = by_lambda[lam]
         for anchor in LADDER:
             for method in METHODS:
@@ -121,6 +132,11 @@ def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
     """The three plain statements of issue 14, each with the numbers it rests on (ZSL top-1 at k = 0)."""
     lam1 = [c for c in cells if c["lambda"] == 1.0]
     lam0 = [c for c in cells if c["lambda"] == 0.0]
+    if not lam1 and not lam0:
+        return [
+            "No verdict: the three statements compare ForamSim at λ = 1 and λ = 0. On these cells read SGT against "
+            "shuffled, and its permutation p, in the table."
+        ]
     out = []
     if lam1:
         chance = float(np.mean([c["chance"] for c in lam1]))
@@ -179,7 +195,7 @@ def plot_gap(cells: Sequence[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lambdas = sorted({c["lambda"] for c in cells}, reverse=True)
+    lambdas = _lambdas(c["lambda"] for c in cells)
     ks = sorted({int(k.split("/k")[1].split("/")[0]) for c in cells for k in c["metrics"] if "/k" in k})
     fig, axes = plt.subplots(1, len(lambdas), figsize=(5 * len(lambdas), 3.8), squeeze=False, sharey=True)
     for ax, lam in zip(axes[0], lambdas, strict=True):
@@ -194,7 +210,7 @@ def plot_gap(cells: Sequence[dict[str, Any]], path: Path) -> None:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_title(f"λ = {lam:g} ({len(group)} cells)")
+        ax.set_title(f"{_label(lam)} ({len(group)} cells)")
         ax.set_xlabel("k support images per target species")
     axes[0][0].set_ylabel("anchor − shuffled, ZSL top-1 (pp)")
     axes[0][-1].legend(fontsize=7)
@@ -235,13 +251,16 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
     walls = [c["wall_s"] for c in cells if c["wall_s"]]
     chances = sorted({round(100 * c["chance"]) for c in cells})
     chance = " / ".join(f"{x} %" for x in chances)  # 1 / number of targets, as each cell recorded it
+    synthetic = any(c["lambda"] is not None for c in cells)
+    source = "ForamSim — synthetic" if synthetic else "real images"
     lines = [
-        f"# GZSL: species with no training image, recognised from their DNA ({profile} profile, ForamSim — synthetic)",
+        f"# GZSL: species with no training image, recognised from their DNA ({profile} profile, {source})",
         "",
         f"Command: `{command}`  ",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {multirun} "
-        f"({len(cells)} cells: folds {folds}, seeds {seeds}, λ {sorted({c['lambda'] for c in cells}, reverse=True)}; "
-        f"summed job wall time {sum(walls) / 60:.1f} min).  ",
+        f"({len(cells)} cells: folds {folds}, seeds {seeds}, λ {_lambdas(c['lambda'] for c in cells)}; "
+        f"summed job wall time {sum(walls) / 60:.1f} min, {_reused(cells)}).  ",
+        f"Data: {describe_data([c['record'] for c in cells])}.  ",
         f"Machine: {cells[0]['machine']}." + _other_launches(cells),
         "",
         "Each cell pretrains on the seen species of one leave-species-out fold (its targets have no training, "
@@ -259,9 +278,9 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         *verdicts(cells),
         "",
     ]
-    for lam in sorted({r["lambda"] for r in rows}, reverse=True):
+    for lam in _lambdas(r["lambda"] for r in rows):
         lines += [
-            f"## λ = {lam:g}",
+            f"## {_label(lam)}",
             "",
             "| anchor | method | n | " + " | ".join(t for t, _ in COLUMNS) + " | p |",
         ]
@@ -274,17 +293,23 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
     ks = sorted({int(k.split("/k")[1].split("/")[0]) for c in cells for k in c["metrics"] if "/k" in k})
     lines += ["## Genetic − shuffled against k (ZSL top-1, pp, paired within cells)", "",
               "| λ | anchor / method | " + " | ".join(f"k = {k}" for k in ks) + " |", "|" + "---|" * (len(ks) + 2)]  # fmt: skip
-    for lam in sorted({c["lambda"] for c in cells}, reverse=True):
+    for lam in _lambdas(c["lambda"] for c in cells):
         group = [c for c in cells if c["lambda"] == lam]
         for anchor in ("oracle_tree", "sgt_raw", "sgt_centred"):
             for method in METHODS:
                 gaps = " | ".join(_fmt(paired_gap(group, anchor, method, k)) for k in ks)
-                lines.append(f"| {lam:g} | {anchor} / {method} | {gaps} |")
+                lines.append(f"| {'real' if lam is None else f'{lam:g}'} | {anchor} / {method} | {gaps} |")
     lines += ["", f"![genetic − shuffled against k]({stem}_kshot.png)", ""]
     path = out_dir / f"{stem}.md"
     path.write_text("\n".join(lines))
     print(f"gzsl report: {path} ({len(cells)} cells)")
     return path
+
+
+def _reused(cells: Sequence[dict[str, Any]]) -> str:
+    """How many cells took their pretraining from the cache (their wall time leaves the training out)."""
+    n = sum(bool(c["record"].stages.get("pretrain", {}).get("reused")) for c in cells)
+    return f"{n} of {len(cells)} reused a cached pretraining"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
