@@ -73,14 +73,18 @@ endif
 # GZSL / k-shot (issue 14): 5 leave-species-out folds x λ {1, 0} x GZSL_SEEDS, profile quick_gzsl (32 px, 8 epochs:
 # every fold and seed pretrains without its held-out species, so 20 pretrainings at seeds 0,1). The two λ halves run
 # side by side, one thread each: on the shared 2-core machine two OpenMP threads per job spun against each other (6x
-# slower, measured). Then the report: reports/gzsl_quick.md + .csv + _kshot.png. See experiments/gzsl/README.md.
+# slower, measured). Then the report: reports/$(GZSL_NAME).md + .csv + _kshot.png. See experiments/gzsl/README.md.
+# A variant gets its own folder and report, e.g. the control without ForamSim's published morphology:
+#   make gzsl-table GZSL_NAME=gzsl_quick_unpublished ARGS=data.sim_published=false
 GZSL_SEEDS ?= 0,1
+GZSL_NAME ?= gzsl_quick
 GZSL_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(GZSL_SEEDS) \
-  callbacks.progress_bar=null hydra.sweep.dir=multirun/gzsl_quick
+  callbacks.progress_bar=null hydra.sweep.dir=multirun/$(GZSL_NAME)
+GZSL_CMD = make gzsl-table$(if $(filter-out gzsl_quick,$(GZSL_NAME)), GZSL_NAME=$(GZSL_NAME))$(if $(ARGS), ARGS=$(ARGS))
 gzsl-table: $(STAMP) ## GZSL table (issue 14): folds x λ x seeds, anchor ladder x 2 methods -> reports/gzsl_quick.md
 	$(GZSL_RUN) data.phylo_signal=1.0 $(ARGS) & pid=$$!; \
 	$(GZSL_RUN) data.phylo_signal=0.0 $(ARGS); rc=$$?; wait $$pid && test $$rc = 0
-	$(BIN)/python -m visgen.report.gzsl multirun/gzsl_quick --out reports --command "make gzsl-table"
+	$(BIN)/python -m visgen.report.gzsl multirun/$(GZSL_NAME) --out reports --command "$(GZSL_CMD)"
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
