@@ -73,3 +73,6 @@ def test_gzsl_run_records_the_split_writes_every_score_and_reruns_identically(tm
     assert f"Data: real images ({tmp_path / 'images'})." in md
     assert "2 cells" in md and "1 of 2 reused a cached pretraining" in md
     assert "## real images" in md and "No verdict: the three statements compare ForamSim" in md
+    assert (
+        tmp_path / "reports" / f"gzsl_{tmp_path.name}.md"
+    ).is_file()  # named after the folder, not the profile

@@ -1,8 +1,8 @@
 """GZSL report (issue 14): anchor ladder x prototype method over folds x seeds, with t intervals, permutation
 p-values, the genetic − shuffled curve against k and a plain verdict.
 
-``python -m visgen.report.gzsl multirun/gzsl_quick --out reports`` writes ``gzsl_<profile>.md``, ``.csv`` and
-``gzsl_<profile>_kshot.png``. Reads the job folders, each job's ``gzsl/metrics.json`` and its permutation null
+``python -m visgen.report.gzsl multirun/gzsl_quick --out reports`` writes ``gzsl_quick.md``, ``.csv`` and
+``gzsl_quick_kshot.png`` (named after the folder). Reads the job folders, each job's ``gzsl/metrics.json`` and its permutation null
 through ``visgen.results``. Intervals are t-based with df = n − 1 over the cells of a row.
 """
 
@@ -231,12 +231,15 @@ def _other_launches(cells: Sequence[dict[str, Any]]) -> str:
 
 
 def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
-    """Write ``gzsl_<profile>.md``, ``.csv`` and the k-shot plot; return the markdown path."""
+    """Write ``<folder>.md``, ``.csv`` and the k-shot plot, named after the sweep folder (``gzsl_`` prepended
+    where its name lacks it: multirun/gzsl_quick -> gzsl_quick.md), so a variant never overwrites the main table;
+    return the markdown path."""
     cells = collect(multirun)
     if not cells:
         raise SystemExit(f"error: {multirun}: no finished GZSL jobs (gzsl/metrics.json); run the sweep first")
     profile = cells[0]["metrics"].get("profile", "quick")
-    stem = f"gzsl_{'quick' if profile.startswith('quick') else profile}"
+    name = Path(multirun).resolve().name
+    stem = name if name.startswith("gzsl") else f"gzsl_{name}"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = table_rows(cells)
     with open(out_dir / f"{stem}.csv", "w", newline="") as fh:
