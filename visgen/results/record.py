@@ -55,7 +55,8 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 def canonical(value: Any) -> str:
     """A value as a comparable string: ``1``, ``1.0`` and ``'1.0'`` all read ``1``; None, ``null``, ``None`` and
-    an absent key read ``null`` (Hydra's spelling on the command line)."""
+    an absent key read ``null`` (Hydra's spelling on the command line); ``True``, ``'True'`` and ``'true'`` read
+    ``true`` (a job's recorded cell holds Python's spelling, a sweep's multirun.yaml the command line's)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -63,6 +64,8 @@ def canonical(value: Any) -> str:
     text = str(value).strip().strip("'\"")
     if text in ("null", "None", "~"):
         return "null"
+    if text in ("True", "False"):
+        return text.lower()
     try:
         x = float(text)
     except ValueError:
