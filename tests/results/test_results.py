@@ -70,7 +70,9 @@ def test_values_compare_as_numbers_and_nulls() -> None:
     assert canonical(0.25) == canonical("0.25") == "0.25"
     assert canonical(None) == canonical("null") == canonical("None") == "null"
     assert canonical(True) == canonical("True") == canonical("true") == "true" and canonical("ltr") == "ltr"
-    assert canonical(False) == canonical("False") == "false"  # a job's cell vs the sweep's data.sim_published=false
+    assert (
+        canonical(False) == canonical("False") == "false"
+    )  # a job's cell vs the sweep's data.sim_published=false
 
 
 def test_t_interval_matches_the_t_table() -> None:
