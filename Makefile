@@ -44,6 +44,7 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # for REPLICATES (rtl_softmax, ltr, its anchor controls and rebalancing rows, ltr and ltr_align under protocol=authors,
 # last: their pretraining is the slowest, ~16 min on one thread; ..._full_replicates). One report:
 # reports/paper_table_<profile>_full.md. REPLICATES= skips them; REPLICATES=1,2 gives three seeds.
+# GRID=full SEEDS=0 REPLICATES= PROFILE=quick_gzsl (32 px, 8 epochs): the whole grid in 25 min on 2 cores (measured).
 # PROFILE=paper without GRID runs the 21 rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
 REPLICATES ?= 1
