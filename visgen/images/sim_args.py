@@ -188,11 +188,12 @@ _TYPES = {"float": float, "int": int, float: float, int: int}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``visgen simulate`` flag per setting, with the field's default and help (``--x/--no-x`` for a bool)."""
     for f in knobs():
-        if f.type in ("bool", bool):
-            action = argparse.BooleanOptionalAction
-            parser.add_argument(cli_flag(f), action=action, default=f.default, help=f.metadata["help"])
-        else:
-            parser.add_argument(cli_flag(f), type=_TYPES[f.type], default=f.default, help=f.metadata["help"])
+        kind = (
+            {"action": argparse.BooleanOptionalAction}
+            if f.type in ("bool", bool)
+            else {"type": _TYPES[f.type]}
+        )
+        parser.add_argument(cli_flag(f), **kind, default=f.default, help=f.metadata["help"])
 
 
 def from_namespace(ns: argparse.Namespace) -> dict[str, Any]:

@@ -254,8 +254,7 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
     walls = [c["wall_s"] for c in cells if c["wall_s"]]
     chances = sorted({round(100 * c["chance"]) for c in cells})
     chance = " / ".join(f"{x} %" for x in chances)  # 1 / number of targets, as each cell recorded it
-    synthetic = any(c["lambda"] is not None for c in cells)
-    source = "ForamSim — synthetic" if synthetic else "real images"
+    source = "ForamSim — synthetic" if any(c["record"].synthetic for c in cells) else "real images"
     lines = [
         f"# GZSL: species with no training image, recognised from their DNA ({profile} profile, {source})",
         "",
