@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
 
-from visgen.images.forams_sim import GENERATOR_VERSION, simulate  # noqa: E402
 from visgen.run.machine import cpu_model  # noqa: E402
+from visgen.sim.forams_sim import GENERATOR_VERSION, simulate  # noqa: E402
 
 GOAL = 500.0
 

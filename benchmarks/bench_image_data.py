@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from visgen.data.datasets import UInt8ImageDataset, keep_batch
 from visgen.data.image_cache import decode_to_cache
-from visgen.images.folder import scan_image_folder
-from visgen.images.samplers import MPerClassBatchSampler
-from visgen.images.transforms import BatchAugment
+from visgen.data.layouts.folder import scan_image_folder
+from visgen.data.samplers import MPerClassBatchSampler
+from visgen.data.transforms import BatchAugment
 
 SPECIES = ["Globigerinoides_ruber", "Globigerina_bulloides", "Orbulina_universa", "Globorotalia_menardii"]
 

@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
 
-from visgen.genetics.encoding import DINUCLEOTIDE_ALPHABET, dinucleotides  # noqa: E402
+from visgen.genetics.encoders.encoding import DINUCLEOTIDE_ALPHABET, dinucleotides  # noqa: E402
+from visgen.genetics.encoders.sgt import sgt_embed  # noqa: E402
 from visgen.genetics.fasta import read_fasta  # noqa: E402
-from visgen.genetics.sgt import sgt_embed  # noqa: E402
 from visgen.resources import data_path  # noqa: E402
 from visgen.run.machine import cpu_model  # noqa: E402
 

@@ -102,7 +102,7 @@ def test_pretrain_cache_key_ignores_alignment_and_speed_knobs() -> None:
 
 def test_every_forams_sim_setting_is_part_of_the_pretrain_cache_key() -> None:
     # No knob is left out of the key at a "neutral" value any more: a pretraining cached before
-    # visgen/images/sim_args.py (when data.sim_convergent=0 was dropped from the key) retrains once.
+    # visgen/sim/settings.py (when data.sim_convergent=0 was dropped from the key) retrains once.
     cfg = _compose("+experiment=ltr_align")
     relevant = pretrain_relevant(cfg)
     assert relevant["data"]["sim_convergent"] == 0 and relevant["data"]["sim_convergent_skip"] == 0

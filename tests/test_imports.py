@@ -2,7 +2,7 @@
 
 Floors, top to bottom (/work/shared/ARCHITECTURE.md's layout, docs/design.md "Layers"): ``cli.py`` and ``run/``
 own a run; ``report/`` reads run folders; callbacks, data modules and LightningModules; models and losses;
-the torch-free ground floor (``results/``, ``genetics/``, ``images/``, ``eval/``); errors and resources.
+the torch-free ground floor (``results/``, ``genetics/``, ``sim/``); errors and resources.
 A module may import its own floor or any floor below, never one above.
 """
 
@@ -26,8 +26,8 @@ FLOORS: dict[str, int] = {
     "visgen.losses": 2,
     "visgen.results": 1,
     "visgen.genetics": 1,
-    "visgen.images": 1,
-    "visgen.eval": 1,
+    "visgen.sim": 1,
+    "visgen.eval": 2,
     "visgen.errors": 0,
     "visgen.resources": 0,
     "visgen": 0,
@@ -55,7 +55,7 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from visgen.images import convergence` imports the module visgen.images.convergence.
+            # `from visgen.sim import convergence` imports the module visgen.sim.convergence.
             subs = {f"{node.module}.{a.name}" for a in node.names}
             found |= {s for s in subs if s in modules} or {node.module}
     return found

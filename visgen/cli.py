@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from visgen.errors import UserInputError
-from visgen.images import sim_args
+from visgen.sim import settings as sim_settings
 
 
 def _cmd_sgt(ns: argparse.Namespace) -> None:
@@ -33,9 +33,9 @@ def _cmd_sgt(ns: argparse.Namespace) -> None:
 
 
 def _cmd_simulate(ns: argparse.Namespace) -> None:
-    from visgen.images.forams_sim import simulate
+    from visgen.sim.forams_sim import simulate
 
-    out = simulate(ns.out, workers=ns.workers, **sim_args.from_namespace(ns))
+    out = simulate(ns.out, workers=ns.workers, **sim_settings.from_namespace(ns))
     print(f"ForamSim (synthetic images) written to {out}")
 
 
@@ -57,8 +57,8 @@ def _genetics_defaults() -> dict:
 def _cmd_data_check(ns: argparse.Namespace) -> int:
     import json
 
+    from visgen.data.audit import audit_folder, format_report
     from visgen.genetics.dataset import fasta_species
-    from visgen.images.audit import audit_folder, format_report
     from visgen.resources import data_path
 
     genetics = _genetics_defaults()
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="generate ForamSim, the synthetic long-tailed foram image set")
     p.add_argument("--out", type=Path, required=True, help="output folder (Endless Forams layout)")
-    sim_args.add_arguments(p)  # one flag per ForamSim setting (visgen/images/sim_args.py)
+    sim_settings.add_arguments(p)  # one flag per ForamSim setting (visgen/sim/settings.py)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=_cmd_simulate)
 

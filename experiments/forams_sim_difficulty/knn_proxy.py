@@ -26,8 +26,8 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from visgen.images.forams_sim import simulate  # noqa: E402
-from visgen.images.shells import TRAIT_NAMES  # noqa: E402
+from visgen.sim.forams_sim import simulate  # noqa: E402
+from visgen.sim.shells import TRAIT_NAMES  # noqa: E402
 
 
 def features(img: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ def evaluate(root: Path) -> dict[str, float]:
     scaler = StandardScaler().fit(feats[train])
     xtr, xte = scaler.transform(feats[train]), scaler.transform(feats[test])
     counts = np.bincount(y[train], minlength=len(species))
-    # Rare = medium + few shot at full scale (<= 100 training images), as in visgen.images.longtail.
+    # Rare = medium + few shot at full scale (<= 100 training images), as in visgen.eval.longtail.
     scale = len(rows) / 27729
     rare = counts / scale <= 100
     # Upper-bound probe: the true specimen traits from the manifest, as if perceived perfectly.

@@ -20,8 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from visgen.images import forams_sim
-from visgen.images.shells import TRAIT_NAMES, sample_specimen
+from visgen.sim import forams_sim
+from visgen.sim.shells import TRAIT_NAMES, sample_specimen
 
 
 def oracle(scale: float, intra: float, seed: int, phylo_signal: float) -> tuple[float, float, float]:

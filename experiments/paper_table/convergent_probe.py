@@ -1,7 +1,7 @@
 """Do genetic anchors separate convergent look-alikes? (experiments/paper_table/README.md, "Convergent look-alikes")
 
 On a ForamSim draw with ``data.sim_convergent=K`` the K rarest species look like common, genetically distant
-partners (``visgen/images/convergence.py``; the pairs are in each job's ``run.json``). For every finished job
+partners (``visgen/sim/convergence.py``; the pairs are in each job's ``run.json``). For every finished job
 of the given sweeps, the script re-runs the k = 5 Euclidean KNN over each stage's ``embeddings.npz`` and
 measures, on the test split: the per-class accuracy over the K look-alike species, the share of their test
 images predicted as their partner, and the per-class accuracy over the other rare species. It prints the mean

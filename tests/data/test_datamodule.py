@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from visgen.data.datamodules import ForamImageDataModule
+from visgen.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from visgen.errors import UserInputError
-from visgen.images import longtail
-from visgen.images.transforms import IMAGENET_MEAN, IMAGENET_STD
+from visgen.eval import longtail
 
 
 def _dm(root: Path, tmp_path: Path, **kw) -> ForamImageDataModule:

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from visgen.data import image_cache
+from visgen.data.layouts.folder import scan_image_folder
+from visgen.data.transforms import load_square_uint8
 from visgen.errors import UserInputError
-from visgen.images.folder import scan_image_folder
-from visgen.images.transforms import load_square_uint8
 
 
 def test_cache_rows_equal_a_direct_decode(tiny_image_folder: Path, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from visgen.data.samplers import InstanceNegativeBatchSampler, other_classes
 from visgen.errors import UserInputError
-from visgen.images.samplers import InstanceNegativeBatchSampler, other_classes
 from visgen.losses.align import CosineAlignLoss
 
 # A long tail: class 0 has 300 images, class 5 has 2.

@@ -13,8 +13,8 @@ from PIL import Image
 
 from tests.conftest import write_tiny_image_folder
 from tests.pipeline_fixtures import PIPELINE_COUNTS, compose_cfg, tiny_overrides
+from visgen.data.layouts.folder import ImageIndex, scan_image_folder
 from visgen.errors import UserInputError
-from visgen.images.folder import ImageIndex, scan_image_folder
 from visgen.run.data_checks import data_problems
 
 SETTINGS = {"classes": "dna", "stages": ["pretrain", "align"], "batch_size": 4, "m_per_class": 2,

@@ -26,11 +26,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from visgen.data.datasets import UInt8ImageDataset, keep_batch
 from visgen.data.image_cache import DecodedImages, decode_to_cache
+from visgen.data.layouts.folder import ImageIndex, require_image_root, scan_with_problems
+from visgen.data.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
+from visgen.data.transforms import BatchAugment
 from visgen.errors import UserInputError, raise_problems
-from visgen.images import longtail
-from visgen.images.folder import ImageIndex, require_image_root, scan_with_problems
-from visgen.images.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
-from visgen.images.transforms import BatchAugment
+from visgen.eval import longtail
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class ForamImageDataModule(L.LightningDataModule):
     Args:
         root: dataset folder for ``source="folder"`` (ignored for ForamSim).
         source: ``"forams_sim"`` (generate, cached) or ``"folder"``.
-        sim: ``visgen.images.forams_sim.simulate`` keywords (scale, size, seed, phylo_signal, ...);
+        sim: ``visgen.sim.forams_sim.simulate`` keywords (scale, size, seed, phylo_signal, ...);
             ``size`` defaults to ``image_size``; None values are dropped.
         image_size: side of the decoded square images.
         batch_size: training images per batch.
@@ -66,7 +66,7 @@ class ForamImageDataModule(L.LightningDataModule):
         manifest: manifest CSV (``path`` + ``split`` and/or ``group``); None = ``root/manifest.csv`` if present.
         group_regex: specimen id from each file name; the split is then disjoint by specimen.
         augment: ``{"train": bool}`` switches training augmentation; the other keys go to
-            :class:`~visgen.images.transforms.BatchAugment` (rotation_deg, crop_scale, crop_ratio,
+            :class:`~visgen.data.transforms.BatchAugment` (rotation_deg, crop_scale, crop_ratio,
             blur_sigma, blur_p, channels_last).
         cache_dir: where ForamSim and the decode cache live.
         device_resident: keep every decoded image on the accelerator and gather batches there
@@ -84,7 +84,7 @@ class ForamImageDataModule(L.LightningDataModule):
             ``"test"`` (the authors' released code, which has no validation split; every such row is marked).
             With ``"test"`` the monitored overall accuracy also counts ForamSim's test-floor extras.
         unseen, unseen_fold, unseen_folds, unseen_seed, shots: target species held out of training
-            (:mod:`visgen.images.heldout`): the listed species, or fold ``unseen_fold`` of ``unseen_folds``
+            (:mod:`visgen.data.heldout`): the listed species, or fold ``unseen_fold`` of ``unseen_folds``
             seeded leave-species-out folds; each keeps ``shots`` training images (0 = unseen) and all its
             test images. Their other training images form the ``support`` split (k-shot support only).
     """
@@ -126,7 +126,7 @@ class ForamImageDataModule(L.LightningDataModule):
         if not greyscale:
             raise UserInputError(
                 "data.greyscale=false: colour input is not implemented (images are decoded to grey, "
-                "visgen/images/decode.py); use data.greyscale=true"
+                "visgen/data/decode.py); use data.greyscale=true"
             )
         if selection not in ("val", "test"):
             raise UserInputError(f"selection={selection}: unknown; use val (ours) or test (the authors')")
@@ -186,7 +186,7 @@ class ForamImageDataModule(L.LightningDataModule):
         if self.source == "folder":
             assert self.root is not None
             return self.root
-        from visgen.images.forams_sim import simulate_cached
+        from visgen.sim.forams_sim import simulate_cached
 
         return simulate_cached(self.cache_dir, **self.sim)
 
@@ -261,7 +261,7 @@ class ForamImageDataModule(L.LightningDataModule):
             )
             if split == "test":
                 # bool [n_test] by position in the test split: ForamSim's test-floor images, which the
-                # KNN callback leaves out of overall accuracy (visgen.images.forams_sim).
+                # KNN callback leaves out of overall accuracy (visgen.sim.forams_sim).
                 assert index.extra_test is not None
                 self.extra_test = np.asarray(index.extra_test[rows], dtype=bool)
         rows = self._support_rows[decoded.ok[self._support_rows]]
@@ -298,7 +298,7 @@ class ForamImageDataModule(L.LightningDataModule):
 
     def _hold_out(self, index: ImageIndex) -> np.ndarray:
         """Choose the target species and set ``targets``, ``heldout`` and the ``support`` split; return the drops."""
-        from visgen.images.heldout import anchored_species, hold_out, resolve_targets, tail_counts
+        from visgen.data.heldout import anchored_species, hold_out, resolve_targets, tail_counts
 
         anchored = anchored_species(index.class_names)
         self.targets = resolve_targets(anchored, counts=tail_counts(anchored), **self.heldout_args)

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from visgen.data.decode import DECODER_VERSION, BadImageError, load_square_uint8
+from visgen.data.layouts.folder import ImageIndex
 from visgen.errors import UserInputError
-from visgen.images.decode import DECODER_VERSION, BadImageError, load_square_uint8
-from visgen.images.folder import ImageIndex
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """KNN classification metrics: overall, per-class, rare, many/medium/few, top-k; a per-species table.
 
 Pure numpy. Class groupings (rare classes, shot buckets) come in as arguments — they are defined once
-in ``visgen.images.longtail`` and never re-derived here.
+in ``visgen.eval.longtail`` and never re-derived here.
 
 Conventions:
 - ``per_class_acc`` and the group accuracies (``rare_acc``, ``many_acc``, ...) are means of per-class

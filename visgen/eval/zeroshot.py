@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: The GZSL anchor ladder, strongest positive control first (``visgen/run/gzsl.py`` builds each rung), and the two
-#: ways an anchor becomes a prototype (``visgen/lit/gzsl_score.py``); their names key ``test/gzsl/<anchor>/<method>``.
+#: ways an anchor becomes a prototype (``visgen/eval/gzsl_score.py``); their names key ``test/gzsl/<anchor>/<method>``.
 LADDER: tuple[str, ...] = (
     "oracle_traits",
     "oracle_tree",

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from visgen.genetics.anchors import species_anchors
-from visgen.genetics.encoding import ALPHABETS, encode
+from visgen.genetics.encoders.encoding import ALPHABETS, encode
+from visgen.genetics.encoders.sgt import sgt_embed
 from visgen.genetics.fasta import read_fasta
-from visgen.genetics.sgt import sgt_embed
 
 log = logging.getLogger(__name__)
 

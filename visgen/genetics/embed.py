@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from visgen.errors import UserInputError
-from visgen.genetics.encoding import ALPHABETS, encode
+from visgen.genetics.encoders.encoding import ALPHABETS, encode
+from visgen.genetics.encoders.sgt import sgt_embed
 from visgen.genetics.fasta import read_fasta
-from visgen.genetics.sgt import sgt_embed
 
 
 def embed_fasta_file(

@@ -271,7 +271,7 @@ def _problem(accession: str, genetic: str, sequence: str, seen: set[str]) -> str
 def synonym_table(synonyms: Mapping[str, str]) -> dict[str, str]:
     """Normalise both sides of the synonym table; refuse entries that are not binomials.
 
-    The one table for FASTA headers and image folder names alike (``visgen.images.species.canonical_species``).
+    The one table for FASTA headers and image folder names alike (``visgen.genetics.species.canonical_species``).
     """
     table = {}
     for genetic, image in synonyms.items():

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import yaml
 
-from visgen.images import sim_args
 from visgen.results import RunRecord
+from visgen.sim import settings as sim_settings
 
 
 def knob_templates() -> list[tuple[str, str, object]]:
     """(dataset.json key, phrase, off value) shown after λ, scale and size: every ForamSim setting that has a header
-    phrase (visgen/images/sim_args.py), then the generator version."""
-    return [*sim_args.header_knobs(), ("generator_version", "generator v{}", None)]
+    phrase (visgen/sim/settings.py), then the generator version."""
+    return [*sim_settings.header_knobs(), ("generator_version", "generator v{}", None)]
 
 
 def describe_data(records: Sequence[RunRecord]) -> str:

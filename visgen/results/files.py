@@ -1,7 +1,7 @@
 """The files of a run folder: names, and the one writer and reader of each (pure, torch-free).
 
 A run folder (docs/design.md, "Run directory") holds ``run.json``, ``config.yaml`` (the resolved config),
-``splits.csv`` (its format is the manifest's: ``visgen.images.splits``) and one folder per stage with
+``splits.csv`` (its format is the manifest's: ``visgen.data.splits``) and one folder per stage with
 ``metrics.json``, ``embeddings.npz`` and ``per_species.csv`` (``align/`` also ``anchors.npy``). Every piece of
 visgen that writes or reads these files does it through the functions here, so a format lives in one place.
 """

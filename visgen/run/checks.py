@@ -13,10 +13,10 @@ from typing import Any
 
 from omegaconf.errors import MissingMandatoryValue
 
+from visgen.data.layouts.folder import require_image_root
 from visgen.errors import UserInputError
-from visgen.images.folder import require_image_root
-from visgen.images.sim_args import check_config_data, config_keys, is_int
 from visgen.results import STAGES
+from visgen.sim.settings import check_config_data, config_keys, is_int
 
 #: data.* keys that describe ForamSim -> ``SimSettings`` field (the data module's ``sim`` dict), from the dataclass.
 SIM_KEYS: dict[str, str] = config_keys()

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from visgen.errors import UserInputError
-from visgen.images.sim_args import is_int
+from visgen.sim.settings import is_int
 
 
 def _classes(data: Mapping[str, Any]) -> list[str]:
-    from visgen.images.species import known_species, normalise_species_name
+    from visgen.genetics.species import known_species, normalise_species_name
 
     all_names, dna = known_species()
     classes = data.get("classes", "dna")
@@ -29,8 +29,8 @@ def _classes(data: Mapping[str, Any]) -> list[str]:
 
 def check_heldout(data: Mapping[str, Any]) -> list[str]:
     """Check ``data.unseen`` / ``unseen_fold`` / ``unseen_folds`` / ``shots``; return the target species."""
-    from visgen.images.heldout import anchored_species, resolve_targets, tail_counts
-    from visgen.images.species import known_species, normalise_species_name, suggest_name
+    from visgen.data.heldout import anchored_species, resolve_targets, tail_counts
+    from visgen.genetics.species import known_species, normalise_species_name, suggest_name
 
     unseen, fold = data.get("unseen"), data.get("unseen_fold")
     folds, shots = data.get("unseen_folds", 8), data.get("shots", 0)
@@ -93,7 +93,7 @@ def check_heldout(data: Mapping[str, Any]) -> list[str]:
 
 def forams_sim_train_counts(scale: float, seed: int) -> dict[str, int]:
     """Training images per species that ForamSim writes at ``scale`` (its own count and split functions)."""
-    from visgen.images.forams_sim import species_counts, split_labels
+    from visgen.sim.forams_sim import species_counts, split_labels
 
     out = {}
     for s_idx, (name, n) in enumerate(species_counts(scale)):

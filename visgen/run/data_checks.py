@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from visgen.data.layouts.folder import ImageIndex
 from visgen.errors import raise_problems
-from visgen.images.folder import ImageIndex
 
 log = logging.getLogger(__name__)
 

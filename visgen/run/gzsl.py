@@ -3,7 +3,7 @@
 After pretraining on the seen species (``data.unseen`` / ``data.unseen_fold``; ``data.shots`` images of each
 target), the trunk's features are computed ONCE per cell (cached beside the pretraining's checkpoint) and
 every anchor of the ladder (``gzsl.anchors``) is scored with both prototype methods (``gzsl.methods``,
-``visgen.lit.gzsl_score``) along the k-shot curve ``gzsl.shots``, then the permutation null
+``visgen.eval.gzsl_score``) along the k-shot curve ``gzsl.shots``, then the permutation null
 (``gzsl.null``) refits only the map / head under permuted anchors. Writes ``<run>/gzsl/metrics.json``
 (``test/gzsl/<anchor>/<method>/k<k>/<metric>`` plus p-values) and ``null.npz``.
 """
@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
-from visgen.lit.gzsl_score import (
+from visgen.eval.gzsl_score import (
     NULL_VERSION,
     CellFeatures,
     HeadSettings,
@@ -86,7 +86,7 @@ def ladder_anchors(cfg: DictConfig, class_names: list[str], seed: int) -> dict[s
     """Every anchor set ``gzsl.anchors`` asks for, rows in class order."""
     from visgen.genetics.anchors import control_anchors, equiangular_anchors, preprocess_anchors
     from visgen.genetics.dataset import load_genetic_anchors
-    from visgen.images.oracle import oracle_anchors
+    from visgen.sim.oracle import oracle_anchors
 
     genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
     genetics.pop("_target_", None)

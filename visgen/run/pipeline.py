@@ -192,7 +192,7 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 def write_run_inputs(cfg: DictConfig, dm: Any, run_dir: Path) -> None:
     """Write what a run used beside its results: ``config.yaml`` (resolved; ``visgen predict`` rebuilds the
     net from it) and ``splits.csv`` (``path,species,group,split``; reusable as ``data.manifest``)."""
-    from visgen.images.splits import write_splits_csv
+    from visgen.data.splits import write_splits_csv
 
     write_config(run_dir, OmegaConf.to_container(cfg, resolve=True))
     index = dm.scan()

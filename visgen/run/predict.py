@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from visgen.data.decode import BadImageError, load_square_uint8
+from visgen.data.layouts.folder import IMAGE_EXTENSIONS
 from visgen.errors import UserInputError
 from visgen.eval.knn import Metric, knn_search, write_index
 from visgen.eval.prototype_novelty import class_prototypes, novelty_scores
-from visgen.images.decode import BadImageError, load_square_uint8
-from visgen.images.folder import IMAGE_EXTENSIONS
 from visgen.run.run_files import RunFiles, read_run_files
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class TrainedRun:
 
 def load_run(path: str | Path, device: str = "auto") -> TrainedRun:
     """Rebuild the net of a run folder (its last stage) or of a checkpoint, with its gallery and KNN settings."""
-    from visgen.images.transforms import BatchAugment
+    from visgen.data.transforms import BatchAugment
     from visgen.models.backbone import EmbeddingNet
     from visgen.run.stages import load_net_weights
 
@@ -239,7 +239,7 @@ def embed(
     Returns:
         ``(the npz, the index file, images embedded, {reason: count} of skipped files)``.
     """
-    from visgen.images.species import canonical_species
+    from visgen.genetics.species import canonical_species
 
     run = load_run(run_path, device)
     emb, kept, bad = embed_images(run, list_images(inputs), batch_size=batch_size, progress=progress)

@@ -1,0 +1,89 @@
+"""Scoring one cell: identity permutation = observed, seeded permutations reproduce, a linear world is solved,
+and the per-class alignment loss equals the paper's pairwise one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from visgen.eval.align_head import class_align_loss
+from visgen.eval.gzsl_score import (
+    CellFeatures,
+    HeadSettings,
+    p_value,
+    permutation_null,
+    permutations,
+    score,
+)
+from visgen.losses.align import CosineAlignLoss
+
+C, TARGETS = 10, [2, 5, 7]
+HEAD = HeadSettings(steps=10, lr=0.01, margin=0.5, per_class=8)
+
+
+def _cell(seed: int = 0, noise: float = 0.3) -> tuple[CellFeatures, np.ndarray]:
+    """Class means that are a linear function of the anchors: the DNA fully determines the prototype."""
+    rng = np.random.default_rng(seed)
+    anchors = rng.normal(size=(C, 6))
+    means = anchors @ rng.normal(size=(6, 12))
+
+    def draw(n: int, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(classes, n)
+        return means[y] + noise * rng.normal(size=(len(y), 12)), y
+
+    seen = [c for c in range(C) if c not in TARGETS]
+    tx, ty = draw(10, seen)
+    vx, vy = draw(6, list(range(C)))
+    sx, sy = draw(4, TARGETS)
+    return CellFeatures(tx, tx, ty, vx, vx, vy, sx, sx, sy, seen, TARGETS, C), anchors
+
+
+@pytest.mark.parametrize("method", ["ridge", "aligned"])
+def test_the_identity_permutation_reproduces_the_observed_value(method: str) -> None:
+    cell, anchors = _cell()
+    observed = score(cell, anchors, method, [0], HEAD, seed=3)[0]
+    null = permutation_null(cell, anchors, method, np.arange(C)[None, :], HEAD, seed=3)
+    for key in ("zsl_top1", "unseen_top1", "h"):
+        assert null[key][0] == observed[key]
+
+
+def test_a_cells_permutations_are_reproducible_from_its_seed() -> None:
+    cell, anchors = _cell()
+    runs = [
+        permutation_null(cell, anchors, "ridge", permutations(C, 20, np.random.default_rng([7, 1])), HEAD, 7)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0]["zsl_top1"], runs[1]["zsl_top1"])
+    other = permutations(C, 20, np.random.default_rng([8, 1]))
+    assert not np.array_equal(other, permutations(C, 20, np.random.default_rng([7, 1])))
+
+
+def test_ridge_solves_a_world_where_dna_determines_the_prototype_and_shuffling_breaks_it() -> None:
+    cell, anchors = _cell(noise=0.05)
+    good = score(cell, anchors, "ridge", [0], HEAD, seed=0)[0]
+    assert good["zsl_top1"] == 1.0 and good["unseen_top1"] == 1.0
+    null = permutation_null(cell, anchors, "ridge", permutations(C, 30, np.random.default_rng(0)), HEAD, 0)
+    assert null["zsl_top1"].mean() < 0.7
+    assert p_value(good["zsl_top1"], null["zsl_top1"]) < 0.1
+
+
+def test_support_images_move_a_target_prototype_towards_its_images() -> None:
+    cell, anchors = _cell(noise=0.3)
+    useless = np.zeros_like(
+        anchors
+    )  # every target gets the same prior: only support images can separate them
+    curve = score(cell, useless + np.eye(C, 6), "ridge", [0, 4], HEAD, seed=0)
+    assert curve[4]["zsl_top1"] > curve[0]["zsl_top1"]
+
+
+def test_p_value_counts_the_observed_value_as_one_of_the_draws() -> None:
+    assert p_value(0.5, np.array([0.1, 0.5, 0.7, 0.2])) == pytest.approx(3 / 5)
+
+
+def test_per_class_alignment_loss_equals_the_pairwise_cosine_align_loss() -> None:
+    g = torch.Generator().manual_seed(0)
+    emb, anchors = torch.randn(40, 8, generator=g), torch.randn(6, 8, generator=g)
+    labels = torch.randint(0, 6, (40,), generator=g)
+    expected = CosineAlignLoss(margin=0.2)(emb, labels, anchors)["loss"]
+    assert class_align_loss(emb, labels, anchors, 0.2).item() == pytest.approx(expected.item(), rel=1e-6)

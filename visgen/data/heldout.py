@@ -1,0 +1,150 @@
+"""Species held out of training: generalized zero-shot (GZSL) folds and k-shot target species.
+
+A *target* species keeps its test images but loses its validation images and all but ``shots`` of its
+training images (``shots = 0``: unseen, i.e. no training, validation or gallery image at all). Its test
+images are still classified among all species. The training images a target loses stay available as its
+*support pool* (seeded order): the GZSL stage draws k-shot support images from it, and the first
+``shots`` of the pool are exactly the training images the data module kept.
+
+Folds (``leave_species_out_folds``) split the anchored species into F groups spread over the tree and
+over the tail: species are walked in the leaf order of the 18S tree (close relatives adjacent), cut into
+blocks of F consecutive leaves, and each block deals one species to every fold, its rarest species to
+the fold that holds the least of the tail so far. A fold therefore never holds two sister species of one
+block, and the rare species are spread evenly. Pure numpy (+ scipy's clustering for the leaf order).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from visgen.errors import UserInputError
+
+
+def tree_leaf_order(names: Sequence[str]) -> list[str]:
+    """``names`` in the leaf order of the average-linkage tree of their 18S tree covariance (relatives adjacent)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    from visgen.sim.trees.kmer_upgma import species_covariance
+
+    cov, _, _ = species_covariance(list(names))
+    dist = np.clip(1.0 - cov, 0.0, None)  # 1 - shared path: the tip-to-MRCA depth, a tree metric
+    np.fill_diagonal(dist, 0.0)
+    order = leaves_list(linkage(squareform(dist, checks=False), method="average"))
+    return [names[i] for i in order]
+
+
+def leave_species_out_folds(
+    names: Sequence[str], counts: Sequence[int], n_folds: int, seed: int = 0
+) -> list[list[str]]:
+    """Seeded leave-species-out folds over ``names``, spread over clades and over the tail.
+
+    Args:
+        names: the anchored species (S of them).
+        counts: images per species (the tail), same order as ``names``.
+        n_folds: F, 2 <= F <= S.
+        seed: picks where the walk along the leaves starts and breaks ties.
+
+    Returns:
+        F lists of species; together they hold every species once; sizes differ by at most one.
+    """
+    names = list(names)
+    if not 2 <= n_folds <= len(names):
+        raise UserInputError(f"data.unseen_folds={n_folds}: use 2..{len(names)} (the anchored species)")
+    rng = np.random.default_rng([int(seed), 0xF01D])
+    order = tree_leaf_order(names)
+    start = int(rng.integers(len(order)))
+    order = order[start:] + order[:start]
+    by_name = dict(zip(names, counts, strict=True))
+    rarity = {n: r for r, n in enumerate(sorted(names, key=lambda n: (by_name[n], n), reverse=True))}
+    folds: list[list[str]] = [[] for _ in range(n_folds)]
+    load = np.zeros(n_folds)  # summed rarity rank: higher = more of the tail
+    for b in range(0, len(order), n_folds):
+        block = sorted(order[b : b + n_folds], key=lambda n: -rarity[n])  # rarest first
+        tie = rng.random(n_folds)
+        free = sorted(range(n_folds), key=lambda f: (len(folds[f]), load[f], tie[f]))
+        for name, f in zip(block, free, strict=False):
+            folds[f].append(name)
+            load[f] += rarity[name]
+    return folds
+
+
+def resolve_targets(
+    class_names: Sequence[str],
+    *,
+    unseen: Sequence[str] | None,
+    unseen_fold: int | None,
+    unseen_folds: int,
+    unseen_seed: int,
+    counts: Sequence[int],
+) -> list[str]:
+    """The target species: ``unseen`` as given, or fold ``unseen_fold`` of the folds over ``class_names``."""
+    if unseen:
+        return list(unseen)
+    if unseen_fold is None:
+        return []
+    folds = leave_species_out_folds(class_names, counts, unseen_folds, unseen_seed)
+    if not 0 <= unseen_fold < len(folds):
+        raise UserInputError(f"data.unseen_fold={unseen_fold}: out of range; use 0..{len(folds) - 1}")
+    return folds[unseen_fold]
+
+
+def hold_out(
+    labels: np.ndarray,
+    splits: np.ndarray,
+    class_names: Sequence[str],
+    targets: Sequence[str],
+    shots: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the targets' validation images and all but ``shots`` of their training images.
+
+    Args:
+        labels: int [N] class index per image.
+        splits: str [N] ``train``/``val``/``test``.
+        class_names: species per class index.
+        targets: the target species (names in ``class_names``).
+        shots: training images kept per target (0 = unseen).
+        seed: orders each target's training images (with a hash of its name, so targets are independent).
+
+    Returns:
+        ``(dropped bool [N], pool int [P])``: the images left out of train/val, and every target's original
+        training images in seeded order, species by species (the first ``shots`` of each were kept).
+
+    Raises:
+        UserInputError: a target has fewer than ``shots`` training images.
+    """
+    dropped = np.zeros(len(labels), dtype=bool)
+    pool: list[np.ndarray] = []
+    for name in targets:
+        c = list(class_names).index(name)
+        train = np.flatnonzero((labels == c) & (splits == "train"))
+        if shots > len(train):
+            raise UserInputError(
+                f"data.shots={shots}: {name} has only {len(train)} training images; use data.shots<={len(train)}"
+            )
+        rng = np.random.default_rng([int(seed), zlib.crc32(name.encode()), 0x5407])
+        train = train[rng.permutation(len(train))]
+        pool.append(train)
+        dropped[train[shots:]] = True
+        dropped[(labels == c) & (splits == "val")] = True
+    return dropped, (np.concatenate(pool) if pool else np.zeros(0, dtype=np.int64)).astype(np.int64)
+
+
+def anchored_species(class_names: Sequence[str]) -> list[str]:
+    """The species of ``class_names`` that have 18S DNA (the ones a fold may hold out), in class order."""
+    from visgen.genetics.species import known_species
+
+    dna = set(known_species()[1])
+    return [n for n in class_names if n in dna]
+
+
+def tail_counts(names: Sequence[str]) -> list[int]:
+    """Real Endless Forams image counts of ``names`` (0 for a species outside the table): the tail folds spread."""
+    from visgen.genetics.species import species_table
+
+    table = dict(species_table())
+    return [int(table.get(n, 0)) for n in names]

@@ -1,0 +1,1 @@
+"""ForamSim: the synthetic foram image generator (settings, trees, traits, rendering, positive controls)."""
