@@ -15,10 +15,10 @@ from scipy.spatial.distance import pdist, squareform
 from visgen.cli import main
 from visgen.errors import UserInputError
 from visgen.eval.mantel import mantel
+from visgen.genetics import divergence
 from visgen.genetics.species import species_table
 from visgen.sim import forams_sim
 from visgen.sim.shells import PUBLISHED, TRAIT_NAMES
-from visgen.sim.trees import kmer_upgma
 
 SPECIES = [s for s, _ in species_table()]
 
@@ -96,7 +96,7 @@ def test_images_are_bright_shells_on_a_dark_background(sim_005: Path) -> None:
 
 def _mantel_to_dna(seed: int, lam: float) -> tuple[float, float]:
     names, latent = forams_sim.species_latents(seed, lam)
-    dist, with_dna = kmer_upgma.genetic_distances(names)
+    dist, with_dna = divergence.genetic_distances(names)
     idx = [names.index(s) for s in with_dna]
     return mantel(squareform(pdist(latent[idx])), dist, permutations=999, seed=0)
 

@@ -4,7 +4,7 @@
 plus ``manifest.csv`` (path, species, split, specimen parameters), ``dataset.json`` and
 ``contact_sheet.png``. Species and their counts are the real 35 of ``endless_forams_classes.csv``
 (scale 1.0 = 27,729 images). Species traits are Brownian motion along a UPGMA tree of the real 18S
-sequences with Pagel's lambda ``phylo_signal`` (``kmer_upgma.py``); shells are drawn by ``render.py``.
+sequences with Pagel's lambda ``phylo_signal`` (``trees/kmer_upgma.py``, ``traits.py``); shells are drawn by ``render.py``.
 
 Test floor (``test_floor`` = K > 0): a species whose proportional test split holds fewer than K images
 gets extra TEST images up to K, drawn like the others but beyond its long-tailed count. They are
@@ -47,7 +47,7 @@ from PIL import Image
 
 from visgen.errors import UserInputError
 from visgen.genetics.species import known_species, species_table
-from visgen.sim import convergence
+from visgen.sim import convergence, traits
 from visgen.sim.contact_sheet import write_contact_sheet
 from visgen.sim.render import Textures, render_specimen
 from visgen.sim.settings import (
@@ -104,9 +104,7 @@ def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarr
     names = [s for s, _ in species_table()]
     cov, _, _ = kmer_upgma.species_covariance(names)
     rng = np.random.default_rng([seed, 0xB405])
-    return names, kmer_upgma.brownian_traits(
-        kmer_upgma.pagel_lambda(cov, phylo_signal), len(TRAIT_NAMES), rng
-    )
+    return names, traits.brownian_traits(traits.pagel_lambda(cov, phylo_signal), len(TRAIT_NAMES), rng)
 
 
 def convergent_species(

@@ -1,7 +1,7 @@
 """Shell traits: the species-level morphology of ForamSim and how a specimen is drawn from it.
 
 Each trait lives on a latent standard-normal axis. Species positions on that axis come from the
-Brownian motion along the 18S tree (``trees.kmer_upgma.brownian_traits``), so the between-species spread
+Brownian motion along the 18S tree (``traits.brownian_traits``), so the between-species spread
 is 1 per trait; a specimen adds ``intra_spread`` * N(0, 1) on the same axis, so ``intra_spread``
 is the intraspecific spread *relative to* the between-species spread. A latent value maps to the
 trait's physical range through the normal CDF (uniform over the range for a typical species).
