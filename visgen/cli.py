@@ -57,7 +57,8 @@ def _genetics_defaults() -> dict:
 def _cmd_data_check(ns: argparse.Namespace) -> int:
     import json
 
-    from visgen.data.audit import audit_folder, format_report
+    from visgen.data.audit import AuditReport, audit, format_report
+    from visgen.data.layouts import layout_class
     from visgen.genetics.dataset import fasta_species
     from visgen.resources import data_path
 
@@ -66,13 +67,22 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
     if ns.header_rule:
         genetics["header_rule"] = ns.header_rule
     fasta = ns.fasta or data_path("foram_18S_rDNA.fasta")
-    report = audit_folder(
-        ns.root,
-        dna_species=fasta_species(fasta, **genetics),
-        synonyms=genetics.get("synonyms") or {},
-        manifest=ns.manifest,
-        group_regex=ns.group_regex,
-    )
+    layout = layout_class(ns.source)
+    settings = {"root": str(ns.root)}
+    for key, value in (("manifest", ns.manifest), ("group_regex", ns.group_regex)):
+        if value is not None and key not in layout.config_keys:
+            raise UserInputError(
+                f"--{key.replace('_', '-')}: the {layout.name} layout has no {key}; drop the flag"
+            )
+        settings[key] = value
+    try:
+        data = layout.from_config(settings, cache_dir=Path(".cache") / "data")
+    except UserInputError as err:  # nothing to look at: the report says so (exit 2), as for an empty folder
+        report = AuditReport(str(ns.root), fatal=str(err))
+    else:
+        report = audit(
+            data, dna_species=fasta_species(fasta, **genetics), synonyms=genetics.get("synonyms") or {}
+        )
     print(f"DNA: {fasta}")
     print(format_report(report))
     if ns.json is not None:
@@ -104,7 +114,12 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect an image data set")
     verbs = p.add_subparsers(dest="data_command", required=True)
     c = verbs.add_parser("check", help="one report of everything about an image folder, before training")
-    c.add_argument("root", type=Path, help="folder with one sub-folder per species")
+    c.add_argument(
+        "root", type=Path, help="the data set's folder (for --source folder: one sub-folder per species)"
+    )
+    c.add_argument(
+        "--source", default="folder", help="data layout (data.source): folder, or another registered one"
+    )
     c.add_argument(
         "--fasta", type=Path, default=None, help="FASTA for the DNA join (default: the shipped 18S)"
     )

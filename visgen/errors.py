@@ -7,6 +7,8 @@ Anything the user can fix (a bad path, a malformed FASTA, an unknown species nam
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class UserInputError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
@@ -32,3 +34,8 @@ def raise_problems(problems: list[str], context: str) -> None:
         raise UserInputError(f"{context}: {unique[0]}")
     numbered = " ".join(f"({i}) {p}" for i, p in enumerate(unique, start=1))
     raise UserInputError(f"{context}: {len(unique)} problems, all found before training: {numbered}")
+
+
+def is_int(value: Any) -> bool:
+    """Whether a user-given value is a real integer (YAML's ``true`` is a bool; ``1.5`` or ``"3"`` are no counts)."""
+    return isinstance(value, int) and not isinstance(value, bool)

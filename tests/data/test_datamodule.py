@@ -12,15 +12,17 @@ import torch
 from torch import nn
 
 from visgen.data.datamodules import ForamImageDataModule
+from visgen.data.layouts.folder import FolderLayout
+from visgen.data.layouts.forams_sim import ForamSimLayout
 from visgen.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from visgen.errors import UserInputError
 from visgen.eval import longtail
 
 
 def _dm(root: Path, tmp_path: Path, **kw) -> ForamImageDataModule:
-    args = {"source": "folder", "image_size": 16, "batch_size": 8, "m_per_class": 2, "num_workers": 0}
+    args = {"image_size": 16, "batch_size": 8, "m_per_class": 2, "num_workers": 0}
     args.update(kw)
-    return ForamImageDataModule(root, cache_dir=tmp_path / "cache", **args)
+    return ForamImageDataModule(FolderLayout(root), cache_dir=tmp_path / "cache", **args)
 
 
 def test_facts_after_setup(tiny_image_folder: Path, tmp_path: Path, tiny_counts: dict[str, int]) -> None:
@@ -47,7 +49,9 @@ def test_facts_after_setup(tiny_image_folder: Path, tmp_path: Path, tiny_counts:
 
 def test_forams_sim_test_floor_flags_extra_test_images(tmp_path: Path) -> None:
     sim = {"scale": 0.001, "size": 32, "seed": 1, "test_floor": 3}
-    dm = ForamImageDataModule(source="forams_sim", sim=sim, image_size=16, num_workers=0, cache_dir=tmp_path)
+    dm = ForamImageDataModule(
+        ForamSimLayout(sim, cache_dir=tmp_path), image_size=16, num_workers=0, cache_dir=tmp_path
+    )
     dm.setup("test")
     test = dm.test_dataloader()[0].dataset
     assert dm.extra_test.shape == (len(test),) and dm.extra_test.any() and not dm.extra_test.all()
@@ -59,7 +63,10 @@ def test_forams_sim_test_floor_flags_extra_test_images(tmp_path: Path) -> None:
     assert dm.dataset_info["test_floor"] == 3
     # The long tail that sets the shot buckets ignores the extras (they are test images only).
     no_floor = ForamImageDataModule(
-        source="forams_sim", sim={**sim, "test_floor": 0}, image_size=16, num_workers=0, cache_dir=tmp_path
+        ForamSimLayout({**sim, "test_floor": 0}, cache_dir=tmp_path),
+        image_size=16,
+        num_workers=0,
+        cache_dir=tmp_path,
     )
     no_floor.setup("test")
     np.testing.assert_array_equal(no_floor.train_counts, dm.train_counts)
@@ -128,9 +135,9 @@ def test_bad_input_is_caught_before_training(tiny_image_folder: Path, tmp_path: 
     with pytest.raises(UserInputError, match="needs 8 classes per batch"):
         _dm(tiny_image_folder, tmp_path / "x", m_per_class=1).setup("fit")
     with pytest.raises(UserInputError, match=r"data\.root is not set"):
-        ForamImageDataModule(None, source="folder")
+        FolderLayout.from_config({"root": None}, cache_dir=tmp_path)
     with pytest.raises(UserInputError, match="unknown keys"):
-        ForamImageDataModule(tiny_image_folder, source="folder", augment={"rotate": 10})
+        ForamImageDataModule(FolderLayout(tiny_image_folder), augment={"rotate": 10})
 
 
 class _TinyNet(L.LightningModule):

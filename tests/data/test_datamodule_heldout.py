@@ -8,6 +8,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from visgen.data.datamodules import ForamImageDataModule
+from visgen.data.layouts.folder import FolderLayout
 
 TARGET = "Globigerina_bulloides"  # 9 images in the tiny folder: 6 train, 1 val, 2 test
 
@@ -18,7 +19,7 @@ def _labels(loader: DataLoader) -> np.ndarray:
 
 def _dm(root: Path, tmp_path: Path, **kw) -> ForamImageDataModule:
     dm = ForamImageDataModule(
-        root, source="folder", image_size=16, batch_size=8, m_per_class=2, num_workers=0,
+        FolderLayout(root), image_size=16, batch_size=8, m_per_class=2, num_workers=0,
         cache_dir=tmp_path / "cache", **kw,
     )  # fmt: skip
     dm.setup("fit")

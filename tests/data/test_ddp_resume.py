@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
 from visgen.data.datamodules import ForamImageDataModule
+from visgen.data.layouts.folder import FolderLayout
 
 
 class _Fit(L.LightningModule):
@@ -33,9 +34,8 @@ def _fit(
     root: Path, cache: Path, out: Path, epochs: int, ckpt: Path | None = None
 ) -> dict[str, torch.Tensor]:
     dm = ForamImageDataModule(
-        root,
+        FolderLayout(root),
         cache_dir=cache,
-        source="folder",
         image_size=16,
         batch_size=4,
         m_per_class=2,

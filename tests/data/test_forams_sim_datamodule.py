@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from visgen.data.datamodules import ForamImageDataModule
+from visgen.data.layouts.forams_sim import ForamSimLayout
 
 
 @pytest.fixture(scope="module")
 def sim_dm(tmp_path_factory: pytest.TempPathFactory) -> ForamImageDataModule:
     cache = tmp_path_factory.mktemp("cache")
     dm = ForamImageDataModule(
-        source="forams_sim",
-        sim={"scale": 0.001, "seed": 0, "phylo_signal": 1.0, "size": 32},
+        ForamSimLayout({"scale": 0.001, "seed": 0, "phylo_signal": 1.0, "size": 32}, cache_dir=cache),
         image_size=24,
         batch_size=16,
         m_per_class=4,

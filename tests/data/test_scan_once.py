@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from visgen.data.datamodules import ForamImageDataModule
+from visgen.data.layouts.folder import FolderLayout
 
 
 def _with_extra_folder(root: Path, species: str, cache: Path) -> ForamImageDataModule:
@@ -17,7 +18,7 @@ def _with_extra_folder(root: Path, species: str, cache: Path) -> ForamImageDataM
     (root / species).mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / species / "a.png")
     return ForamImageDataModule(
-        root, source="folder", image_size=16, batch_size=4, m_per_class=2, num_workers=0, cache_dir=cache
+        FolderLayout(root), image_size=16, batch_size=4, m_per_class=2, num_workers=0, cache_dir=cache
     )
 
 

@@ -39,8 +39,8 @@ from visgen.run.checks import check_config
         ),
         (
             ["data=endless_forams", "data.unseen_fold=0"],
-            "gzsl.anchors=[oracle_traits]: oracle anchors exist only for ForamSim (data.source=forams_sim); "
-            "drop them for real images",
+            "gzsl.anchors=[oracle_traits]: oracle anchors exist only for a generated data set (ForamSim knows "
+            "each species' traits and tree; data.source=folder does not); drop them for real images",
         ),
         (
             ["gzsl.anchors=[sgt_raw, oracle]", "gzsl.permutation.anchors=[sgt_raw]"],

@@ -47,7 +47,7 @@ def test_data_check_reports_every_quirk_in_one_report(
     report = json.loads((tmp_path / "check.json").read_text())
     # The synonym-named folder maps to its image class; the benthic species is there, without DNA.
     species = {row["species"]: row for row in report["species"]}
-    assert species["Globigerinoides_sacculifer"]["folder"] == "Trilobatus_sacculifer"
+    assert species["Globigerinoides_sacculifer"]["location"] == "Trilobatus_sacculifer"
     assert species["Globigerinoides_sacculifer"]["dna"] is True and species["Ammonia_tepida"]["dna"] is False
     # 5 species x 6 specimens x 3 slices + 1 copy = 91 files, 2 of them unreadable.
     assert sum(r["train"] + r["val"] + r["test"] for r in report["species"]) == 89

@@ -29,7 +29,7 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def sim_005(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The issue's reference run: --scale 0.05 --size 64 --seed 0 (1,394 images), on 2 workers."""
+    """The reference run of the generator benchmark: --scale 0.05 --size 64 --seed 0 (1,394 images), on 2 workers."""
     return forams_sim.simulate(tmp_path_factory.mktemp("a") / "sim", scale=0.05, size=64, seed=0, workers=2)
 
 

@@ -1,10 +1,10 @@
-"""``visgen data check``: everything about an image folder (and its FASTA) in one report, before any training.
+"""``visgen data check``: everything about an image data set (and its DNA) in one report, before any training.
 
 Reads each file once: a content hash (exact duplicates) and a header read with Pillow's ``verify`` (mode,
 size, truncation / corruption), never a full decode, so a folder of 30,000 images is checked in about the
 time it takes to read it from disk. The species, the DNA join and the split are those a training run
-would use (the same :func:`~visgen.data.layouts.folder.scan_with_problems`), so what the report says is what
-training gets. Pure: no torch.
+would use (the same :meth:`~visgen.data.layouts.DataLayout.scan`, for every layout), so what the report says is
+what training gets, and every item the scan left out is named with its reason. Pure: no torch.
 
 Exit codes (``exit_code``): 0 clean, 1 problems listed, 2 unusable (no species folders, no readable image).
 """
@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from visgen.data.layouts.folder import scan_with_problems
+from visgen.data.layouts import DataLayout, ScanRequest
 from visgen.errors import UserInputError
 from visgen.eval import longtail
+from visgen.genetics.species import missing_dna_hint
 
 _JPEG_END = b"\xff\xd9"
 
@@ -71,7 +72,7 @@ def read_file_facts(root: Path, rel: str) -> FileFacts:
 class AuditReport:
     """What ``visgen data check`` found. ``problems`` make exit code 1, ``fatal`` exit code 2."""
 
-    root: Path
+    root: str
     species: list[dict[str, Any]] = field(default_factory=list)
     dna_without_images: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
@@ -80,6 +81,7 @@ class AuditReport:
     modes: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    skipped_items: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None
@@ -91,38 +93,36 @@ class AuditReport:
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (``--json``)."""
         out = {k: v for k, v in self.__dict__.items() if k != "root"}
-        return {"root": str(self.root), "exit_code": self.exit_code(), **out}
+        return {"root": self.root, "exit_code": self.exit_code(), **out}
 
 
-def audit_folder(
-    root: str | Path,
+def audit(
+    layout: DataLayout,
     *,
     dna_species: Collection[str] | None = None,
     synonyms: Mapping[str, str] | None = None,
-    manifest: str | Path | None = None,
-    group_regex: str | None = None,
     split_fractions: Sequence[float] = (0.7, 0.1, 0.2),
     split_seed: int = 0,
     workers: int = 8,
 ) -> AuditReport:
-    """Check an image folder the way training would read it, collecting everything at once.
+    """Check a data set the way training would read it, collecting everything at once.
 
     Args:
-        root: dataset folder (one sub-folder per species).
+        layout: the data set (:mod:`visgen.data.layouts`).
         dna_species: species with DNA (a FASTA's, after synonyms); None = no DNA join reported.
-        synonyms, manifest, group_regex, split_fractions, split_seed: as ``scan_with_problems``.
+        synonyms, split_fractions, split_seed: as :class:`~visgen.data.layouts.ScanRequest`.
         workers: reader threads (hashing and Pillow release the GIL on large reads).
 
     Returns:
         The report.
     """
-    report = AuditReport(Path(root))
+    report = AuditReport(layout.describe())
+    request = ScanRequest(
+        classes="all", dna_species=dna_species if dna_species is not None else (), synonyms=synonyms,
+        split_fractions=split_fractions, split_seed=split_seed,
+    )  # fmt: skip
     try:
-        index, scan_problems = scan_with_problems(
-            root, classes="all", dna_species=dna_species if dna_species is not None else (),
-            synonyms=synonyms, manifest=manifest, group_regex=group_regex,
-            split_fractions=split_fractions, split_seed=split_seed,
-        )  # fmt: skip
+        index, scan_problems = layout.scan(request)
     except UserInputError as err:
         report.fatal = str(err)
         return report
@@ -131,6 +131,7 @@ def audit_folder(
         report.fatal = "; ".join(scan_problems) or "no images found"
         return report
     report.skipped = dict(index.skipped)
+    report.skipped_items = [{"item": s.item, "reason": s.reason} for s in index.skipped_items]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, os.cpu_count() or 1))) as pool:
         facts = list(pool.map(lambda rel: read_file_facts(index.root, rel), index.paths))
     ok = np.asarray([f.reason is None for f in facts], dtype=bool)
@@ -163,7 +164,11 @@ def _species_rows(report: AuditReport, index: Any, ok: np.ndarray, dna: Collecti
     }
     buckets = longtail.shot_buckets(counts["train"], index.class_scale)
     for c, name in enumerate(names):
-        row = {"species": name, "folder": index.folders[name], "dna": None if dna is None else name in dna}
+        row = {
+            "species": name,
+            "location": index.locations[name],
+            "dna": None if dna is None else name in dna,
+        }
         row.update({s: int(counts[s][c]) for s in counts}, bucket=buckets[c])
         report.species.append(row)
         if row["train"] == 0:
@@ -173,6 +178,11 @@ def _species_rows(report: AuditReport, index: Any, ok: np.ndarray, dna: Collecti
     if dna is not None:
         report.dna_without_images = sorted(set(dna) - set(names))
         no_dna = [n for n in names if n not in dna]
+        for row in report.species:
+            if row["dna"] is False:
+                row["hint"] = missing_dna_hint(row["species"], dna)
+                if "did you mean" in row["hint"]:  # most likely a misspelt species, not a new one
+                    report.problems.append(f"{row['location']}: {row['hint']}")
         if no_dna:
             report.notes.append(
                 f"{len(no_dna)} species have images but no DNA ({', '.join(no_dna)}): data.classes=dna leaves them out, "
@@ -223,15 +233,16 @@ def _groups_crossing(report: AuditReport, index: Any) -> None:
 
 def format_report(report: AuditReport) -> str:
     """The report as text: a species table, then every problem, then the notes, then the verdict."""
-    lines = [f"visgen data check {report.root}"]
+    lines = [f"visgen data check: {report.root}"]
     if report.fatal:
         return "\n".join([*lines, f"UNUSABLE: {report.fatal}"])
-    header = f"{'species':<34} {'folder':<30} {'DNA':>4} {'train':>6} {'val':>5} {'test':>5}  bucket"
+    header = f"{'species':<34} {'location':<30} {'DNA':>4} {'train':>6} {'val':>5} {'test':>5}  bucket"
     lines += ["", header, "-" * len(header)]
     for r in report.species:
         dna = "?" if r["dna"] is None else ("yes" if r["dna"] else "NO")
         lines.append(
-            f"{r['species']:<34} {r['folder'][:30]:<30} {dna:>4} {r['train']:>6} {r['val']:>5} {r['test']:>5}  {r['bucket']}"
+            f"{r['species']:<34} {r['location'][:30]:<30} {dna:>4} {r['train']:>6} {r['val']:>5} {r['test']:>5}  {r['bucket']}"
+            + (f"  ({r['hint']})" if r.get("hint") else "")
         )
     total = {s: sum(r[s] for r in report.species) for s in ("train", "val", "test")}
     lines.append(
@@ -243,6 +254,7 @@ def format_report(report: AuditReport) -> str:
         lines.append(
             "skipped while scanning: " + ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items()))
         )
+        lines += [f"  skipped {s['item']}: {s['reason']}" for s in report.skipped_items]
     if report.dna_without_images:
         shown = report.dna_without_images[:10]
         more = len(report.dna_without_images) - len(shown)

@@ -13,7 +13,6 @@ the device while training). Under DDP the training batch sampler and the evaluat
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from visgen.data.datasets import UInt8ImageDataset, keep_batch
 from visgen.data.image_cache import DecodedImages, decode_to_cache
-from visgen.data.layouts.folder import ImageIndex, require_image_root, scan_with_problems
+from visgen.data.layouts import DataLayout, ImageIndex, ScanRequest
 from visgen.data.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
 from visgen.data.transforms import BatchAugment
 from visgen.errors import UserInputError, raise_problems
@@ -47,13 +46,11 @@ _AUGMENT_KEYS = {
 
 
 class ForamImageDataModule(L.LightningDataModule):
-    """Foram images (ForamSim or a real folder-per-species layout) for metric learning.
+    """Foram images from any data layout (ForamSim, species folders, ...) for metric learning.
 
     Args:
-        root: dataset folder for ``source="folder"`` (ignored for ForamSim).
-        source: ``"forams_sim"`` (generate, cached) or ``"folder"``.
-        sim: ``visgen.sim.forams_sim.simulate`` keywords (scale, size, seed, phylo_signal, ...);
-            ``size`` defaults to ``image_size``; None values are dropped.
+        layout: where the images come from (:mod:`visgen.data.layouts`; the pipeline builds it from
+            ``data.source`` and the layout's own ``data.*`` keys).
         image_size: side of the decoded square images.
         batch_size: training images per batch.
         m_per_class: images per class per training batch (``sampler="m_per_class"``).
@@ -63,19 +60,17 @@ class ForamImageDataModule(L.LightningDataModule):
         dna_species: species with DNA (the FASTA's, after synonyms; the pipeline reads them); None = the
             built-in Endless Forams list.
         synonyms: ``genetics.synonyms``, applied to folder names as to FASTA headers.
-        manifest: manifest CSV (``path`` + ``split`` and/or ``group``); None = ``root/manifest.csv`` if present.
-        group_regex: specimen id from each file name; the split is then disjoint by specimen.
         augment: ``{"train": bool}`` switches training augmentation; the other keys go to
             :class:`~visgen.data.transforms.BatchAugment` (rotation_deg, crop_scale, crop_ratio,
             blur_sigma, blur_p, channels_last).
-        cache_dir: where ForamSim and the decode cache live.
+        cache_dir: where the decode cache lives.
         device_resident: keep every decoded image on the accelerator and gather batches there
             (loaders then only carry indices; the fastest path when the data fits in device memory).
         eval_batch_size: batch size of val/test/gallery loaders (default ``batch_size``).
         sampler: ``"m_per_class"``, ``"random"`` or ``"instance_negative"`` (positives + a negative of a uniformly
             random other class each; the pipeline switches to it for ``align.sampling=instance_uniform_negative``).
         epoch_length: training images per epoch (default: the training set size).
-        split_fractions, split_seed: the stratified split when the folder has no manifest.
+        split_fractions, split_seed: the stratified split when the data gives none.
         on_bad_image: ``"skip"`` (counted) or ``"error"`` (one-line error before training).
         seed: seed of the sampler and of the augmentation generators.
         greyscale: images are decoded to grey and replicated to 3 channels (the only mode; the authors' protocol
@@ -91,10 +86,8 @@ class ForamImageDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        root: str | Path | None = None,
+        layout: DataLayout,
         *,
-        source: str = "forams_sim",
-        sim: dict[str, Any] | None = None,
         image_size: int = 64,
         batch_size: int = 64,
         m_per_class: int = 4,
@@ -114,8 +107,6 @@ class ForamImageDataModule(L.LightningDataModule):
         selection: str = "val",
         dna_species: Sequence[str] | None = None,
         synonyms: dict[str, str] | None = None,
-        manifest: str | Path | None = None,
-        group_regex: str | None = None,
         unseen: Sequence[str] | None = None,
         unseen_fold: int | None = None,
         unseen_folds: int = 8,
@@ -131,10 +122,6 @@ class ForamImageDataModule(L.LightningDataModule):
         if selection not in ("val", "test"):
             raise UserInputError(f"selection={selection}: unknown; use val (ours) or test (the authors')")
         self.selection = selection
-        if source not in ("forams_sim", "folder"):
-            raise UserInputError(f"data.source={source!r}: use 'forams_sim' or 'folder'")
-        if source == "folder":
-            require_image_root(root)
         if sampler not in ("m_per_class", "random", "instance_negative"):
             raise UserInputError(
                 f"data.sampler={sampler!r}: use 'm_per_class', 'random' or 'instance_negative'"
@@ -145,10 +132,7 @@ class ForamImageDataModule(L.LightningDataModule):
             raise UserInputError(
                 f"data.augment: unknown keys {sorted(unknown)}; known: {sorted(_AUGMENT_KEYS | {'train'})}"
             )
-        self.root = None if root is None else Path(root)
-        self.source = source
-        self.sim = {k: v for k, v in (sim or {}).items() if v is not None}
-        self.sim.setdefault("size", image_size)
+        self.layout = layout
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
@@ -167,8 +151,6 @@ class ForamImageDataModule(L.LightningDataModule):
         self.seed = int(seed)
         self.dna_species = None if dna_species is None else list(dna_species)
         self.synonyms = dict(synonyms or {})
-        self.manifest = manifest
-        self.group_regex = group_regex or None
         self._scan: tuple[ImageIndex | None, list[str]] | None = None  # one scan per process
         self.heldout_args = {
             "unseen": list(unseen) if unseen else None,
@@ -182,31 +164,19 @@ class ForamImageDataModule(L.LightningDataModule):
         self._resident: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ files (prepare_data)
-    def _dataset_root(self) -> Path:
-        if self.source == "folder":
-            assert self.root is not None
-            return self.root
-        from visgen.sim.forams_sim import simulate_cached
-
-        return simulate_cached(self.cache_dir, **self.sim)
-
     def scan_with_problems(self) -> tuple[ImageIndex | None, list[str]]:
-        """The scanned image index and every problem found (ForamSim generated first if needed).
+        """The scanned image index and every problem found (a generator's layout generates first if needed).
 
         Scanned once per process, so its summary and warnings appear once per run.
         """
         if self._scan is None:
-            self._scan = scan_with_problems(
-                self._dataset_root(),
-                classes=self.classes,
-                dna_species=self.dna_species,
-                synonyms=self.synonyms,
-                manifest=self.manifest,
-                group_regex=self.group_regex,
-                split_fractions=self.split_fractions,
-                split_seed=self.split_seed,
-                on_bad_image=self.on_bad_image,
-            )
+            self._scan = self.layout.scan(
+                ScanRequest(
+                    classes=self.classes, dna_species=self.dna_species, synonyms=self.synonyms,
+                    split_fractions=self.split_fractions, split_seed=self.split_seed,
+                    on_bad_image=self.on_bad_image,
+                )
+            )  # fmt: skip
             if self._scan[0] is not None:
                 log.info(self._scan[0].summary())
         return self._scan
@@ -214,7 +184,7 @@ class ForamImageDataModule(L.LightningDataModule):
     def scan(self) -> ImageIndex:
         """The scanned image index; every scan problem raised at once (``visgen.errors.raise_problems``)."""
         index, problems = self.scan_with_problems()
-        raise_problems(problems, f"data.root={self.root or 'ForamSim'}")
+        raise_problems(problems, self.layout.describe())
         assert index is not None
         return index
 
@@ -277,10 +247,7 @@ class ForamImageDataModule(L.LightningDataModule):
         self.class_groups = (
             {"no_dna": [self.class_names.index(n) for n in index.no_dna]} if index.no_dna else {}
         )
-        meta = index.root / "dataset.json"
-        self.dataset_info: dict[str, Any] = (
-            json.loads(meta.read_text()) if meta.exists() else {"source": "folder"}
-        )
+        self.dataset_info: dict[str, Any] = self.layout.dataset_info(index.root)
         self.dataset_info.update(
             heldout=self.heldout,
             root=str(index.root),

@@ -16,11 +16,12 @@ block, and the rare species are spread evenly. Pure numpy (+ scipy's clustering 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from visgen.errors import UserInputError
+from visgen.errors import UserInputError, is_int
 
 
 def tree_leaf_order(names: Sequence[str]) -> list[str]:
@@ -159,3 +160,85 @@ def tail_counts(names: Sequence[str]) -> list[int]:
 
     table = dict(species_table())
     return [int(table.get(n, 0)) for n in names]
+
+
+def _classes(data: Mapping[str, Any]) -> list[str]:
+    from visgen.genetics.species import known_species, normalise_species_name
+
+    all_names, dna = known_species()
+    classes = data.get("classes", "dna")
+    if classes in (None, "dna"):
+        return list(dna)
+    if classes == "all":
+        return list(dna) + [n for n in all_names if n not in dna]
+    return [normalise_species_name(str(c)) for c in classes]
+
+
+def check_heldout(data: Mapping[str, Any], train: Mapping[str, int] | None = None) -> list[str]:
+    """Check ``data.unseen`` / ``unseen_fold`` / ``unseen_folds`` / ``shots``; return the target species.
+
+    Runs in the config check, before anything is built: an unknown or DNA-less unseen species, a fold index out
+    of range or more shots than a species has training images is one ``error:`` line, not a failed pretraining.
+
+    Args:
+        data: the ``data`` config group.
+        train: training images per species when the layout knows them without a scan (a generator does).
+    """
+    from visgen.genetics.species import known_species, normalise_species_name, suggest_name
+
+    unseen, fold = data.get("unseen"), data.get("unseen_fold")
+    folds, shots = data.get("unseen_folds", 8), data.get("shots", 0)
+    for key, value, least in (("unseen_folds", folds, 2), ("unseen_fold", fold, 0), ("shots", shots, 0)):
+        if value is not None and not (is_int(value) and value >= least):
+            raise UserInputError(f"data.{key}={value}: must be an integer >= {least}")
+    if unseen and fold is not None:
+        raise UserInputError(
+            f"data.unseen_fold={fold}: data.unseen is also set; give the species list or a fold, not both"
+        )
+    classes = _classes(data)
+    anchored = anchored_species(classes)
+    all_names, dna = known_species()
+    for name in unseen or []:
+        canon = normalise_species_name(str(name))
+        if canon not in all_names and canon not in classes:
+            raise UserInputError(
+                f"data.unseen=[{name}]: unknown species ({suggest_name(canon, all_names)}); use Genus_species"
+            )
+        if canon not in dna:
+            raise UserInputError(
+                f"data.unseen=[{name}]: {canon} has no DNA, so nothing could recognise it unseen; "
+                "hold out species with 18S sequences"
+            )
+        if canon not in classes:
+            raise UserInputError(f"data.unseen=[{name}]: {canon} is not in data.classes; add it or drop it")
+    if fold is not None and not fold < folds:
+        raise UserInputError(
+            f"data.unseen_fold={fold}: out of range for data.unseen_folds={folds}; use 0..{folds - 1}"
+        )
+    if fold is not None and folds > len(anchored):
+        raise UserInputError(
+            f"data.unseen_folds={folds}: only {len(anchored)} species have DNA; use 2..{len(anchored)}"
+        )
+    targets = resolve_targets(
+        anchored, unseen=[normalise_species_name(str(n)) for n in unseen or []] or None, unseen_fold=fold,
+        unseen_folds=int(folds), unseen_seed=int(data.get("unseen_seed", 0)), counts=tail_counts(anchored),
+    )  # fmt: skip
+    if shots and not targets:
+        raise UserInputError(
+            f"data.shots={shots}: no target species; set data.unseen=[...] or data.unseen_fold=i"
+        )
+    n_seen = len(classes) - (len(targets) if not shots else 0)
+    m, batch = data.get("m_per_class", 4), data.get("batch_size", 64)
+    if targets and data.get("sampler", "m_per_class") == "m_per_class" and batch // m > n_seen:
+        raise UserInputError(
+            f"data.batch_size={batch}: with data.m_per_class={m} a batch needs {batch // m} species, but only "
+            f"{n_seen} have training images once {len(targets)} are held out; use data.batch_size={n_seen * m}"
+        )
+    if shots and train is not None:
+        fewest = min(targets, key=lambda t: train[t])
+        if shots > train[fewest]:
+            raise UserInputError(
+                f"data.shots={shots}: {fewest} has only {train[fewest]} training images at data.scale="
+                f"{data.get('scale')}; use data.shots<={train[fewest]}"
+            )
+    return targets

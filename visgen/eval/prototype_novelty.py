@@ -2,8 +2,8 @@
 
 Pure numpy. A query that lies as far from its nearest prototype as the class's own images do scores about 1;
 one far outside every class scores much more, a hint that it may be a species the gallery does not hold.
-Used by ``visgen predict``. (Issue 14 builds the zero-shot scoring in ``visgen/eval/``; this is the small,
-self-contained score ``predict`` needs, to be unified with it.)
+Used by ``visgen predict``. The GZSL stage scores novelty with its own prototypes (``visgen.eval.zeroshot``);
+this is the small, self-contained score ``predict`` needs.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from visgen.results import t_interval
 METRIC = "rare_acc"
 LEVEL = 0.95
 
-#: What could explain an alignment gain besides genetics (issue 17), as (claim, better row, worse row) at the
+#: What could explain an alignment gain besides genetics, as (claim, better row, worse row) at the
 #: headline λ; a question is listed only when the table has both rows.
 QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("Genetic anchors beat equiangular anchors (fixed prototypes that carry no information)",

@@ -1,4 +1,4 @@
-"""GZSL report (issue 14): anchor ladder x prototype method over folds x seeds, with t intervals, permutation
+"""GZSL report: anchor ladder x prototype method over folds x seeds, with t intervals, permutation
 p-values, the genetic − shuffled curve against k and a plain verdict.
 
 ``python -m visgen.report.gzsl multirun/gzsl_quick --out reports`` writes ``gzsl_quick.md``, ``.csv`` and
@@ -129,7 +129,7 @@ def _word(cells: Sequence[dict[str, Any]], word: str) -> str:
 
 
 def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
-    """The three plain statements of issue 14, each with the numbers it rests on (ZSL top-1 at k = 0)."""
+    """The three plain statements the GZSL study asks for, each with the numbers it rests on (ZSL top-1 at k = 0)."""
     lam1 = [c for c in cells if c["lambda"] == 1.0]
     lam0 = [c for c in cells if c["lambda"] == 0.0]
     if not lam1 and not lam0:

@@ -25,7 +25,7 @@ def describe_data(records: Sequence[RunRecord]) -> str:
     datas = [r.data for r in records if r.data]
     if not datas:
         return "unknown (no run.json with data facts)"
-    real = [d for d in datas if d.get("synthetic") is False or d.get("source") == "folder"]
+    real = [d for d in datas if d.get("synthetic") is False]
     if real:
         roots = sorted({str(d.get("root", "?")) for d in real})
         return f"real images ({', '.join(roots)})"

@@ -206,9 +206,8 @@ class RunRecord:
 
     @property
     def synthetic(self) -> bool:
-        """Whether the job ran on ForamSim (False for real images: ``data.source=folder``)."""
-        source = self.data.get("source", _get(self.config, "data.source"))
-        return not (self.data.get("synthetic") is False or source == "folder")
+        """Whether the job ran on generated images (its data facts say ``synthetic``; ForamSim until they do)."""
+        return self.data.get("synthetic") is not False
 
     @property
     def phylo_signal(self) -> float | None:

@@ -11,15 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf import DictConfig, OmegaConf
 
-from visgen.data.layouts.folder import require_image_root
-from visgen.errors import UserInputError
+from visgen.data.heldout import check_heldout
+from visgen.data.layouts import layout_class
+from visgen.errors import UserInputError, is_int, raise_problems
 from visgen.results import STAGES
-from visgen.sim.settings import check_config_data, config_keys, is_int
 
-#: data.* keys that describe ForamSim -> ``SimSettings`` field (the data module's ``sim`` dict), from the dataclass.
-SIM_KEYS: dict[str, str] = config_keys()
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 # Protocol switches (conf/protocol/); torch-free copies of visgen.models.backbone.HEADS and
 # visgen.lit.align.SAMPLINGS (tests/run/test_protocol_checks.py keeps them equal).
@@ -47,8 +45,10 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
     ``metric`` and ``k``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
-    ``align.reuse_features`` (which needs ``data.augment.train=false``); last, that a folder dataset's
-    ``data.root`` is set and is a folder.
+    ``align.reuse_features`` (which needs ``data.augment.train=false``). The components check their own
+    settings, so a new one brings its check with it: the held-out folds (``visgen.data.heldout``), and last,
+    because it may look at the disk, the data layout that ``data.source`` names (``DataLayout.problems``:
+    ForamSim's knobs, a folder's ``data.root``).
     """
     if not is_int(cfg["seed"]):
         raise UserInputError(f"seed={cfg['seed']}: the seed must be an integer, e.g. seed=0")
@@ -64,13 +64,12 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         raise UserInputError(
             f"ckpt_path={ckpt}: no such checkpoint file; pass a last.ckpt from an interrupted run's folder"
         )
-    data = cfg["data"]
+    data = _plain(cfg["data"])
+    layout = layout_class(str(data.get("source", "forams_sim")))
     _count("trainer.max_epochs", cfg["trainer"].get("max_epochs"), 1)
     _count("data.batch_size", data.get("batch_size"), 1)
     _count("data.m_per_class", data.get("m_per_class"), 1)
     _count("data.num_workers", data.get("num_workers"), 0)
-    if data.get("source", "forams_sim") == "forams_sim":
-        check_config_data(data)
     knn = (cfg.get("callbacks") or {}).get("knn_eval")
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
@@ -80,17 +79,23 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         _check_rebalance(cfg, stages)
     if "align" in stages:
         _check_align(cfg["align"], data)
-    from visgen.run.checks_gzsl import check_gzsl, check_heldout
+    from visgen.run.checks_gzsl import check_gzsl
 
-    targets = check_heldout(data)
+    targets = check_heldout(data, layout.train_counts(data) if data.get("shots") else None)
     if "gzsl" in stages:
-        check_gzsl(cfg, targets)
+        check_gzsl(cfg, targets, layout)
     # Last, so the keys above are checked without touching the disk; before Lightning loads (~6 s) and the scan.
-    if data.get("source", "forams_sim") == "folder":
-        try:
-            require_image_root(data.get("root"))
-        except MissingMandatoryValue:  # data=endless_forams without data.root (``root: ???``)
-            require_image_root(None)
+    problems = layout.problems(data)
+    if len(problems) == 1:  # it names its key already
+        raise UserInputError(problems[0])
+    raise_problems(problems, f"data.source={layout.name}")
+
+
+def _plain(data: Any) -> dict[str, Any]:
+    """The ``data`` group as plain values; a mandatory key left unset (``root: ???``) reads as None."""
+    if isinstance(data, DictConfig):
+        data = OmegaConf.to_container(data, resolve=True, throw_on_missing=False)
+    return {k: None if v == "???" else v for k, v in dict(data).items()}
 
 
 def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:

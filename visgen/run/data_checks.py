@@ -4,8 +4,8 @@
 the species and DNA join, split sizes against the sampler and the KNN, the split's own sanity. Every
 problem found here joins the scan's problems in ONE message (``visgen.errors.raise_problems``), so a user
 fixes their data in one round instead of one run per problem, and no run stops after training started
-for a reason that was knowable before (the issue that asked for this lost 3.5 minutes of training to
-``no DNA for image species``).
+for a reason that was knowable before (a run once lost 3.5 minutes of training to ``no DNA for image species``,
+which the scan already knew).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from visgen.data.layouts.folder import ImageIndex
+from visgen.data.layouts import ImageIndex
 from visgen.errors import raise_problems
 
 log = logging.getLogger(__name__)

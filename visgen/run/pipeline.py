@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from visgen.errors import UserInputError
 from visgen.results import SPLITS_CSV, RunRecord, write_config
 from visgen.run.anchors import build_anchors, genetics_options
-from visgen.run.checks import SIM_KEYS, check_config
+from visgen.run.checks import check_config
 from visgen.run.data_checks import check_data
 from visgen.run.machine import describe_machine
 from visgen.run.record import format_table, stage_rows
@@ -167,20 +167,24 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    """Instantiate the image data module, folding the flat ForamSim keys into its ``sim`` dict.
+    """Instantiate the image data module on the data layout that ``data.source`` names.
 
-    The species with DNA (the FASTA's, read with the run's header rule and synonyms) and the synonym table
-    go in with it, so the image classes are joined with the DNA by one table before anything is built.
+    The layout takes its own ``data.*`` keys (``DataLayout.config_keys``); the data module gets the rest. The
+    species with DNA (the FASTA's, read with the run's header rule and synonyms) and the synonym table go in
+    with it, so the image classes are joined with the DNA by one table before anything is built.
     """
+    from visgen.data.layouts import layout_class, layout_keys
     from visgen.genetics.dataset import fasta_species
 
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    sim = {new: data.pop(old) for old, new in SIM_KEYS.items() if old in data}
+    cache_dir = Path(cfg.cache_dir) / "data"
+    layout = layout_class(str(data.get("source"))).from_config(data, cache_dir=cache_dir)
+    data = {k: v for k, v in data.items() if k not in layout_keys()}
     fasta, genetics = genetics_options(cfg)
     return instantiate(
         data,
-        sim=sim,
-        cache_dir=str(Path(cfg.cache_dir) / "data"),
+        layout=layout,
+        cache_dir=str(cache_dir),
         dna_species=fasta_species(fasta, **genetics),
         synonyms=genetics.get("synonyms") or {},
         # selection=test (protocol=authors): the validation loop, hence checkpoint choice, sees the test split.

@@ -50,7 +50,7 @@ def pretrain_stage(
     lock (they train together); DDP jobs of a parallel sweep still need their producers run first.
     """
     relevant = pretrain_relevant(cfg)
-    if cfg.genetics.get("fasta") is not None or cfg.data.get("source") == "folder":
+    if cfg.genetics.get("fasta") is not None or not dm.layout.facts.synthetic:
         # The classes come from the data joined with the FASTA, which the config alone does not pin down.
         relevant["classes"] = list(dm.class_names)
     cache = PretrainCache(Path(cfg.cache_dir) / "pretrain", relevant)

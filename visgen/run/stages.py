@@ -39,7 +39,7 @@ def load_net_weights(net: nn.Module, ckpt: Path) -> None:
         net: the ``EmbeddingNet`` to fill.
         ckpt: a checkpoint of a module that holds the net as attribute ``net``.
     """
-    # weights_only=True: a checkpoint is data, never code (house rule 8).
+    # weights_only=True: a checkpoint is data, never code (loading one must not run what it contains).
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     net.load_state_dict(net_state, strict=True)

@@ -47,7 +47,7 @@ def build_trainer(
 
 
 def finish_wandb() -> None:
-    """Close a W&B run if one was opened (house rule 12: ``wandb.finish()`` in a ``finally``)."""
+    """Close a W&B run if one was opened (``wandb.finish()`` in a ``finally``, so a failing job never leaves a W&B run open and a sweep goes on)."""
     wandb = sys.modules.get("wandb")  # only if something imported it: never import W&B just to close it
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish()

@@ -132,6 +132,19 @@ def split_labels(n: int, rng: np.random.Generator) -> list[str]:
     return rng.permutation(labels).tolist()
 
 
+def species_splits(seed: int, s_idx: int, n: int) -> list[str]:
+    """The split of species number ``s_idx``'s ``n`` images in draw ``seed`` (before the test floor's extras)."""
+    return split_labels(n, np.random.default_rng([seed, s_idx, 0x5B11]))
+
+
+def train_counts(scale: float, seed: int) -> dict[str, int]:
+    """Training images per species that ``simulate`` writes at ``scale`` in draw ``seed``, without writing any."""
+    return {
+        name: species_splits(seed, s_idx, n).count("train")
+        for s_idx, (name, n) in enumerate(species_counts(scale))
+    }
+
+
 def extra_test_count(splits: Sequence[str], test_floor: int) -> int:
     """Extra test images that lift a species' test split (``splits``) to ``test_floor``."""
     return max(0, int(test_floor) - sum(1 for s in splits if s == "test"))
@@ -228,7 +241,7 @@ def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any
     tasks = []
     extras: dict[str, int] = {}
     for s_idx, (name, n_base) in enumerate(counts):
-        splits = split_labels(n_base, np.random.default_rng([seed, s_idx, 0x5B11]))
+        splits = species_splits(seed, s_idx, n_base)
         extras[name] = extra_test_count(splits, test_floor)
         splits += ["test"] * extras[name]
         n = len(splits)

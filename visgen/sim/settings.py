@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
-from visgen.errors import UserInputError
+from visgen.errors import UserInputError, is_int
 from visgen.genetics.species import known_species
 from visgen.sim import convergence
 
@@ -23,11 +23,6 @@ from visgen.sim import convergence
 # the note in visgen/sim/forams_sim.py).
 DEFAULT_INTRA_SPREAD = 0.5
 DEFAULT_NUISANCE = 1.0
-
-
-def is_int(v: Any) -> bool:
-    """A real integer (YAML's ``true`` is a bool, and ``1.5`` or ``"3"`` are not counts)."""
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def knob(

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from visgen.data.layouts.folder import (
+    LITTER,
     known_species,
     normalise_species_name,
     scan_image_folder,
@@ -149,7 +150,7 @@ def test_a_synonym_named_folder_maps_like_the_fasta_header(tiny_image_folder: Pa
     synonyms = {"Trilobatus sacculifer": "Globigerinoides sacculifer"}
     index = scan_image_folder(tiny_image_folder, synonyms=synonyms)
     assert "Globigerinoides_sacculifer" in index.class_names
-    assert index.folders["Globigerinoides_sacculifer"] == "07 - Trilobatus sacculifer"
+    assert index.locations["Globigerinoides_sacculifer"] == "07 - Trilobatus sacculifer"
 
 
 def test_every_scan_problem_is_reported_in_one_message(tiny_image_folder: Path) -> None:
@@ -175,8 +176,14 @@ def test_empty_folder_and_non_image_file(tiny_image_folder: Path) -> None:
     (tiny_image_folder / "Candeina_nitida").mkdir()
     (tiny_image_folder / "Orbulina_universa" / "notes.txt").write_text("scale bar 100 um")
     (tiny_image_folder / "Orbulina_universa" / ".DS_Store").write_bytes(b"\0")
+    (tiny_image_folder / "Orbulina_universa" / "Thumbs.db").write_bytes(b"\0")
     index = scan_image_folder(tiny_image_folder)
-    assert index.skipped == {"empty species folder": 1, "non-image file": 1}
+    assert index.skipped == {"empty species folder": 1, "non-image file": 1, LITTER: 2}
+    # Every skip is named with its path and reason, except the litter, which is only counted.
+    assert {(s.item, s.reason) for s in index.skipped_items} == {
+        ("Candeina_nitida", "empty species folder"),
+        ("Orbulina_universa/notes.txt", "non-image file"),
+    }
     assert "Candeina_nitida" not in index.class_names and len(index.paths) == 37
     assert "skipped 1 (empty species folder)" in index.summary()
     with pytest.raises(UserInputError, match=r"Candeina_nitida: empty species folder; add images"):
@@ -238,3 +245,18 @@ def test_species_scales_follow_the_generated_counts(tiny_image_folder: Path) -> 
     assert index.class_scale.tolist() == pytest.approx(
         [59 / 5914, 5 / 8, 0.01]
     )  # no count given: dataset scale
+
+
+def test_a_misspelt_species_folder_left_out_for_lack_of_dna_says_did_you_mean(
+    tiny_image_folder: Path,
+) -> None:
+    """Globorotalia_menardi/ beside Globorotalia_menardii in the FASTA is a typo, not a new species without DNA."""
+    (tiny_image_folder / "Globorotalia_menardii").rename(tiny_image_folder / "Globorotalia_menardi")
+    index = scan_image_folder(tiny_image_folder)
+    assert "Globorotalia_menardi" not in index.class_names
+    (item,) = [s for s in index.skipped_items if s.item == "Globorotalia_menardi"]
+    assert "did you mean 'Globorotalia_menardii'?" in item.reason
+    # A species whose name is like no FASTA species' gets no suggestion on its line.
+    every = scan_image_folder(tiny_image_folder, classes="dna", dna_species=["Globigerinoides_ruber"])
+    (iota,) = [s for s in every.skipped_items if s.item == "Tenuitella_iota"]
+    assert iota.reason == "species folder without DNA; no FASTA species of this name"

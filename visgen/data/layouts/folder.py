@@ -19,17 +19,19 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from visgen.data.layouts.base import DataLayout, LayoutFacts, ScanRequest, register_layout
+from visgen.data.layouts.index import ImageIndex, SkippedItem
 from visgen.data.split_source import assign_splits
 from visgen.data.splits import SPLITS, stratified_split
 from visgen.errors import UserInputError, raise_problems
 from visgen.genetics.species import (
     canonical_species,
     known_species,
+    missing_dna_hint,
     normalise_species_name,
     order_classes,
     species_scales,
@@ -51,76 +53,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-
-
-@dataclass
-class ImageIndex:
-    """The images of a dataset, one entry per image (shape [N] for every array).
-
-    Attributes:
-        root: the dataset folder.
-        paths: image paths relative to ``root`` (POSIX form).
-        labels: int64 [N] class index into ``class_names``.
-        splits: str [N], each ``"train"``, ``"val"`` or ``"test"``.
-        sizes: int64 [N] file sizes in bytes (part of the decode-cache key).
-        mtimes_ns: int64 [N] modification times (part of the decode-cache key).
-        class_names: species in label order (``Genus_species``).
-        scale: dataset scale (``dataset.json``; 1.0 for real images).
-        class_scale: float64 [C] per-species scale for the long-tail buckets (see :func:`species_scales`).
-        skipped: inputs dropped while scanning, ``{reason: count}``.
-        extra_test: bool [N], ForamSim's test-floor images (manifest ``extra_test``), outside overall accuracy.
-        groups: str [N] specimen/group id per image ("" when the data has none).
-        no_dna: the selected species without DNA (``data.classes=all``): trained and scored, not aligned.
-        folders: species -> its folder name (relative to ``root``).
-    """
-
-    root: Path
-    paths: list[str]
-    labels: np.ndarray
-    splits: np.ndarray
-    sizes: np.ndarray
-    mtimes_ns: np.ndarray
-    class_names: list[str]
-    scale: float = 1.0
-    class_scale: np.ndarray | None = None
-    skipped: dict[str, int] = field(default_factory=dict)
-    extra_test: np.ndarray | None = None
-    groups: np.ndarray | None = None
-    no_dna: list[str] = field(default_factory=list)
-    folders: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.class_scale is None:
-            self.class_scale = np.full(len(self.class_names), self.scale, dtype=np.float64)
-        if self.extra_test is None:
-            self.extra_test = np.zeros(len(self.paths), dtype=bool)
-        if self.groups is None:
-            self.groups = np.full(len(self.paths), "", dtype=object)
-
-    def split_indices(self, split: str) -> np.ndarray:
-        """Positions (into ``paths``) of one split, int64 [n], ascending."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        return np.flatnonzero(self.splits == split).astype(np.int64)
-
-    def counts(self, split: str = "train") -> np.ndarray:
-        """Images per class in one split, int64 [C]."""
-        return np.bincount(self.labels[self.splits == split], minlength=len(self.class_names)).astype(
-            np.int64
-        )
-
-    def summary(self) -> str:
-        """One line: images per split, classes, image-only species, and the counted skips."""
-        parts = [f"{int((self.splits == s).sum())} {s}" for s in SPLITS]
-        assert self.extra_test is not None
-        if self.extra_test.any():
-            parts[-1] += f" of which {int(self.extra_test.sum())} extra (test floor)"
-        text = f"{self.root}: {len(self.class_names)} species, {len(self.paths)} images ({', '.join(parts)})"
-        if self.no_dna:
-            text += f"; {len(self.no_dna)} without DNA (image-only, not aligned): {', '.join(self.no_dna)}"
-        if self.skipped:
-            text += "; " + ", ".join(f"skipped {n} ({why})" for why, n in sorted(self.skipped.items()))
-        return text
 
 
 def _scan_species_folders(
@@ -179,17 +111,29 @@ def _select(
     return [n for n in dict.fromkeys(chosen) if n in folders]
 
 
-def _files_below(folder: Path) -> list[os.DirEntry[str]]:
+#: Files an operating system or file manager leaves beside data (counted, never named one by one).
+LITTER_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+LITTER = "operating-system litter (.DS_Store, Thumbs.db, ._*)"
+
+
+def is_litter(name: str) -> bool:
+    """Whether a file name is operating-system litter rather than data someone put there."""
+    return name.lower() in LITTER_NAMES or name.startswith("._")
+
+
+def _files_below(folder: Path, litter: Counter[str]) -> list[os.DirEntry[str]]:
     """Every file in a species folder and its sub-folders (e.g. one per specimen), sorted by path.
 
-    Hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are not data and are passed over.
+    Hidden folders (``.ipynb_checkpoints``) are passed over; litter files are counted in ``litter``.
     """
     out: list[os.DirEntry[str]] = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith("."):
+        if is_litter(entry.name):
+            litter[LITTER] += 1
+        elif entry.name.startswith("."):
             continue
-        if entry.is_dir():
-            out += _files_below(Path(entry.path))
+        elif entry.is_dir():
+            out += _files_below(Path(entry.path), litter)
         elif entry.is_file():
             out.append(entry)
     return out
@@ -210,6 +154,53 @@ def scan_image_folder(root: str | Path, **options: object) -> ImageIndex:
     assert index is not None
     log.info(index.summary())
     return index
+
+
+@register_layout
+class FolderLayout(DataLayout):
+    """One sub-folder per species (the Endless Forams layout), optionally a manifest CSV with splits or groups."""
+
+    name = "folder"
+    facts = LayoutFacts(synthetic=False, needs_root=True, has_groups=True)
+    config_keys = ("root", "manifest", "group_regex")
+
+    def __init__(
+        self, root: str | Path, *, manifest: str | Path | None = None, group_regex: str | None = None
+    ) -> None:
+        self.root = Path(root)
+        self.manifest = manifest
+        self.group_regex = group_regex or None
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, object], *, cache_dir: Path) -> FolderLayout:
+        return cls(
+            require_image_root(data.get("root")),  # type: ignore[arg-type]
+            manifest=data.get("manifest"),  # type: ignore[arg-type]
+            group_regex=data.get("group_regex"),  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def problems(cls, data: Mapping[str, object]) -> list[str]:
+        try:
+            require_image_root(data.get("root"))  # type: ignore[arg-type]
+        except UserInputError as err:
+            return [str(err)]
+        manifest = data.get("manifest")
+        if manifest and not Path(str(manifest)).is_file():
+            return [
+                f"data.manifest={manifest}: no such file; give a CSV with path and split and/or group columns"
+            ]
+        return []
+
+    def scan(self, request: ScanRequest) -> tuple[ImageIndex | None, list[str]]:
+        return scan_with_problems(
+            self.root, classes=request.classes, dna_species=request.dna_species, synonyms=request.synonyms,
+            manifest=self.manifest, group_regex=self.group_regex, split_fractions=request.split_fractions,
+            split_seed=request.split_seed, on_bad_image=request.on_bad_image,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        return f"data.root={self.root}"
 
 
 def require_image_root(root: str | Path | None) -> Path:
@@ -266,23 +257,26 @@ def scan_with_problems(
     dna = set(dna_species) if dna_species is not None else set(known_species()[1])
     selected = _select(classes, folders, dna, synonyms, problems)
     skipped: Counter[str] = Counter()
+    items: list[SkippedItem] = []
 
     def bad(reason: str, where: Path | str, fix: str) -> None:
         if on_bad_image == "error":
             problems.append(f"{where}: {reason}; {fix} (or set data.on_bad_image=skip)")
         skipped[reason] += 1
+        items.append(SkippedItem(Path(os.path.relpath(where, root)).as_posix(), reason))
 
     if classes in (None, "dna"):
-        skipped["species folders without DNA (data.classes=all keeps them)"] += len(set(folders) - dna)
-        # The Endless Forams species the shipped table knows to have no 18S are no typo: they need no hint.
-        catalogued_all, catalogued_dna = known_species()
-        catalogued = set(catalogued_all) - set(catalogued_dna)
-        for name in sorted(set(folders) - dna - catalogued):
-            close = suggest_name(name, sorted(dna))
-            if close.startswith("did you mean"):  # a typo'd folder would otherwise vanish quietly
-                log.warning("%s: folder of %s has no DNA and is left out (%s)", root, name, close)
+        without = "species folders without DNA (data.classes=all keeps them)"
+        for name in sorted(set(folders) - dna):
+            skipped[without] += 1
+            hint = missing_dna_hint(name, dna)
+            items.append(SkippedItem(folders[name].name, f"species folder without DNA; {hint}"))
+            if "did you mean" in hint:  # a typo'd folder would otherwise vanish with only a count
+                log.warning("%s: folder %s has no DNA and is left out (%s)", root, folders[name].name, hint)
     elif not isinstance(classes, str):
-        skipped["species folders not selected"] += len(set(folders) - set(selected))
+        for name in sorted(set(folders) - set(selected)):
+            skipped["species folders not selected"] += 1
+            items.append(SkippedItem(folders[name].name, "species folder not in data.classes"))
 
     rel_paths: list[str] = []
     labels: list[int] = []
@@ -290,7 +284,7 @@ def scan_with_problems(
     class_names: list[str] = []
     for name in selected:
         images = []
-        for entry in _files_below(folders[name]):
+        for entry in _files_below(folders[name], skipped):
             if Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
                 bad("non-image file", entry.path, "remove it from the species folder")
                 continue
@@ -332,10 +326,11 @@ def scan_with_problems(
         scale=scale,
         class_scale=species_scales(class_names, scale, generated),
         skipped={k: v for k, v in skipped.items() if v},
+        skipped_items=items,
         extra_test=split.extra[sel],
         groups=np.asarray(split.groups, dtype=object)[sel],
         no_dna=[n for n in class_names if n not in dna],
-        folders={n: folders[n].name for n in class_names},
+        locations={n: folders[n].name for n in class_names},
     )
     return index, problems
 
