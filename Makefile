@@ -27,7 +27,8 @@ run: $(STAMP) ## the main job: ForamSim + LTR pretraining + genetic alignment + 
 # Two workers, whole files each (module fixtures such as the selection=test pretrainings are built once); the
 # suite's time is mostly single-threaded imports, spawns and tiny fits, which two processes overlap.
 TEST_WORKERS ?= 2
-test: $(STAMP) ## the test suite (CPU; GPU tests skip without CUDA)
+test: $(STAMP) ## the import rules (pyproject's [tool.importlinter]), then the test suite (CPU; GPU tests skip)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
@@ -71,7 +72,7 @@ else
 	$(BIN)/visgen report $(PT_DIR) --out reports
 endif
 
-# GZSL / k-shot (issue 14): 5 leave-species-out folds x λ {1, 0} x GZSL_SEEDS, profile quick_gzsl (32 px, 8 epochs:
+# GZSL / k-shot: 5 leave-species-out folds x λ {1, 0} x GZSL_SEEDS, profile quick_gzsl (32 px, 8 epochs:
 # every fold and seed pretrains without its held-out species, so 20 pretrainings at seeds 0,1). The two λ halves run
 # side by side, one thread each: on the shared 2-core machine two OpenMP threads per job spun against each other (6x
 # slower, measured). Then the report: reports/$(GZSL_NAME).md + .csv + _kshot.png. See experiments/gzsl/README.md.
@@ -82,7 +83,7 @@ GZSL_NAME ?= gzsl_quick
 GZSL_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(GZSL_SEEDS) \
   callbacks.progress_bar=null hydra.sweep.dir=multirun/$(GZSL_NAME)
 GZSL_CMD = make gzsl-table$(if $(filter-out gzsl_quick,$(GZSL_NAME)), GZSL_NAME=$(GZSL_NAME))$(if $(ARGS), ARGS=$(ARGS))
-gzsl-table: $(STAMP) ## GZSL table (issue 14): folds x λ x seeds, anchor ladder x 2 methods -> reports/gzsl_quick.md
+gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 methods -> reports/gzsl_quick.md
 	$(GZSL_RUN) data.phylo_signal=1.0 $(ARGS) & pid=$$!; \
 	$(GZSL_RUN) data.phylo_signal=0.0 $(ARGS); rc=$$?; wait $$pid && test $$rc = 0
 	$(BIN)/python -m visgen.report.gzsl multirun/$(GZSL_NAME) --out reports --command "$(GZSL_CMD)"

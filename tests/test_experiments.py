@@ -15,12 +15,12 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DECIDED = {
     "tl", "tl_softmax", "rtl", "rtl_softmax", "ltr", "align", "ltr_align", "imagenet_align", "wb", "wb_align",
     "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred", "baseline",
-    # issue 17: the authors' protocol on the claims rows
+    # the authors' protocol on the claims rows
     "ltr_authors", "ltr_align_authors",
-    # issue 17: the equiangular anchor control and the rebalancing rows on ltr's frozen trunk
+    # the equiangular anchor control and the rebalancing rows on ltr's frozen trunk
     "ltr_align_equiangular", "ltr_plain", "ltr_crt", "ltr_tau_norm", "ltr_logit_adjust", "ltr_ncm",
 }  # fmt: skip
-# Outside the paper table: held-out species recognised from their DNA (issue 14, conf/sweep/gzsl.yaml).
+# Outside the paper table: held-out species recognised from their DNA (conf/sweep/gzsl.yaml).
 GZSL = {"gzsl", "gzsl_kshot"}
 
 

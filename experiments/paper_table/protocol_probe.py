@@ -1,4 +1,4 @@
-"""Paired comparisons behind "what explains the paper's gain" (experiments/paper_table/README.md, issue 17).
+"""Paired comparisons behind "what explains the paper's gain" (experiments/paper_table/README.md).
 
 Reads the job folders of one or more multiruns of the paper-table rows and pairs runs by (seed, λ):
 
