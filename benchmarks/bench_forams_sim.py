@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`
 
-from visgen.run.machine import cpu_model  # noqa: E402
+from visgen.run.machine import describe_machine  # noqa: E402
 from visgen.sim.forams_sim import GENERATOR_VERSION, simulate  # noqa: E402
 
 GOAL = 500.0
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- command: `{command.strip()}`",
         f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"- machine: {describe_machine()}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
         f"- load average before the run (1/5/15 min): {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
         "(the cores are shared; a load above the core count lowers the wall-clock rate)",

@@ -34,6 +34,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from visgen.models.backbone import EmbeddingNet  # noqa: E402
 from visgen.results import RunRecord, write_config, write_embeddings, write_metrics  # noqa: E402
+from visgen.run.machine import describe_machine  # noqa: E402
 from visgen.run.predict import load_run, predict  # noqa: E402
 
 N_CLASSES, GALLERY = 35, 2000
@@ -126,8 +127,8 @@ def bench(device_name: str, images_n: int | None, batch_size: int, out: Path | N
         + (f" --images {args.images}" if args.images else "")
         + "`",
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {device}, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads",
+        f"- machine: {device}, {describe_machine()}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}",
         f"- load average before the run (1/5/15 min): {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
         "(a load above the core count means shared cores and a lower rate)",
         f"- workload: {n} greyscale PNGs of 480x384 px, batch {args.batch_size}, gallery {GALLERY} x 256-D over "

@@ -30,7 +30,7 @@ from visgen.genetics.encoders.encoding import DINUCLEOTIDE_ALPHABET, dinucleotid
 from visgen.genetics.encoders.sgt import sgt_embed  # noqa: E402
 from visgen.genetics.fasta import read_fasta  # noqa: E402
 from visgen.resources import data_path  # noqa: E402
-from visgen.run.machine import cpu_model  # noqa: E402
+from visgen.run.machine import describe_machine  # noqa: E402
 
 GOAL = 1000.0
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Command: `{command.strip()}`
 Date: {dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-Machine: {platform.node()}, {cpu_model()}, {os.cpu_count()} logical CPUs, load average {load} (1/5/15 min)
+Machine: {describe_machine()}, load average {load} (1/5/15 min)
 Software: Python {platform.python_version()}, numpy {np.__version__}, sgt {getattr(sgt_package, "__version__", "2.0.3")}
 Data: the shipped {n} real 18S sequences ({lengths.min()}-{lengths.max()} bp, median {int(np.median(lengths))}),
 IUPAC codes dropped; stride-1 dinucleotides, 16 symbols, kappa 1, length-insensitive (the paper's setting).

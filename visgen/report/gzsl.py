@@ -263,7 +263,7 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         f"({len(cells)} cells: folds {folds}, seeds {seeds}, λ {_lambdas(c['lambda'] for c in cells)}; "
         f"summed job wall time {sum(walls) / 60:.1f} min, {_reused(cells)}).  ",
         f"Data: {describe_data([c['record'] for c in cells])}.  ",
-        f"Machine: {cells[0]['machine']}." + _other_launches(cells),
+        f"Machine: {'; '.join(sorted({c['machine'] for c in cells}))}." + _other_launches(cells),
         "",
         "Each cell pretrains on the seen species of one leave-species-out fold (its targets have no training, "
         "validation or gallery image), then scores every anchor with both prototype methods on the frozen trunk. "
