@@ -8,11 +8,9 @@ outputs, drops the duplicates that ``DistributedSampler`` pads in (same ``index`
 ``{stage}/knn/{name}`` on every rank (identical values), so ``ModelCheckpoint(monitor="val/knn/acc")``
 works under DDP. Beside the KNN, ``{stage}/ncm/{name}`` (no top-k) scores nearest-class-mean prediction over
 the same embeddings, a class-balanced diagnostic the paper does not report (both from
-``visgen.eval.stage.evaluate_embeddings``). Where the KNN's errors land — genus accuracy and the mean tree
-distance between predicted and true species over the errors, ``{stage}/knn/genus_acc``,
-``{stage}/knn/error_tree_dist`` ... (``visgen.eval.mistakes``) — uses the ``species_distances`` that
-``visgen.run`` builds from the data (without them: genus and taxonomy from the class names, no tree). At test, rank 0 writes ``metrics.json`` (with ``metrics_version``),
-``embeddings.npz`` and ``per_species.csv``.
+``visgen.eval.stage.evaluate_embeddings``); so does where the KNN's errors land (``{stage}/knn/genus_acc``,
+``{stage}/knn/error_tree_dist`` ..., along the ``species_distances`` that ``visgen.run`` builds). At test,
+rank 0 writes ``metrics.json`` (with ``metrics_version``), ``embeddings.npz`` and ``per_species.csv``.
 """
 
 from __future__ import annotations
