@@ -13,6 +13,7 @@ import pytest
 from tiny_forams import BUCKETS, TinyDataModule, tiny_module
 
 from visgen.callbacks.knn_eval import KnnEvalCallback
+from visgen.eval.mistakes import MISTAKE_KEYS
 from visgen.eval.stage import METRICS_VERSION
 from visgen.results import annotate_metrics
 from visgen.run.refresh import refresh_metrics
@@ -35,9 +36,10 @@ def _fresh(tmp_path: Path) -> tuple[Path, dict, TinyDataModule]:
 
 
 def _make_old(stage: Path, fresh: dict, *, without_query_extra: bool = False, **tamper: float) -> None:
-    """Rewrite the folder as a version-1 run left it: no ncm/*, no version, no n_queries_extra."""
-    old = {k: v for k, v in fresh.items() if not k.startswith("test/ncm/")}
-    for key in ("metrics_version", "n_queries_extra"):
+    """Rewrite the folder as a version-1 run left it: no ncm/*, no error outcomes, no version, no n_queries_extra."""
+    outcomes = {f"test/knn/{name}" for name in MISTAKE_KEYS}
+    old = {k: v for k, v in fresh.items() if not k.startswith("test/ncm/") and k not in outcomes}
+    for key in ("metrics_version", "n_queries_extra", "error_tree"):
         old.pop(key)
     old.update(tamper)
     (stage / "metrics.json").write_text(json.dumps(old, indent=2, sort_keys=True))

@@ -78,6 +78,27 @@ def tiny_module(seed: int = 0) -> MetricPretrainModule:
     )
 
 
+def oracle_predictions(
+    npz: dict[str, np.ndarray], k: int, classifier: str = "knn"
+) -> tuple[list[int], list[list[int]]]:
+    """Each query's predicted class and its k nearest gallery labels, by brute force (Euclidean; the vote's tie
+    goes to the class whose member is nearest; ``classifier="ncm"``: the class with the nearest gallery mean)."""
+    g, gl = npz["gallery_embeddings"].astype(np.float64), npz["gallery_labels"]
+    q = npz["query_embeddings"].astype(np.float64)
+    means = {int(c): g[gl == c].mean(axis=0) for c in sorted(set(gl.tolist()))}
+    preds, votes_of = [], []
+    for x in q:
+        d = np.sqrt(((g - x) ** 2).sum(axis=1))
+        votes = [int(gl[j]) for j in sorted(range(len(g)), key=lambda j: (d[j], j))[:k]]
+        counts = Counter(votes)
+        pred = next(v for v in votes if counts[v] == max(counts.values()))
+        if classifier == "ncm":
+            pred = min(means, key=lambda c: (float(((means[c] - x) ** 2).sum()), c))
+        preds.append(pred)
+        votes_of.append(votes)
+    return preds, votes_of
+
+
 def oracle_metrics(npz: dict[str, np.ndarray], k: int, classifier: str = "knn") -> dict[str, float]:
     """KNN (or nearest-class-mean) metrics from embeddings.npz by brute force and loops, sharing no code with
     visgen.eval.
@@ -86,20 +107,11 @@ def oracle_metrics(npz: dict[str, np.ndarray], k: int, classifier: str = "knn") 
     the class-level accuracies count every query. ``classifier="ncm"``: each query takes the class whose
     gallery mean is nearest (Euclidean); no top-k.
     """
-    g, gl = npz["gallery_embeddings"].astype(np.float64), npz["gallery_labels"]
-    q, ql = npz["query_embeddings"].astype(np.float64), npz["query_labels"]
+    ql = npz["query_labels"]
     extra = npz.get("query_extra", np.zeros(len(ql), dtype=bool))
-    means = {int(c): g[gl == c].mean(axis=0) for c in sorted(set(gl.tolist()))}
-    correct, in_top = [], []
-    for x, y in zip(q, ql, strict=True):
-        d = np.sqrt(((g - x) ** 2).sum(axis=1))
-        votes = [int(gl[j]) for j in sorted(range(len(g)), key=lambda j: (d[j], j))[:k]]
-        counts = Counter(votes)
-        pred = next(v for v in votes if counts[v] == max(counts.values()))
-        if classifier == "ncm":
-            pred = min(means, key=lambda c: (float(((means[c] - x) ** 2).sum()), c))
-        correct.append(pred == y)
-        in_top.append(int(y) in votes)
+    preds, votes_of = oracle_predictions(npz, k, classifier)
+    correct = [pred == y for pred, y in zip(preds, ql, strict=True)]
+    in_top = [int(y) in votes for votes, y in zip(votes_of, ql, strict=True)]
     per_class = {
         c: float(np.mean([ok for ok, y in zip(correct, ql, strict=True) if y == c])) for c in set(ql.tolist())
     }

@@ -48,6 +48,27 @@ def test_the_identity_permutation_reproduces_the_observed_value(method: str) -> 
         assert null[key][0] == observed[key]
 
 
+@pytest.mark.parametrize("method", ["ridge", "aligned"])
+def test_with_distances_every_k_says_where_the_targets_errors_land(method: str) -> None:
+    from dataclasses import replace
+
+    from visgen.eval.mistakes import SpeciesDistances
+
+    cell, anchors = _cell()
+    names = [f"Genus{c // 2}_species{c}" for c in range(C)]  # pairs of congeners
+    plain = score(cell, anchors, method, [0, 2], HEAD, seed=3)
+    scored = score(
+        replace(cell, distances=SpeciesDistances.by_taxonomy(names)), anchors, method, [0, 2], HEAD, 3
+    )
+    for k in (0, 2):
+        assert "unseen_genus_acc" not in plain[k]
+        assert (
+            scored[k]["unseen_genus_acc"] >= scored[k]["unseen_top1"]
+        )  # a right species has the right genus
+        assert {key: v for key, v in scored[k].items() if not key.startswith("unseen_e") and "genus" not in key
+                and key != "unseen_n_errors"} == plain[k]  # fmt: skip
+
+
 def test_a_cells_permutations_are_reproducible_from_its_seed() -> None:
     cell, anchors = _cell()
     runs = [

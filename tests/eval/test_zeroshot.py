@@ -149,3 +149,43 @@ def test_k_shot_prototype_is_the_precision_weighted_mean() -> None:
     expected = (prior / tau2 + support.sum(0) / sigma2) / (1 / tau2 + 2 / sigma2)
     np.testing.assert_allclose(shrunk_prototype(prior, support, sigma2 / tau2), expected)
     np.testing.assert_allclose(shrunk_prototype(prior, support[:0], 4.0), prior)
+
+
+def test_unseen_mistakes_by_hand() -> None:
+    # The example above with names: 0 and 2 are congeners (Bb), so are 1 and 3 (Cc).
+    from visgen.eval.mistakes import SpeciesDistances
+
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.0, 0.0],
+            [0.2, 0.7, 0.1, 0.0],
+            [0.1, 0.8, 0.0, 0.3],
+            [0.5, 0.1, 0.4, 0.2],  # label 2 -> 0: a congener
+            [0.0, 0.1, 0.9, 0.2],  # label 2 -> 2: right
+            [0.3, 0.0, 0.6, 0.5],  # label 3 -> 2: another genus
+        ]
+    )
+    labels = np.array([0, 0, 1, 2, 2, 3])
+    tree = np.array([[0, 1.5, 0.7, 2], [1.5, 0, 2, 0.9], [0.7, 2, 0, 1.9], [2, 0.9, 1.9, 0]])
+    distances = SpeciesDistances(("Bb_x", "Cc_y", "Bb_z", "Cc_w"), tree, "hand")
+    m = gzsl_metrics(scores, labels, targets=[2, 3], seen=[0, 1], topk=2, distances=distances)
+    assert m["unseen_genus_acc"] == pytest.approx((2 / 2 + 0 / 1) / 2)  # per target class, as unseen_top1
+    assert m["unseen_error_tree_dist"] == pytest.approx(
+        (0.7 + 1.9) / 2
+    )  # the seen images' errors do not count
+    assert m["unseen_error_taxonomy_dist"] == pytest.approx((1 + 2) / 2)
+    assert m["unseen_n_errors"] == 2
+    assert "unseen_genus_acc" not in gzsl_metrics(scores, labels, targets=[2, 3], seen=[0, 1])
+
+
+def test_tied_predictions_share_their_outcomes_evenly() -> None:
+    from visgen.eval.mistakes import SpeciesDistances
+
+    # Four targets with one shared prototype: each image is a four-way tie; 1-2 and 3-4 are congeners.
+    scores = np.array([[0.0, 0.5, 0.5, 0.5, 0.5]] * 4) + np.array([0.0, 0.0, 1e-13, -1e-13, 2e-13])
+    labels = np.array([1, 2, 3, 4])
+    names = ("Aa_a", "Bb_b", "Bb_c", "Cc_d", "Cc_e")
+    m = gzsl_metrics(scores, labels, [1, 2, 3, 4], [0], distances=SpeciesDistances.by_taxonomy(names))
+    assert m["unseen_genus_acc"] == pytest.approx(0.5)  # itself or its congener: 2 of 4 tied classes
+    assert m["unseen_n_errors"] == pytest.approx(4 * 3 / 4)
+    assert m["unseen_error_taxonomy_dist"] == pytest.approx((1 + 2 + 2) / 3)  # congener 1, two others 2

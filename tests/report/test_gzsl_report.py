@@ -61,3 +61,25 @@ def test_one_cell_gives_no_interval_so_no_verdict_says_held_or_did_not_hold() ->
     assert (
         "2. SGT > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): HELD" in two[1]
     )
+
+
+def test_the_table_shows_where_unseen_errors_land_and_a_dash_for_cells_before_it(tmp_path) -> None:
+    from report_fixtures import make_job
+
+    from visgen.report.gzsl import write_report
+
+    root = tmp_path / "gzsl_quick"
+    for seed, (genus, dist) in enumerate([(0.6, 1.1), (0.8, 1.3)]):
+        p = "test/gzsl/sgt_raw/ridge/k0/"
+        metrics = {f"{p}{key}": 0.5 for key in ("zsl_top1", "unseen_top1", "unseen_top5", "seen_acc", "h")}
+        metrics.update({f"{p}unseen_genus_acc": genus, f"{p}unseen_error_tree_dist": dist})
+        # An anchor scored before the outcomes existed: its row must still render.
+        metrics.update({"test/gzsl/shuffled/ridge/k0/zsl_top1": 0.5, "chance_zsl": 0.5})
+        make_job(root, "gzsl", seed, stages=("gzsl",), metrics=metrics)
+    md = write_report(root, tmp_path / "reports", "pytest").read_text()
+    assert "| unseen genus | unseen err dist | p |" in md
+    # Genus in % with its t interval (df = 1: half width 12.706 * sd / sqrt 2); the distance as it is.
+    row = next(line for line in md.splitlines() if line.startswith("| sgt_raw | ridge |"))
+    assert "| 70.0 [-57.1, 197.1] | 1.20 [-0.07, 2.47] |" in row
+    row = next(line for line in md.splitlines() if line.startswith("| shuffled | ridge |"))
+    assert "| – | – |" in row

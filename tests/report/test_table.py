@@ -228,7 +228,7 @@ def test_nearest_class_mean_column_appears_only_when_runs_have_it(tmp_path: Path
         make_job(root, "ltr", s, metrics={**metrics_of(0.8, 0.3), "test/ncm/rare_acc": ncm})
     make_job(root, "rtl_softmax", 0, metrics=metrics_of(0.7, 0.2))  # an older run without the diagnostic
     md = write_report(root, tmp_path / "reports")[0].read_text()
-    assert "| few | rare, nearest class mean | published overall / rare |" in md
+    assert "| few | rare, nearest class mean | genus | err dist | published overall / rare |" in md
     assert (
         "| ltr | 1 | pretrain | 2/2 | 80.0 ± 0.0 | 80.0 ± 0.0 | 30.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 60.0 ± 14.1 |"
         in md
@@ -291,3 +291,29 @@ def test_replacing_the_report_of_other_folders_is_logged(
     make_job(other, "ltr", 0, metrics=metrics_of(0.8, 0.4))
     write_report(other, out)  # same stem (paper_table_quick), other source
     assert f"{out / 'paper_table_quick.md'} held the report of other sweep folders" in caplog.text
+
+
+def test_genus_and_error_distance_columns_read_the_outcomes_and_show_a_dash_for_older_runs(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "paper_table_quick"
+    for s, (genus, dist) in enumerate([(0.90, 0.80), (0.70, 1.20)]):
+        outcomes = {"genus_per_class_acc": genus, "genus_acc": 0.5, "error_tree_dist": dist}
+        make_job(root, "ltr", s, metrics=metrics_of(0.8, 0.3, **outcomes))
+    make_job(root, "rtl_softmax", 0, metrics=metrics_of(0.7, 0.2))  # evaluated before the outcomes existed
+    md = write_report(root, tmp_path / "reports")[0].read_text()
+    assert "| few | genus | err dist | published overall / rare |" in md
+    # Genus per-class in % (mean 80, sd 14.1); the distance as it is (mean 1.00, sd 0.28), not as a percentage.
+    assert (
+        "| ltr | 1 | pretrain | 2/2 | 80.0 ± 0.0 | 80.0 ± 0.0 | 30.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 14.1 | 1.00 ± 0.28 |"
+        in md
+    )
+    assert "| rtl_softmax | 1 | pretrain | 1/1 | 70.0 | 70.0 | 20.0 | 70.0 | 70.0 | 70.0 | – | – |" in md
+    assert "err dist: mean distance between predicted and true species over the KNN's errors only" in md
+    table = {
+        r["experiment"]: r
+        for r in csv.DictReader(io.StringIO((tmp_path / "reports" / "paper_table_quick.csv").read_text()))
+    }
+    assert float(table["ltr"]["error_tree_dist_mean"]) == pytest.approx(1.0)
+    assert float(table["ltr"]["genus_per_class_acc_mean"]) == pytest.approx(80.0)
+    assert table["rtl_softmax"]["error_tree_dist_mean"] == ""

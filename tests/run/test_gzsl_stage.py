@@ -57,6 +57,12 @@ def test_gzsl_run_records_the_split_writes_every_score_and_reruns_identically(tm
                     value = out[f"test/gzsl/{anchor}/{method}/k{k}/{key}"]
                     assert 0.0 <= value <= 1.0
         assert out["test/gzsl/equiangular/ridge/k0/zsl_top1"] == 0.5  # identical priors: exactly chance
+        # Where the targets' errors land, along the taxonomy (real images have no tree).
+        p = f"test/gzsl/{anchor}/ridge/k0/"
+        assert 0.0 <= out[p + "unseen_genus_acc"] <= 1.0 and out[p + "unseen_n_errors"] >= 0
+        assert out[p + "unseen_error_tree_dist"] == out[p + "unseen_error_taxonomy_dist"]
+        assert out[p + "unseen_error_tree_dist"] is None or 1.0 <= out[p + "unseen_error_tree_dist"] <= 2.0
+    assert out["error_tree"] == "taxonomy"
     null = read_permutation_null(tmp_path / "a" / "gzsl")
     assert null["sgt_raw/ridge/zsl_top1"].shape == (3,)
     assert 1 / 4 <= out["test/gzsl/sgt_raw/aligned/p_zsl_top1"] <= 1.0

@@ -8,8 +8,9 @@ outputs, drops the duplicates that ``DistributedSampler`` pads in (same ``index`
 ``{stage}/knn/{name}`` on every rank (identical values), so ``ModelCheckpoint(monitor="val/knn/acc")``
 works under DDP. Beside the KNN, ``{stage}/ncm/{name}`` (no top-k) scores nearest-class-mean prediction over
 the same embeddings, a class-balanced diagnostic the paper does not report (both from
-``visgen.eval.stage.evaluate_embeddings``). At test, rank 0 writes ``metrics.json`` (with ``metrics_version``),
-``embeddings.npz`` and ``per_species.csv``.
+``visgen.eval.stage.evaluate_embeddings``); so does where the KNN's errors land (``{stage}/knn/genus_acc``,
+``{stage}/knn/error_tree_dist`` ..., along the ``species_distances`` that ``visgen.run`` builds). At test,
+rank 0 writes ``metrics.json`` (with ``metrics_version``), ``embeddings.npz`` and ``per_species.csv``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from visgen.eval.knn import Metric
 from visgen.eval.metrics import group_accuracy, per_species_table
+from visgen.eval.mistakes import SpeciesDistances
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
 from visgen.results import write_embeddings, write_metrics, write_per_species
 
@@ -79,6 +81,8 @@ class KnnEvalCallback(L.Callback):
         rare_classes: rare class indices; default ``trainer.datamodule.rare_classes``.
         buckets: [C] shot buckets; default ``trainer.datamodule.shot_buckets``.
         extra: JSON-able facts copied into metrics.json (the pipeline passes ``stage`` and ``profile``).
+        species_distances: the classes' genera and tree distances (``visgen.run.outcomes``), in the order of
+            ``class_names``; None = genus and taxonomy from the class names, no tree distance.
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class KnnEvalCallback(L.Callback):
         rare_classes: Sequence[int] | None = None,
         buckets: Sequence[str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        species_distances: SpeciesDistances | None = None,
     ) -> None:
         self.k = k
         self.metric: Metric = metric
@@ -98,6 +103,7 @@ class KnnEvalCallback(L.Callback):
         self.rare_classes = [int(c) for c in rare_classes] if rare_classes is not None else None
         self.buckets = list(buckets) if buckets is not None else None
         self.extra = dict(extra or {})
+        self.species_distances = species_distances
         self._outputs: dict[int, list[dict[str, Tensor]]] = {QUERY: [], GALLERY: [], HELD_OUT: []}
         self.last_metrics: dict[str, float] = {}
 
@@ -194,6 +200,19 @@ class KnnEvalCallback(L.Callback):
             (list(buckets) if buckets is not None else None),
         )
 
+    def _distances(self, trainer: L.Trainer, names: list[str]) -> SpeciesDistances | None:
+        """The distances for ``names``: the given ones (which must name the same classes), else genus and taxonomy
+        from real class names; None when the classes have no names (labels only)."""
+        if self.species_distances is not None:
+            if list(self.species_distances.class_names) != names:
+                raise RuntimeError(
+                    "KnnEvalCallback: species_distances name other classes than the data "
+                    f"({len(self.species_distances.class_names)} vs {len(names)} names)"
+                )
+            return self.species_distances
+        named = self.class_names or getattr(getattr(trainer, "datamodule", None), "class_names", None)
+        return SpeciesDistances.names_only(names) if named else None
+
     @staticmethod
     def _extra_queries(trainer: L.Trainer, stage: str, q_idx: np.ndarray, which: int = QUERY) -> np.ndarray:
         """bool [M]: test queries that ForamSim's test floor added (``datamodule.extra_test``, by split
@@ -215,7 +234,7 @@ class KnnEvalCallback(L.Callback):
         extra = self._extra_queries(trainer, stage, q_idx, which)
         scores, pred = evaluate_embeddings(
             g_emb, g_lab, q_emb, q_lab, num_classes=len(names), k=self.k, metric=self.metric,
-            rare_classes=rare, buckets=buckets, overall_mask=~extra,
+            rare_classes=rare, buckets=buckets, overall_mask=~extra, distances=self._distances(trainer, names),
         )  # fmt: skip
         # Named class groups of the data (the image-only species of data.classes=all): their own accuracy.
         for group, members in (
@@ -232,10 +251,11 @@ class KnnEvalCallback(L.Callback):
         if trainer.is_global_zero:
             log.info(
                 "%s knn (k=%d, %s): acc %.4f, per-class %.4f, rare %.4f over %d queries%s, %d gallery "
-                "(nearest class mean: per-class %.4f, rare %.4f)",
+                "(nearest class mean: per-class %.4f, rare %.4f; genus %.4f, error tree distance %.3f)",
                 prefix, self.k, self.metric, scores["knn/acc"], scores["knn/per_class_acc"], scores["knn/rare_acc"],
                 len(q_lab), f" ({int(extra.sum())} test-floor extras, not in acc)" if extra.any() else "", len(g_lab),
                 scores["ncm/per_class_acc"], scores["ncm/rare_acc"],
+                scores.get("knn/genus_acc", math.nan), scores.get("knn/error_tree_dist", math.nan),
             )  # fmt: skip
         if stage == "test" and which == QUERY and self.out_dir is not None and trainer.is_global_zero:
             n_train = np.bincount(g_lab, minlength=len(names))
@@ -277,6 +297,8 @@ class KnnEvalCallback(L.Callback):
             n_queries=len(queries[1]),
             n_queries_extra=int(extra.sum()),
             n_gallery=len(gallery[1]),
+            # What knn/error_tree_dist measures along: "taxonomy", the ForamSim tree source, or null (none).
+            error_tree=self.species_distances.source if self.species_distances is not None else None,
             metrics_version=METRICS_VERSION,
             **self.extra,
         )

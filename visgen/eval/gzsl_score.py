@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from visgen.eval.align_head import fit_align_head
+from visgen.eval.mistakes import SpeciesDistances
 from visgen.eval.zeroshot import (
     METHODS,
     auroc,
@@ -44,7 +45,8 @@ class CellFeatures:
 
     ``support`` holds every target species' withheld training images in the data module's seeded order
     (the first k of a species are its k-shot support). ``seen``: classes with training images that are
-    not targets; ``targets``: the held-out (or k-shot) classes.
+    not targets; ``targets``: the held-out (or k-shot) classes. ``distances``: the classes' genera and tree
+    distances; given, the scores also say where the targets' errors land (``zeroshot.unseen_mistakes``).
     """
 
     train_x: np.ndarray
@@ -59,6 +61,7 @@ class CellFeatures:
     seen: list[int]
     targets: list[int]
     num_classes: int
+    distances: SpeciesDistances | None = None
 
 
 def reduce_features(cell: CellFeatures, dims: int) -> CellFeatures:
@@ -125,7 +128,8 @@ def _score(
         scores = test @ protos.T if unit else -sq_distances(test, protos)
         listed = set(cell.seen) | set(cell.targets)
         scores[:, [c for c in range(cell.num_classes) if c not in listed]] = -np.inf
-        out[int(k)] = {**gzsl_metrics(scores, cell.test_y, cell.targets, cell.seen), "novelty_auroc": novelty}
+        metrics = gzsl_metrics(scores, cell.test_y, cell.targets, cell.seen, distances=cell.distances)
+        out[int(k)] = {**metrics, "novelty_auroc": novelty}
     return out
 
 

@@ -6,7 +6,8 @@ same numbers by construction.
 
 ``METRICS_VERSION`` names what a ``metrics.json`` holds; bump it whenever this function gains a metric, so
 cached pretrainings written before are re-evaluated instead of reported with a blank column:
-1 = ``knn/*`` only; 2 = ``knn/*`` + ``ncm/*``.
+1 = ``knn/*`` only; 2 = ``knn/*`` + ``ncm/*``; 3 = + where the KNN's errors land (``knn/genus_acc``,
+``knn/error_tree_dist`` ..., ``visgen.eval.mistakes``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 
 from visgen.eval.knn import Metric, knn_predict, nearest_mean_predict
 from visgen.eval.metrics import knn_metrics
+from visgen.eval.mistakes import SpeciesDistances, mistake_metrics
 
-METRICS_VERSION = 2
+METRICS_VERSION = 3
 
 
 def evaluate_embeddings(
@@ -33,6 +35,7 @@ def evaluate_embeddings(
     rare_classes: Collection[int] | None = None,
     buckets: Sequence[str] | None = None,
     overall_mask: np.ndarray | None = None,
+    distances: SpeciesDistances | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """k-NN metrics (``knn/<name>``) and nearest-class-mean metrics (``ncm/<name>``, no top-k).
 
@@ -42,6 +45,8 @@ def evaluate_embeddings(
         num_classes: C.
         k, metric: the KNN's neighbours and distance (5, Euclidean in the paper).
         rare_classes, buckets, overall_mask: as ``visgen.eval.metrics.knn_metrics``.
+        distances: the classes' genera and distances; given, the KNN's predictions also get
+            ``knn/genus_acc``, ``knn/error_tree_dist`` ... (``visgen.eval.mistakes.MISTAKE_KEYS``).
 
     Returns:
         ``({"knn/acc": ..., "ncm/rare_acc": ..., ...}, knn predictions int [M])``; values are fractions,
@@ -56,4 +61,11 @@ def evaluate_embeddings(
     ncm = knn_metrics(ncm_pred, query_labels, ncm_pred[:, None], overall_mask=overall_mask, **groups)
     scores = {f"knn/{name}": value for name, value in knn.items()}
     scores.update({f"ncm/{name}": value for name, value in ncm.items() if not name.startswith("top")})
+    if distances is not None:
+        if len(distances.class_names) != num_classes:
+            raise ValueError(
+                f"evaluate_embeddings: {len(distances.class_names)} class names for {num_classes} classes"
+            )
+        mistakes = mistake_metrics(pred, query_labels, distances, overall_mask=overall_mask)
+        scores.update({f"knn/{name}": value for name, value in mistakes.items()})
     return scores, pred

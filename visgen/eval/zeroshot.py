@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from visgen.eval.mistakes import SpeciesDistances, mistake_metrics
+
 #: The GZSL anchor ladder, strongest positive control first (``visgen/run/gzsl.py`` builds each rung), and the two
 #: ways an anchor becomes a prototype (``visgen/eval/gzsl_score.py``); their names key ``test/gzsl/<anchor>/<method>``.
 LADDER: tuple[str, ...] = (
@@ -160,7 +162,12 @@ def restrict(
 
 
 def gzsl_metrics(
-    scores: np.ndarray, labels: np.ndarray, targets: Sequence[int], seen: Sequence[int], topk: int = 5
+    scores: np.ndarray,
+    labels: np.ndarray,
+    targets: Sequence[int],
+    seen: Sequence[int],
+    topk: int = 5,
+    distances: SpeciesDistances | None = None,
 ) -> dict[str, float]:
     """GZSL metrics of test ``scores`` [N, C] over all classes.
 
@@ -169,7 +176,7 @@ def gzsl_metrics(
         classes), ``seen_acc`` (per-class top-1 over seen species), ``h`` (harmonic mean of seen_acc and
         unseen_top1), ``zsl_top1``: per-class top-1 of the targets' images among the targets only
         (chance = 1 / number of targets), and ``ausuc`` (``ausuc``: seen-unseen trade-off over every
-        calibration).
+        calibration); with ``distances``, also where the targets' errors land (``unseen_mistakes``).
     """
     targets, seen = list(targets), list(seen)
     u1 = per_class_topk(scores, labels, targets, 1)
@@ -183,6 +190,49 @@ def gzsl_metrics(
         "h": 0.0 if u1 + s1 == 0 else 2 * u1 * s1 / (u1 + s1),
         "zsl_top1": zsl,
         "ausuc": ausuc(scores, labels, targets, seen),
+        **(unseen_mistakes(scores, labels, targets, distances) if distances is not None else {}),
+    }
+
+
+def tied_top1(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's top-1 class, a tie (as ``topk_hits``: equal up to a relative 1e-9) split evenly.
+
+    Args:
+        scores: [N, C], every row with a finite maximum.
+
+    Returns:
+        ``(row [P], pred [P], weight [P])``: one entry per (image, tied top class), weight 1 / (classes tied in
+        that row), so each image's weights sum to 1.
+    """
+    top = scores.max(axis=1, keepdims=True)
+    tied = scores >= top - 1e-9 * np.maximum(1.0, np.abs(top))
+    row, pred = np.nonzero(tied)
+    return row, pred, 1.0 / tied.sum(axis=1)[row]
+
+
+def unseen_mistakes(
+    scores: np.ndarray, labels: np.ndarray, targets: Sequence[int], distances: SpeciesDistances
+) -> dict[str, float]:
+    """Where the target species' test images land when predicted among ALL classes (as ``unseen_top1``).
+
+    Args:
+        scores: [N, C] test scores; labels: int [N].
+        targets: the target (unseen) classes; only their images count.
+        distances: the classes' genera and distances (``visgen.eval.mistakes``).
+
+    Returns:
+        ``unseen_genus_acc`` (per-class mean over the targets, as ``unseen_top1``), ``unseen_error_tree_dist``
+        and ``unseen_error_taxonomy_dist`` (over the errors of all target images), ``unseen_n_errors``; a
+        tied maximum counts each tied class with an even share.
+    """
+    rows = np.flatnonzero(np.isin(labels, list(targets)))
+    row, pred, weight = tied_top1(scores[rows])
+    m = mistake_metrics(pred, labels[rows][row], distances, weight=weight)
+    return {
+        "unseen_genus_acc": m["genus_per_class_acc"],
+        "unseen_error_tree_dist": m["error_tree_dist"],
+        "unseen_error_taxonomy_dist": m["error_taxonomy_dist"],
+        "unseen_n_errors": m["n_errors"],
     }
 
 

@@ -32,7 +32,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("H", "h"),
     ("AUSUC", "ausuc"),
     ("novelty AUROC", "novelty_auroc"),
+    ("unseen genus", "unseen_genus_acc"),
+    ("unseen err dist", "unseen_error_tree_dist"),
 )
+#: Columns that are not fractions: shown as they are, not as percentages.
+UNSCALED: frozenset[str] = frozenset({"unseen_error_tree_dist"})
 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float, float, int]:
@@ -71,7 +75,9 @@ def _label(lam: float | None) -> str:
 
 
 def _value(cell: dict[str, Any], anchor: str, method: str, key: str, k: int = 0) -> float:
-    return float(cell["metrics"].get(f"test/gzsl/{anchor}/{method}/k{k}/{key}", float("nan")))
+    """One metric of a cell; NaN where it is undefined (null) or the cell predates it."""
+    value = cell["metrics"].get(f"test/gzsl/{anchor}/{method}/k{k}/{key}")
+    return float("nan") if value is None else float(value)
 
 
 def pooled_p(cells: Sequence[dict[str, Any]], anchor: str, method: str, key: str = "zsl_top1") -> float:
@@ -112,13 +118,15 @@ def paired_gap(cells: Sequence[dict[str, Any]], anchor: str, method: str, k: int
     )
 
 
-def _fmt(stat: tuple[float, float, float, int]) -> str:
+def _fmt(stat: tuple[float, float, float, int], key: str = "") -> str:
+    """``mean [low, high]`` in % (``UNSCALED`` keys as they are, two decimals); "–" when undefined."""
     mean, low, high, _ = stat
+    scale, digits = (1.0, 2) if key in UNSCALED else (100.0, 1)
     if mean != mean:
         return "–"
     if low != low:
-        return f"{100 * mean:.1f}"
-    return f"{100 * mean:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+        return f"{scale * mean:.{digits}f}"
+    return f"{scale * mean:.{digits}f} [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
 
 
 def _word(cells: Sequence[dict[str, Any]], word: str) -> str:
@@ -271,7 +279,11 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         "all species (GZSL); H: harmonic mean of seen per-class and unseen top-1; AUSUC: area under the seen–unseen "
         "per-class accuracy curve traced by every constant subtracted from the seen species' scores (Chao et al. "
         "2016; no calibration chosen on data); novelty AUROC: seen vs target test "
-        "images by distance to the nearest seen prototype over that species' spread. Mean over cells with the "
+        "images by distance to the nearest seen prototype over that species' spread. Unseen genus: per-class "
+        "fraction of the targets' test images (predicted among all species) whose predicted species is in their "
+        "genus; unseen err dist: mean distance between predicted and true species over those images' errors "
+        "(ForamSim: patristic on the generator's tree, unit root-to-tip depth, 0–2; real images: 1 within a "
+        "genus, 2 across; – where a cell predates it), both at k = 0. Mean over cells with the "
         "t-based 95 % interval (df = n − 1); p: permutation p-value of the mean ZSL top-1 against anchors permuted "
         "across species (the map / head refitted per permutation; pooled over cells).",
         "",
@@ -288,7 +300,7 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
         ]
         lines.append("|" + "---|" * (len(COLUMNS) + 4))
         for r in (r for r in rows if r["lambda"] == lam):
-            cells_md = " | ".join(_fmt(r[k]) for _, k in COLUMNS)
+            cells_md = " | ".join(_fmt(r[k], k) for _, k in COLUMNS)
             p = "" if r["p"] != r["p"] else f"{r['p']:.3f}"
             lines.append(f"| {r['anchor']} | {r['method']} | {r['zsl_top1'][3]} | {cells_md} | {p} |")
         lines.append("")

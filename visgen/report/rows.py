@@ -23,6 +23,14 @@ DIAGNOSTICS: dict[str, str] = {
     "clf_per_class_acc": "test/clf/per_class_acc",
     "clf_rare_acc": "test/clf/rare_acc",
 }
+#: Where the KNN's errors land (``visgen.eval.mistakes``), as ``{name: metrics.json key}``: every table shows them,
+#: with "–" for runs evaluated before they existed.
+OUTCOMES: dict[str, str] = {
+    "genus_per_class_acc": "test/knn/genus_per_class_acc",
+    "error_tree_dist": "test/knn/error_tree_dist",
+}
+#: Metrics that are not fractions: kept as they are instead of as percentages.
+UNSCALED: frozenset[str] = frozenset({"error_tree_dist"})
 #: Row order: the paper's Table 1 (rows 1-7), then Fig. 9a, then our variants and controls.
 TABLE_ORDER: tuple[str, ...] = (
     "tl", "tl_softmax", "rtl", "rtl_softmax", "baseline", "ltr", "align", "ltr_align",
@@ -44,7 +52,7 @@ class TableRow:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     n_ok: int = 0
-    #: per metric, seed -> value (percent), for comparisons paired by seed
+    #: per metric, seed -> value (percent; ``UNSCALED`` ones as they are), for comparisons paired by seed
     by_seed: dict[str, dict[int, float]] = field(default_factory=dict)
     published: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -70,9 +78,10 @@ def _order_key(row: TableRow) -> tuple[int, tuple[str, ...], int, str]:
 
 
 def table_values(rec: RunRecord) -> dict[str, float]:
-    """The table's metrics of one finished job, as fractions, keyed as ``METRICS`` and ``DIAGNOSTICS``."""
+    """The table's metrics of one finished job, as in metrics.json, keyed as ``METRICS``, ``DIAGNOSTICS`` and
+    ``OUTCOMES``."""
     raw = rec.metrics()
-    keys = {**{m: f"test/knn/{m}" for m in METRICS}, **DIAGNOSTICS}
+    keys = {**{m: f"test/knn/{m}" for m in METRICS}, **DIAGNOSTICS, **OUTCOMES}
     return {m: raw[key] for m, key in keys.items() if key in raw and not math.isnan(raw[key])}
 
 
@@ -82,7 +91,8 @@ def row_axes(records: Sequence[RunRecord]) -> list[str]:
 
 
 def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float]]) -> list[TableRow]:
-    """Group runs by experiment, λ and every other varied axis; mean and sample std (ddof = 1; 0 for one seed) in %."""
+    """Group runs by experiment, λ and every other varied axis; mean and sample std (ddof = 1; 0 for one seed) in %
+    (``UNSCALED`` metrics in their own units)."""
     extra = row_axes(records)
     rows = []
     for key, recs in group(records, [*FIXED_AXES, *extra]).items():
@@ -104,10 +114,11 @@ def aggregate(records: Sequence[RunRecord], published: dict[str, dict[str, float
             test_selected=any(r.extra.get("selection") == "test" for r in recs),
         )
         values = {id(r): table_values(r) for r in ok}
-        for m in (*METRICS, *DIAGNOSTICS):
+        for m in (*METRICS, *DIAGNOSTICS, *OUTCOMES):
+            scale = 1.0 if m in UNSCALED else 100.0
             have = [r for r in ok if m in values[id(r)]]
-            vals = [100.0 * values[id(r)][m] for r in have]
-            row.by_seed[m] = {r.seed: 100.0 * values[id(r)][m] for r in have if isinstance(r.seed, int)}
+            vals = [scale * values[id(r)][m] for r in have]
+            row.by_seed[m] = {r.seed: scale * values[id(r)][m] for r in have if isinstance(r.seed, int)}
             if vals:
                 row.mean[m] = statistics.fmean(vals)
                 row.std[m] = statistics.stdev(vals) if len(vals) > 1 else 0.0

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from visgen.results import RunRecord, annotate_metrics, write_anchors
+from visgen.run.outcomes import species_distances
 from visgen.run.stages import best_checkpoint, load_net_weights, log_to_wandb, speed_up
 from visgen.run.trainer import build_trainer, finish_wandb
 
@@ -58,8 +59,9 @@ def align_stage(
         scheduler=instantiate(cfg.align.scheduler) if cfg.align.scheduler is not None else None,
     )
     trainer, checkpoint = build_trainer(
-        cfg, "align", stage_dir, stage_dir / "checkpoints", int(cfg.align.epochs)
-    )
+        cfg, "align", stage_dir, stage_dir / "checkpoints", int(cfg.align.epochs),
+        species_distances(cfg, dm.class_names),
+    )  # fmt: skip
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
         best = best_checkpoint(checkpoint, stage_dir / "checkpoints")

@@ -37,6 +37,7 @@ from visgen.eval.gzsl_score import (
 )
 from visgen.resources import data_path
 from visgen.results import RunRecord, write_metrics, write_permutation_null
+from visgen.run.outcomes import species_distances
 from visgen.run.stages import load_net_weights
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,11 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
     f = extract_features(cfg, dm, weights)
     seen = sorted({int(c) for c in f["train_y"]} - set(targets))
     on_seen = ~np.isin(f["train_y"], targets)  # k-shot targets' kept images enter only as support
+    distances = species_distances(cfg, names)  # where the targets' errors land, along the data's tree
     cell = CellFeatures(
         f["train_x"][on_seen], f["train_e"][on_seen], f["train_y"][on_seen],
         f["test_x"], f["test_e"], f["test_y"], f["support_x"], f["support_e"], f["support_y"],
-        seen, targets, len(names),
+        seen, targets, len(names), distances,
     )  # fmt: skip
     kept = explained_variance(cell.train_x, int(g.head.pca_dims))
     cell = reduce_features(cell, int(g.head.pca_dims))
@@ -177,6 +179,7 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         "pca_variance_kept": kept,
         "permutations": int(g.permutation.n),
         "test_images": {names[c]: int((cell.test_y == c).sum()) for c in targets},
+        "error_tree": distances.source,
     }
     payload = {"profile": str(cfg.profile.name), "stage": "gzsl", **facts, **metrics}
     write_metrics(stage_dir, payload)

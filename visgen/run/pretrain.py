@@ -13,8 +13,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from visgen.eval.mistakes import SpeciesDistances
 from visgen.results import RunRecord, annotate_metrics, write_config
 from visgen.run.cache import PretrainCache, pretrain_relevant
+from visgen.run.outcomes import species_distances
 from visgen.run.refresh import refresh_metrics
 from visgen.run.stages import best_checkpoint, load_net_weights, log_to_wandb, speed_up
 from visgen.run.trainer import build_trainer, finish_wandb
@@ -71,6 +73,7 @@ def _pretrain_or_reuse(
     """The pretraining stage proper (see ``pretrain_stage``)."""
     stage_dir = run_dir / "pretrain"
     start = time.time()
+    distances = species_distances(cfg, dm.class_names)
     if cache.is_complete():
         log.info(
             "pretraining %s already complete: reusing %s (nothing is trained twice)", cache.key, cache.dir
@@ -78,7 +81,12 @@ def _pretrain_or_reuse(
         here = "cpu" if cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available() else "cuda"
         if note := cache.reuse_note(here, torch.get_num_threads()):
             log.warning(note)
-        refresh_metrics(cache.dir, buckets=dm.shot_buckets, extra_test=getattr(dm, "extra_test", None))
+        refresh_metrics(
+            cache.dir,
+            buckets=dm.shot_buckets,
+            extra_test=getattr(dm, "extra_test", None),
+            distances=distances,
+        )
         cache.restore_outputs(stage_dir)
         annotate_metrics(stage_dir, profile=cfg.profile.name, stage="pretrain")
         record.stages["pretrain"] = {
@@ -95,12 +103,14 @@ def _pretrain_or_reuse(
     L.seed_everything(int(cfg.seed), workers=True)
     module = build_pretrain_module(cfg, dm.num_classes)
     speed_up(module.net, compile_model=bool(cfg.model.compile))
-    trainer, checkpoint = build_trainer(cfg, "pretrain", stage_dir, cache.dir, int(cfg.trainer.max_epochs))
+    trainer, checkpoint = build_trainer(
+        cfg, "pretrain", stage_dir, cache.dir, int(cfg.trainer.max_epochs), distances
+    )
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
         best = best_checkpoint(checkpoint, cache.dir)
         if cfg.ltr.get("balancing"):
-            module, trainer, best = _weight_balancing_stage2(cfg, dm, stage_dir, cache, best)
+            module, trainer, best = _weight_balancing_stage2(cfg, dm, stage_dir, cache, best, distances)
         trainer.test(module, datamodule=dm, ckpt_path=str(best), weights_only=False)
         log_to_wandb(trainer, stage_dir)
     finally:
@@ -129,7 +139,12 @@ def _pretrain_or_reuse(
 
 
 def _weight_balancing_stage2(
-    cfg: DictConfig, dm: Any, stage_dir: Path, cache: PretrainCache, stage1_best: Path
+    cfg: DictConfig,
+    dm: Any,
+    stage_dir: Path,
+    cache: PretrainCache,
+    stage1_best: Path,
+    distances: SpeciesDistances,
 ) -> tuple[Any, L.Trainer, Path]:
     """Alshammari et al.'s stage 2: frozen trunk, class-balanced CE, MaxNorm, from stage 1's best weights."""
     s2 = cfg.ltr.stage2
@@ -147,7 +162,9 @@ def _weight_balancing_stage2(
     load_net_weights(module.net, stage1_best)
     speed_up(module.net, compile_model=bool(cfg.model.compile))
     stage2_dir = cache.dir / "stage2"
-    trainer, checkpoint = build_trainer(cfg, "pretrain_stage2", stage_dir, stage2_dir, int(s2.epochs))
+    trainer, checkpoint = build_trainer(
+        cfg, "pretrain_stage2", stage_dir, stage2_dir, int(s2.epochs), distances
+    )
     # An interrupted stage 2 continues from its own last.ckpt (stage 1's lies one folder up).
     resume = stage2_dir / "last.ckpt"
     if resume.is_file():

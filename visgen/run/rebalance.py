@@ -28,6 +28,7 @@ from visgen.eval.knn import nearest_mean_predict
 from visgen.eval.metrics import knn_metrics, per_species_table
 from visgen.eval.stage import evaluate_embeddings
 from visgen.results import RunRecord, annotate_metrics
+from visgen.run.outcomes import species_distances
 from visgen.run.stages import load_net_weights
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def _score_and_write(
     q_lab, q_idx = (t.cpu().numpy() for t in split["test"][1:])
     extra = np.asarray(dm.extra_test, dtype=bool)[q_idx]
     groups = {"num_classes": len(names), "rare_classes": rare, "buckets": list(dm.shot_buckets)}
+    distances = species_distances(cfg, names)
     scores, pred = evaluate_embeddings(
         emb["train"][0],
         g_lab,
@@ -120,6 +122,7 @@ def _score_and_write(
         k=int(knn.k),
         metric=knn.metric,
         overall_mask=~extra,
+        distances=distances,
         **groups,
     )
     clf = knn_metrics(clf_pred, q_lab, clf_pred[:, None], overall_mask=~extra, **groups)
@@ -128,7 +131,7 @@ def _score_and_write(
     table = per_species_table(
         pred, q_lab, class_names=names, n_train=n_train, rare_classes=rare, buckets=groups["buckets"]
     )
-    writer = KnnEvalCallback(k=int(knn.k), metric=knn.metric, out_dir=stage_dir)
+    writer = KnnEvalCallback(k=int(knn.k), metric=knn.metric, out_dir=stage_dir, species_distances=distances)
     writer.write_outputs(
         {f"test/{k}": v for k, v in scores.items()}, names, rare, table,
         (emb["train"][0], g_lab, g_idx), (emb["test"][0], q_lab, q_idx), extra,

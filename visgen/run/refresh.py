@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from visgen.eval.mistakes import SpeciesDistances
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
 from visgen.results import EMBEDDINGS_NPZ, METRICS_JSON, read_embeddings, read_metrics, write_metrics
 
@@ -25,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def refresh_metrics(
-    stage_dir: Path, *, buckets: Sequence[str] | None, extra_test: Sequence[bool] | None
+    stage_dir: Path,
+    *,
+    buckets: Sequence[str] | None,
+    extra_test: Sequence[bool] | None,
+    distances: SpeciesDistances | None = None,
 ) -> bool:
     """Re-evaluate ``stage_dir/metrics.json`` from ``stage_dir/embeddings.npz`` if it predates ``METRICS_VERSION``.
 
@@ -34,6 +39,8 @@ def refresh_metrics(
         buckets: the data module's per-class shot buckets [C] (not stored in the npz).
         extra_test: the data module's test-floor flags by test-split position, used only when the npz is
             older than its ``query_extra`` array; None = no test floor.
+        distances: the run's species distances (``visgen.run.outcomes``), as the callback got them; None =
+            genus and taxonomy from the stored species names, no tree distance (as the callback without them).
 
     Returns:
         True if the file was rewritten, False if it was already current.
@@ -47,11 +54,13 @@ def refresh_metrics(
     species = [str(s) for s in z["species"]]
     rare = old.get("rare_species")
     extra = _query_extra(z, extra_test)
+    if distances is not None and list(distances.class_names) != species:
+        raise ValueError(f"{stage_dir}: the species distances name other classes than {EMBEDDINGS_NPZ}")
     scores, _ = evaluate_embeddings(
         z["gallery_embeddings"], z["gallery_labels"], z["query_embeddings"], z["query_labels"],
         num_classes=len(species), k=int(old["k"]), metric=old["metric"],
         rare_classes=None if rare is None else [species.index(name) for name in rare],
-        buckets=buckets, overall_mask=~extra,
+        buckets=buckets, overall_mask=~extra, distances=distances or SpeciesDistances.names_only(species),
     )  # fmt: skip
     new = {f"test/{name}": None if math.isnan(v) else v for name, v in scores.items()}
     changed = {key: (old[key], new[key]) for key in new if key in old and not _same(old[key], new[key])}
@@ -65,6 +74,7 @@ def refresh_metrics(
         **old,
         **new,
         "n_queries_extra": int(extra.sum()),
+        "error_tree": distances.source if distances is not None else None,
         "metrics_version": METRICS_VERSION,
     }
     write_metrics(

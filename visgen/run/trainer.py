@@ -10,11 +10,20 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from visgen.eval.mistakes import SpeciesDistances
+
 
 def build_trainer(
-    cfg: DictConfig, stage: str, stage_dir: Path, ckpt_dir: Path, max_epochs: int
+    cfg: DictConfig,
+    stage: str,
+    stage_dir: Path,
+    ckpt_dir: Path,
+    max_epochs: int,
+    species_distances: SpeciesDistances | None = None,
 ) -> tuple[L.Trainer, Any]:
     """One Lightning Trainer per stage, writing its outputs to ``stage_dir`` and checkpoints to ``ckpt_dir``.
+
+    ``species_distances`` (``visgen.run.outcomes``) go to the evaluation callback, which scores where errors land.
 
     Returns:
         The trainer and its ModelCheckpoint (for ``best_model_path``).
@@ -26,7 +35,9 @@ def build_trainer(
             continue
         if "out_dir" in node:
             extra = {"stage": stage.removesuffix("_stage2"), "profile": str(cfg.profile.name)}
-            callbacks.append(instantiate(node, out_dir=str(stage_dir), extra=extra))
+            # A partial, then the call: the distances are an object with arrays, not config for Hydra to merge.
+            evaluation = instantiate(node, out_dir=str(stage_dir), extra=extra, _partial_=True)
+            callbacks.append(evaluation(species_distances=species_distances))
         elif "dirpath" in node:
             callbacks.append(instantiate(node, dirpath=str(ckpt_dir)))
             if node.get("monitor") == cfg.monitor:
