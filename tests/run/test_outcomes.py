@@ -10,7 +10,6 @@ import pytest
 
 from tests.pipeline_fixtures import compose_cfg
 from visgen.callbacks.knn_eval import KnnEvalCallback
-from visgen.errors import UserInputError
 from visgen.eval.mistakes import taxonomy_distance
 from visgen.genetics.species import species_table
 from visgen.run.outcomes import species_distances
@@ -43,14 +42,6 @@ def test_forams_sim_is_measured_along_the_generator_tree() -> None:
             assert d.tree[a, b] == pytest.approx(want, abs=1e-12), (x, y)
     assert d.source == "kmer_upgma"
     assert 0.0 < d.tree[0, 1] < 2.0  # a pair that meets below the root: the case is not all-or-nothing
-
-
-def test_an_unknown_sim_tree_is_one_line() -> None:
-    cfg = compose_cfg(["data=synthetic", "+data.sim_tree=coalescent"])
-    with pytest.raises(
-        UserInputError, match=r"^data.sim_tree='coalescent': .* use data.sim_tree=kmer_upgma$"
-    ):
-        species_distances(cfg, CLASSES)
 
 
 def test_the_trainer_hands_the_distances_to_the_evaluation_callback(tmp_path: Path) -> None:

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from visgen.data.layouts.index import ImageIndex
 from visgen.errors import UserInputError
+
+#: species -> their shared-path covariance [S, S] on a tree (unit tip depth).
+SpeciesCovariance = Callable[[list[str]], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,16 @@ class DataLayout(ABC):
     @classmethod
     def train_counts(cls, data: Mapping[str, Any]) -> Mapping[str, int] | None:
         """Training images per species known without scanning (a generator knows them), else None."""
+        return None
+
+    @classmethod
+    def species_tree(cls, data: Mapping[str, Any]) -> tuple[str, SpeciesCovariance] | None:
+        """The tree the images' species evolved along, when the source knows it (a generator does), else None.
+
+        Returns:
+            ``(tree name, covariance)`` where ``covariance(species) -> [S, S]`` is the shared-path covariance with
+            unit tip depth, over exactly the species asked for.
+        """
         return None
 
     @abstractmethod

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from visgen.data.layouts.base import DataLayout, LayoutFacts, ScanRequest, register_layout
+from visgen.data.layouts.base import DataLayout, LayoutFacts, ScanRequest, SpeciesCovariance, register_layout
 from visgen.data.layouts.folder import FolderLayout
 from visgen.data.layouts.index import ImageIndex
 from visgen.errors import UserInputError
@@ -53,6 +53,13 @@ class ForamSimLayout(DataLayout):
         from visgen.sim.forams_sim import train_counts
 
         return train_counts(float(data.get("scale", 1.0)), int(data.get("sim_seed", 0)))
+
+    @classmethod
+    def species_tree(cls, data: Mapping[str, Any]) -> tuple[str, SpeciesCovariance]:
+        """The generator's tree: ForamSim's traits evolve along it, so its errors are measured along it too."""
+        from visgen.sim.trees import kmer_upgma
+
+        return "kmer_upgma", lambda names: kmer_upgma.species_covariance(names)[0]
 
     def root(self) -> Path:
         """The generated folder (generated now if this setting has no complete cached copy)."""
