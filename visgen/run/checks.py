@@ -15,6 +15,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from visgen.data.layouts.folder import require_image_root
 from visgen.errors import UserInputError
+from visgen.eval.knn_settings import knn_index_problems
 from visgen.results import STAGES
 from visgen.sim.settings import check_config_data, config_keys, is_int
 
@@ -46,7 +47,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
-    ``metric`` and ``k``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
+    ``metric``, ``k``, ``index`` and ``index_settings``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
     ``align.reuse_features`` (which needs ``data.augment.train=false``); last, that a folder dataset's
     ``data.root`` is set and is a folder.
     """
@@ -75,6 +76,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
         _count("callbacks.knn_eval.k", knn.get("k"), 1, " (the paper: 5)")
+        problems = knn_index_problems(knn)
+        if problems:
+            raise UserInputError("; ".join(problems))
     _check_protocol(cfg, data)
     if "rebalance" in stages:
         _check_rebalance(cfg, stages)
