@@ -141,7 +141,14 @@ def test_queries_whose_cells_hold_fewer_than_k_are_searched_exactly(caplog: pyte
 
 
 def test_auto_nlist_keeps_39_training_points_per_cell() -> None:
-    assert [auto_nlist(n) for n in (10, 1000, 10_000, 1_000_000)] == [1, 25, 256, 4000]
+    assert [auto_nlist(n, n) for n in (10, 1000, 10_000, 1_000_000)] == [1, 25, 256, 4000]
+    assert auto_nlist(1_000_000, 65536) == 65536 // 39  # the training sample, not the gallery, bounds it
+
+
+def test_auto_nlist_follows_the_training_sample_into_the_built_index() -> None:
+    g, _ = clustered(4000, 1)
+    index, _ = build_index(g, "euclidean", "ivf_flat", IndexSettings(train_size=780))
+    assert faiss.extract_index_ivf(index).nlist == 20
 
 
 @pytest.mark.skipif(

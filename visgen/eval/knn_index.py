@@ -46,15 +46,25 @@ def _batches(x: np.ndarray, size: int, cosine: bool) -> Iterator[np.ndarray]:
         yield _prepared(x[start : start + size], cosine)
 
 
-def auto_nlist(n: int) -> int:
-    """IVF cells for ``n`` vectors: ``4·sqrt(n)``, at most ``n // 39`` (>= 39 training points per cell)."""
-    return max(1, min(int(4 * math.sqrt(n)), n // 39))
+def training_rows(n: int, settings: IndexSettings) -> int:
+    """How many of ``n`` gallery vectors train IVF/PQ: ``train_size`` of them, or all."""
+    return n if settings.train_size is None else min(settings.train_size, n)
+
+
+def auto_nlist(n: int, n_train: int) -> int:
+    """IVF cells for ``n`` vectors trained on ``n_train``: ``4·sqrt(n)``, at most ``n_train // 39``, since
+    FAISS's k-means wants >= 39 training points per cell."""
+    return max(1, min(int(4 * math.sqrt(n)), n_train // 39))
+
+
+def _nlist(n: int, settings: IndexSettings) -> int:
+    return settings.nlist or auto_nlist(n, training_rows(n, settings))
 
 
 def effective_kind(kind: IndexKind, n: int, d: int, settings: IndexSettings) -> tuple[IndexKind, str | None]:
     """The index actually built for an [n, d] gallery, and why it is not ``kind`` (None if it is)."""
     if kind in ("ivf_flat", "ivf_pq"):
-        nlist = settings.nlist or auto_nlist(n)
+        nlist = _nlist(n, settings)
         if n < nlist:
             return "flat", f"{kind} needs at least nlist={nlist} gallery vectors, got {n}"
     if kind == "ivf_pq":
@@ -85,7 +95,7 @@ def _empty_index(kind: IndexKind, d: int, n: int, metric: str, settings: IndexSe
         index = faiss.IndexHNSWFlat(d, settings.hnsw_m, faiss.METRIC_L2)
         index.hnsw.efSearch = settings.ef_search
         return index
-    nlist = settings.nlist or auto_nlist(n)
+    nlist = _nlist(n, settings)
     quantizer = faiss.IndexFlatL2(d)
     if kind == "ivf_flat":
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_L2)
@@ -122,7 +132,7 @@ def build_index(
     if _gpu_ok(built, settings):
         index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
     if built in ("ivf_flat", "ivf_pq"):
-        take = n if settings.train_size is None else min(settings.train_size, n)
+        take = training_rows(n, settings)
         rows = np.sort(np.random.default_rng(settings.seed).choice(n, size=take, replace=False))
         index.train(_prepared(gallery[rows], cosine))
     for chunk in _batches(gallery, settings.add_batch, cosine):

@@ -25,8 +25,9 @@ class IndexSettings:
     """Settings of the approximate indexes (``flat`` reads only ``add_batch``).
 
     Attributes:
-        nlist: IVF cells; None = ``4·sqrt(N)`` capped at ``N // 39`` (FAISS wants >= 39 training points
-            per cell), the usual rule of thumb, so a small gallery still gets a usable index.
+        nlist: IVF cells; None = ``4·sqrt(N)`` capped at (training rows) // 39, since FAISS's k-means
+            wants >= 39 training points per cell: the usual rule of thumb, and a small gallery still gets a
+            usable index.
         nprobe: IVF cells scanned per query (recall rises with it, speed falls).
         pq_m: PQ sub-vectors; must divide the embedding dimension.
         pq_nbits: bits per PQ code (2^nbits centroids per sub-vector).
