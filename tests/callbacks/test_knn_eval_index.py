@@ -36,7 +36,7 @@ def test_shipped_node_with_an_index_scores_like_brute_force(
         trainer.test(tiny_module(), datamodule=TinyDataModule())
     # 21 gallery vectors: HNSW's search breadth (64) covers all of them and IVF gets a single cell, so both
     # are exact here; IVF-PQ cannot train 256 centroids on 21 vectors and says it searches flat instead.
-    assert ("needs >= 256 vectors" in caplog.text) == (kind == "ivf_pq")
+    assert ("needs >= 256 training vectors" in caplog.text) == (kind == "ivf_pq")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     npz = dict(np.load(tmp_path / "embeddings.npz"))
     for name, value in oracle_metrics(npz, k=5).items():

@@ -111,9 +111,14 @@ def test_training_sample_is_seeded() -> None:
 @pytest.mark.parametrize(
     ("kind", "settings", "reason"),
     [
-        ("ivf_flat", IndexSettings(nlist=100), "needs at least nlist=100"),
+        ("ivf_flat", IndexSettings(nlist=100), "needs at least nlist=100 training vectors, got 80"),
+        (
+            "ivf_flat",
+            IndexSettings(nlist=10, train_size=9),
+            "needs at least nlist=10 training vectors, got 9",
+        ),
         ("ivf_pq", IndexSettings(pq_m=7), "does not divide"),
-        ("ivf_pq", IndexSettings(pq_m=8, nlist=4), "needs >= 256 vectors"),
+        ("ivf_pq", IndexSettings(pq_m=8, nlist=4), "needs >= 256 training vectors"),
     ],
 )
 def test_gallery_too_small_for_the_index_falls_back_to_flat(

@@ -73,6 +73,10 @@ def test_every_shipped_experiment_passes(experiment: str, profile: str) -> None:
             r"^callbacks.knn_eval.index_settings.nprob: unknown setting; use one of add_batch, ",
         ),
         (
+            "callbacks.knn_eval.index_settings.train_size=100",  # pq_nbits stays at its default 8
+            r"^callbacks.knn_eval.index_settings.train_size=100: fewer than the 2\^pq_nbits=256 PQ centroids; ",
+        ),
+        (
             "callbacks.knn_eval.index_settings.nlist=8",  # nprobe stays at its default 16
             r"^callbacks.knn_eval.index_settings.nprobe=16: more than nlist=8 cells; lower nprobe to <= nlist$",
         ),

@@ -63,17 +63,20 @@ def _nlist(n: int, settings: IndexSettings) -> int:
 
 def effective_kind(kind: IndexKind, n: int, d: int, settings: IndexSettings) -> tuple[IndexKind, str | None]:
     """The index actually built for an [n, d] gallery, and why it is not ``kind`` (None if it is)."""
+    # k-means needs at least as many training vectors as centroids: IVF's nlist cells, PQ's 2^nbits codes.
+    n_train = training_rows(n, settings)
     if kind in ("ivf_flat", "ivf_pq"):
         nlist = _nlist(n, settings)
-        if n < nlist:
-            return "flat", f"{kind} needs at least nlist={nlist} gallery vectors, got {n}"
+        if n_train < nlist:
+            return "flat", f"{kind} needs at least nlist={nlist} training vectors, got {n_train} of {n}"
     if kind == "ivf_pq":
         if d % settings.pq_m:
             return "flat", f"ivf_pq: pq_m={settings.pq_m} does not divide the embedding dimension {d}"
-        if n < 2**settings.pq_nbits:
+        if n_train < 2**settings.pq_nbits:
+            need = 2**settings.pq_nbits
             return (
                 "flat",
-                f"ivf_pq: pq_nbits={settings.pq_nbits} needs >= {2**settings.pq_nbits} vectors, got {n}",
+                f"ivf_pq: pq_nbits={settings.pq_nbits} needs >= {need} training vectors, got {n_train}",
             )
     return kind, None
 

@@ -115,4 +115,16 @@ def knn_index_problems(knn: Mapping[str, Any], key: str = "callbacks.knn_eval") 
         problems.append(
             f"{key}.index_settings.nprobe={nprobe}: more than nlist={nlist} cells; lower nprobe to <= nlist"
         )
+    train = given.get("train_size", IndexSettings.train_size)
+    if _is_int(train) and train >= 1:
+        if _is_int(nlist) and train < nlist:
+            problems.append(
+                f"{key}.index_settings.train_size={train}: fewer than nlist={nlist} cells to train; "
+                "raise train_size or lower nlist"
+            )
+        if _is_int(nbits) and 1 <= nbits <= MAX_PQ_NBITS and train < 2**nbits:
+            problems.append(
+                f"{key}.index_settings.train_size={train}: fewer than the 2^pq_nbits={2**nbits} PQ centroids; "
+                "raise train_size or lower pq_nbits"
+            )
     return problems
