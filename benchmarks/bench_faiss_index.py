@@ -10,6 +10,7 @@ exact re-scoring of candidates + tie ordering), as the KNN callback pays them.
 
     python benchmarks/bench_faiss_index.py                                    # -> reports/bench/faiss_index.md
     python benchmarks/bench_faiss_index.py --sizes 200000 --flat-only-sizes 1000000 --run-dir RUN
+    python benchmarks/bench_faiss_index.py --sizes 200000 --settings nprobe=128 ef_search=512 --append
 """
 
 from __future__ import annotations
@@ -39,10 +40,9 @@ K, DIM, QUERIES = 5, 256, 10_000
 
 
 def timed_search(
-    gallery: np.ndarray, queries: np.ndarray, kind: str, metric: str
+    gallery: np.ndarray, queries: np.ndarray, kind: str, metric: str, settings: IndexSettings
 ) -> tuple[float, float, np.ndarray, str]:
     """(build s, search s, ids [M, K], kind built) through the project's index code."""
-    settings = IndexSettings()
     start = time.perf_counter()
     index, built = build_index(gallery, metric, kind, settings)  # type: ignore[arg-type]
     build_s = time.perf_counter() - start
@@ -58,14 +58,14 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, truth, strict=True)]))
 
 
-def random_rows(n: int, kinds: tuple[str, ...]) -> list[str]:
+def random_rows(n: int, kinds: tuple[str, ...], settings: IndexSettings) -> list[str]:
     rng = np.random.default_rng(0)
     gallery = rng.standard_normal((n, DIM), dtype=np.float32)
     queries = rng.standard_normal((QUERIES, DIM), dtype=np.float32)
     rows, truth = [], None
     for kind in kinds:
         print(f"random n={n}: {kind} ...", flush=True)
-        build_s, search_s, idx, built = timed_search(gallery, queries, kind, "euclidean")
+        build_s, search_s, idx, built = timed_search(gallery, queries, kind, "euclidean", settings)
         truth = idx if kind == "flat" else truth
         rec = recall(idx, truth) if truth is not None else float("nan")
         rows.append(f"| random | {n:,} | {kind}{'' if built == kind else f' (built {built})'} | euclidean | "
@@ -74,7 +74,7 @@ def random_rows(n: int, kinds: tuple[str, ...]) -> list[str]:
     return rows
 
 
-def real_rows(run_dir: Path) -> tuple[list[str], str]:
+def real_rows(run_dir: Path, settings: IndexSettings) -> tuple[list[str], str]:
     stage = next(
         (run_dir / s for s in ("align", "pretrain") if (run_dir / s / "embeddings.npz").is_file()), None
     )
@@ -89,7 +89,7 @@ def real_rows(run_dir: Path) -> tuple[list[str], str]:
     for metric in ("euclidean", "cosine"):
         truth = None
         for kind in INDEX_KINDS:
-            build_s, search_s, idx, built = timed_search(g, q, kind, metric)
+            build_s, search_s, idx, built = timed_search(g, q, kind, metric, settings)
             truth = idx if kind == "flat" else truth
             acc = float((majority_vote(gl[idx]) == ql).mean())
             name = kind if built == kind else f"{kind} (built {built})"
@@ -102,29 +102,41 @@ def real_rows(run_dir: Path) -> tuple[list[str], str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sizes", type=int, nargs="*", default=[200_000], help="random galleries, every index"
+        "--sizes", type=int, nargs="*", default=[200_000, 1_000_000], help="random galleries, every index"
     )
     parser.add_argument(
-        "--flat-only-sizes", type=int, nargs="*", default=[1_000_000], help="random, flat only"
+        "--flat-only-sizes", type=int, nargs="*", default=[], help="random galleries, flat only"
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="*",
+        default=[],
+        metavar="KEY=INT",
+        help="IndexSettings overrides, e.g. nprobe=128",
+    )
+    parser.add_argument(
+        "--append", action="store_true", help="add a section to --out instead of replacing it"
     )
     parser.add_argument(
         "--run-dir", type=Path, default=None, help="a finished run folder (its embeddings.npz)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "faiss_index.md")
     args = parser.parse_args(argv)
+    settings = IndexSettings(**{k: int(v) for k, v in (kv.split("=", 1) for kv in args.settings)})
     load = os.getloadavg()
     rows = []
     for n in args.sizes:
-        rows += random_rows(n, INDEX_KINDS)
+        rows += random_rows(n, INDEX_KINDS, settings)
     for n in args.flat_only_sizes:
-        rows += random_rows(n, ("flat",))
+        rows += random_rows(n, ("flat",), settings)
     real = ["", "No run folder given (--run-dir): no real-embedding rows."]
     if args.run_dir is not None:
-        real_table, what = real_rows(args.run_dir)
+        real_table, what = real_rows(args.run_dir, settings)
         rows += real_table
         real = ["", f"Real embeddings: {what}; the last column is 5-NN accuracy on those queries."]
+    title = "## Other settings" if args.append else "# FAISS index choice for the KNN evaluation"
     lines = [
-        "# FAISS index choice for the KNN evaluation",
+        title,
         "",
         f"- command: `python {' '.join(['benchmarks/bench_faiss_index.py', *sys.argv[1:]])}`",
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -133,19 +145,24 @@ def main(argv: list[str] | None = None) -> int:
         f"cpu capability {torch.backends.cpu.get_cpu_capability()}, {faiss.omp_get_max_threads()} FAISS threads",
         f"- load average before the run (1/5/15 min): {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
         "(the cores are shared; a load above the core count means lower rates)",
-        f"- settings: the shipped defaults {asdict(IndexSettings())} (nlist null = 4*sqrt(N) capped at training rows / 39); "
-        f"k = {K}; random queries: {QUERIES:,}",
+        f"- settings: {'the shipped defaults' if settings == IndexSettings() else 'overridden'} {asdict(settings)} "
+        f"(nlist None = 4*sqrt(N) capped at training rows / 39); k = {K}; random queries: {QUERIES:,}",
         "",
         "| data | gallery | index | metric | build s | queries/s | recall@5 vs flat | 5-NN acc |",
         "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |",
         *rows,
         *real,
-        "",
-        "Recall on random Gaussian data is the worst case for the approximate "
-        "indexes; class-structured embeddings fare better (the real rows, and tests/eval/test_knn_index.py).",
     ]
+    if not args.append:
+        lines += [
+            "",
+            "Random Gaussian vectors are the worst case for the approximate indexes (no cluster for IVF's cells "
+            "or PQ's codebooks to follow; neighbours barely nearer than the rest); the real rows and "
+            "tests/eval/test_knn_index.py show class-structured embeddings.",
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    before = args.out.read_text() + "\n" if args.append and args.out.is_file() else ""
+    args.out.write_text(before + "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
     return 0
 
