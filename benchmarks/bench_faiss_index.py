@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "faiss_index.md")
     args = parser.parse_args(argv)
     settings = IndexSettings(**{k: int(v) for k, v in (kv.split("=", 1) for kv in args.settings)})
-    load = os.getloadavg()
+    load, started = os.getloadavg(), datetime.now(timezone.utc)
     rows = []
     for n in args.sizes:
         rows += random_rows(n, INDEX_KINDS, settings)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         title,
         "",
         f"- command: `python {' '.join(['benchmarks/bench_faiss_index.py', *sys.argv[1:]])}`",
-        f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- date: {started:%Y-%m-%d %H:%M}-{datetime.now(timezone.utc):%H:%M} UTC (start-end)",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
         f"Python {platform.python_version()}, faiss {faiss.__version__}, torch {torch.__version__}, "
         f"cpu capability {torch.backends.cpu.get_cpu_capability()}, {faiss.omp_get_max_threads()} FAISS threads",
