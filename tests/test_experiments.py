@@ -181,3 +181,18 @@ def test_the_paper_table_targets_sweep_known_rows_and_report_every_folder_they_f
     dirs = report.split()[2:-2]
     assert sorted([*filled, *(["multirun/paper_table_quick"] if not args else [])]) == sorted(dirs), dry
     assert dirs[0] == ("multirun/paper_table_quick_full" if args else "multirun/paper_table_quick")
+
+
+def test_the_knn_index_enters_the_cache_key_only_when_approximate() -> None:
+    flat = pretrain_relevant(_compose("+experiment=ltr"))
+    # Cache entries written before the index was a choice hold exactly these KNN facts: they stay valid.
+    assert flat["knn"] == {"k": 5, "metric": "euclidean"}
+    assert _pretrain_key("ltr", "callbacks.knn_eval.index_settings.nprobe=4") == config_hash(flat)
+    hnsw = _pretrain_key("ltr", "callbacks.knn_eval.index=hnsw")
+    assert hnsw != config_hash(flat)
+    assert (
+        _pretrain_key(
+            "ltr", "callbacks.knn_eval.index=hnsw", "callbacks.knn_eval.index_settings.ef_search=16"
+        )
+        != hnsw
+    )

@@ -49,6 +49,38 @@ def test_every_shipped_experiment_passes(experiment: str, profile: str) -> None:
         ),
         ("callbacks.knn_eval.k=0", r"^callbacks.knn_eval.k=0: must be an integer >= 1 \(the paper: 5\)$"),
         (
+            "callbacks.knn_eval.index=ivf",
+            r"^callbacks.knn_eval.index=ivf: unknown index; use one of flat, ivf_flat, ivf_pq, hnsw$",
+        ),
+        (
+            "callbacks.knn_eval.index_settings.nprobe=0",
+            r"^callbacks.knn_eval.index_settings.nprobe=0: must be an integer >= 1$",
+        ),
+        (
+            "callbacks.knn_eval.index_settings.nlist=-3",
+            r"^callbacks.knn_eval.index_settings.nlist=-3: must be an integer >= 1 or null$",
+        ),
+        (
+            "callbacks.knn_eval.index_settings.pq_nbits=20",
+            r"^callbacks.knn_eval.index_settings.pq_nbits=20: at most 16; 8 is the usual$",
+        ),
+        (
+            "callbacks.knn_eval.index_settings.gpu=maybe",
+            r"^callbacks.knn_eval.index_settings.gpu=maybe: must be true or false$",
+        ),
+        (
+            "+callbacks.knn_eval.index_settings.nprob=4",
+            r"^callbacks.knn_eval.index_settings.nprob: unknown setting; use one of add_batch, ",
+        ),
+        (
+            "callbacks.knn_eval.index_settings.train_size=100",  # pq_nbits stays at its default 8
+            r"^callbacks.knn_eval.index_settings.train_size=100: fewer than the 2\^pq_nbits=256 PQ centroids; ",
+        ),
+        (
+            "callbacks.knn_eval.index_settings.nlist=8",  # nprobe stays at its default 16
+            r"^callbacks.knn_eval.index_settings.nprobe=16: more than nlist=8 cells; lower nprobe to <= nlist$",
+        ),
+        (
             "align.anchor_mode=foo",
             r"^align.anchor_mode=foo: unknown value; use one of raw, centred, whitened$",
         ),
@@ -63,6 +95,12 @@ def test_every_shipped_experiment_passes(experiment: str, profile: str) -> None:
 def test_a_bad_value_is_refused_in_one_line_naming_its_key(override: str, message: str) -> None:
     with pytest.raises(UserInputError, match=message):
         check_config(compose_cfg(["+experiment=ltr_align", override]))
+
+
+def test_every_index_with_its_settings_passes() -> None:
+    for kind in ("flat", "ivf_flat", "ivf_pq", "hnsw"):
+        check_config(compose_cfg(["+experiment=ltr", f"callbacks.knn_eval.index={kind}"]))
+    check_config(compose_cfg(["+experiment=ltr", "callbacks.knn_eval.index_settings.nlist=64"]))
 
 
 def test_alignment_keys_are_not_checked_when_alignment_does_not_run() -> None:

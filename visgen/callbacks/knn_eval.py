@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from visgen.eval.knn import Metric
+from visgen.eval.knn_settings import IndexKind, IndexSettings
 from visgen.eval.metrics import group_accuracy, per_species_table
 from visgen.eval.mistakes import SpeciesDistances
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
@@ -83,6 +85,9 @@ class KnnEvalCallback(L.Callback):
         extra: JSON-able facts copied into metrics.json (the pipeline passes ``stage`` and ``profile``).
         species_distances: the classes' genera and tree distances (``visgen.run.outcomes``), in the order of
             ``class_names``; None = genus and taxonomy from the class names, no tree distance.
+        index: the gallery's FAISS index, ``"flat"`` (exact, the paper) or ``"ivf_flat"``, ``"ivf_pq"``,
+            ``"hnsw"`` (approximate, for galleries of 10^5+ embeddings).
+        index_settings: that index's settings (``IndexSettings()`` when None).
     """
 
     def __init__(
@@ -95,8 +100,12 @@ class KnnEvalCallback(L.Callback):
         buckets: Sequence[str] | None = None,
         extra: Mapping[str, Any] | None = None,
         species_distances: SpeciesDistances | None = None,
+        index: IndexKind = "flat",
+        index_settings: IndexSettings | None = None,
     ) -> None:
         self.k = k
+        self.index: IndexKind = index
+        self.index_settings = index_settings or IndexSettings()
         self.metric: Metric = metric
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.class_names = list(class_names) if class_names is not None else None
@@ -235,6 +244,7 @@ class KnnEvalCallback(L.Callback):
         scores, pred = evaluate_embeddings(
             g_emb, g_lab, q_emb, q_lab, num_classes=len(names), k=self.k, metric=self.metric,
             rare_classes=rare, buckets=buckets, overall_mask=~extra, distances=self._distances(trainer, names),
+            index=self.index, index_settings=self.index_settings,
         )  # fmt: skip
         # Named class groups of the data (the image-only species of data.classes=all): their own accuracy.
         for group, members in (
@@ -294,6 +304,9 @@ class KnnEvalCallback(L.Callback):
             rare_species=[names[c] for c in rare] if rare is not None else None,
             k=self.k,
             metric=self.metric,
+            index=self.index,
+            # The approximate indexes' settings change the results; flat reads none that do.
+            **({} if self.index == "flat" else {"index_settings": asdict(self.index_settings)}),
             n_queries=len(queries[1]),
             n_queries_extra=int(extra.sum()),
             n_gallery=len(gallery[1]),

@@ -1,9 +1,11 @@
-"""Exact k-nearest-neighbour search and majority-vote prediction — the project's only door into FAISS —
-and its class-balanced diagnostic, nearest-class-mean prediction.
+"""k-nearest-neighbour search and majority-vote prediction — the project's only door into FAISS, with
+``visgen.eval.knn_index`` building the indexes — and its class-balanced diagnostic, nearest-class-mean
+prediction.
 
-Pure functions on numpy arrays. Euclidean search uses ``IndexFlatL2``; cosine search uses
-``IndexFlatIP`` on L2-normalised vectors. Returned distances are true distances (Euclidean, not
-squared; cosine distance 1 − cos) so "smaller is nearer" holds for both metrics.
+Pure functions on numpy arrays. The default ``index="flat"`` is exact: Euclidean search uses
+``IndexFlatL2``; cosine search uses ``IndexFlatIP`` on L2-normalised vectors. ``ivf_flat``, ``ivf_pq`` and
+``hnsw`` are approximate (see ``visgen.eval.knn_settings``). Returned distances are true distances
+(Euclidean, not squared; cosine distance 1 − cos) so "smaller is nearer" holds for both metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import faiss
 import numpy as np
 
 from visgen.errors import UserInputError
+from visgen.eval.knn_index import build_index, l2_normalise, search_index
+from visgen.eval.knn_settings import INDEX_KINDS, IndexKind, IndexSettings
 
 Metric = Literal["euclidean", "cosine"]
 
@@ -28,21 +32,23 @@ def _as_faiss(x: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
 def knn_search(
-    gallery: np.ndarray, queries: np.ndarray, k: int = 5, metric: Metric = "euclidean"
+    gallery: np.ndarray,
+    queries: np.ndarray,
+    k: int = 5,
+    metric: Metric = "euclidean",
+    index: IndexKind = "flat",
+    settings: IndexSettings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest gallery vectors of each query.
+    """The k nearest gallery vectors of each query: exact with ``index="flat"``, approximate otherwise.
 
     Args:
         gallery: [N, D] reference embeddings.
         queries: [M, D] query embeddings.
         k: neighbours per query; must satisfy 1 <= k <= N.
         metric: ``"euclidean"`` or ``"cosine"``.
+        index: ``"flat"``, ``"ivf_flat"``, ``"ivf_pq"`` or ``"hnsw"``.
+        settings: the index's settings (``IndexSettings()`` when None).
 
     Returns:
         ``dist`` float32 [M, k] ascending, and ``idx`` int64 [M, k] gallery row indices. Equal distances
@@ -60,17 +66,12 @@ def knn_search(
         raise UserInputError(
             f"knn_search: k={k} but the gallery has {g.shape[0]} vectors; lower k or enlarge the gallery"
         )
-    if metric == "euclidean":
-        index = faiss.IndexFlatL2(g.shape[1])
-        index.add(g)
-        sq, idx = index.search(q, k)
-        dist = np.sqrt(np.maximum(sq, 0.0))
-    else:
-        index = faiss.IndexFlatIP(g.shape[1])
-        index.add(_l2_normalise(g))
-        sim, idx = index.search(_l2_normalise(q), k)
-        dist = 1.0 - sim
-    order = np.lexsort((idx, dist), axis=1)  # primary key dist, secondary gallery index
+    if index not in INDEX_KINDS:
+        raise UserInputError(f"knn index={index!r}: unknown; use one of {', '.join(INDEX_KINDS)}")
+    built_index, built = build_index(g, metric, index, settings)
+    dist, idx = search_index(built_index, built, g, q, k, metric, settings)
+    # Approximate indexes return k' >= k re-scored candidates: sorting them all keeps the k nearest.
+    order = np.lexsort((idx, dist), axis=1)[:, :k]  # primary key dist, secondary gallery index
     dist = np.take_along_axis(dist, order, axis=1).astype(np.float32)
     idx = np.take_along_axis(idx, order, axis=1).astype(np.int64)
     return dist, idx
@@ -99,6 +100,8 @@ def knn_predict(
     queries: np.ndarray,
     k: int = 5,
     metric: Metric = "euclidean",
+    index: IndexKind = "flat",
+    settings: IndexSettings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """KNN classification by majority vote (ties → nearest).
 
@@ -108,6 +111,7 @@ def knn_predict(
         queries: [M, D] query embeddings.
         k: neighbours per query.
         metric: ``"euclidean"`` or ``"cosine"``.
+        index, settings: the FAISS index and its settings, as ``knn_search``.
 
     Returns:
         ``pred`` int64 [M] and ``neighbour_labels`` int64 [M, k] (nearest first).
@@ -117,7 +121,7 @@ def knn_predict(
         raise UserInputError(
             f"knn_predict: {labels.shape[0]} gallery labels for {np.asarray(gallery).shape[0]} vectors; pass one label per vector"
         )
-    _, idx = knn_search(gallery, queries, k=k, metric=metric)
+    _, idx = knn_search(gallery, queries, k=k, metric=metric, index=index, settings=settings)
     neighbour_labels = labels[idx]
     return majority_vote(neighbour_labels), neighbour_labels
 
@@ -149,12 +153,12 @@ def nearest_mean_predict(
     if metric not in ("euclidean", "cosine"):
         raise UserInputError(f"nearest_mean_predict: metric={metric!r}; use 'euclidean' or 'cosine'")
     if metric == "cosine":
-        g, q = _l2_normalise(g), _l2_normalise(q)
+        g, q = l2_normalise(g), l2_normalise(q)
     classes = np.unique(labels)
     means = np.stack([g[labels == c].astype(np.float64).mean(axis=0) for c in classes])
     q64 = q.astype(np.float64)
     if metric == "cosine":
-        scores = -(q64 @ _l2_normalise(means).astype(np.float64).T)
+        scores = -(q64 @ l2_normalise(means).astype(np.float64).T)
     else:
         scores = (q64**2).sum(1)[:, None] - 2.0 * q64 @ means.T + (means**2).sum(1)[None, :]
     return classes[scores.argmin(axis=1)]
@@ -173,7 +177,5 @@ def write_index(gallery: np.ndarray, path: str, metric: Metric = "euclidean") ->
     """
     if metric not in ("euclidean", "cosine"):
         raise UserInputError(f"knn metric={metric!r}: unknown; use 'euclidean' or 'cosine'")
-    g = _as_faiss(gallery, "gallery")
-    index = faiss.IndexFlatL2(g.shape[1]) if metric == "euclidean" else faiss.IndexFlatIP(g.shape[1])
-    index.add(g if metric == "euclidean" else _l2_normalise(g))
+    index, _ = build_index(_as_faiss(gallery, "gallery"), metric, "flat")
     faiss.write_index(index, path)

@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from visgen.eval.knn import Metric, knn_predict, nearest_mean_predict
+from visgen.eval.knn_settings import IndexKind, IndexSettings
 from visgen.eval.metrics import knn_metrics
 from visgen.eval.mistakes import SpeciesDistances, mistake_metrics
 
@@ -36,6 +37,8 @@ def evaluate_embeddings(
     buckets: Sequence[str] | None = None,
     overall_mask: np.ndarray | None = None,
     distances: SpeciesDistances | None = None,
+    index: IndexKind = "flat",
+    index_settings: IndexSettings | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """k-NN metrics (``knn/<name>``) and nearest-class-mean metrics (``ncm/<name>``, no top-k).
 
@@ -47,13 +50,16 @@ def evaluate_embeddings(
         rare_classes, buckets, overall_mask: as ``visgen.eval.metrics.knn_metrics``.
         distances: the classes' genera and distances; given, the KNN's predictions also get
             ``knn/genus_acc``, ``knn/error_tree_dist`` ... (``visgen.eval.mistakes.MISTAKE_KEYS``).
+        index, index_settings: the KNN's FAISS index (``"flat"``, exact, in the paper) and its settings.
 
     Returns:
         ``({"knn/acc": ..., "ncm/rare_acc": ..., ...}, knn predictions int [M])``; values are fractions,
         NaN where undefined.
     """
     groups = {"num_classes": num_classes, "rare_classes": rare_classes, "buckets": buckets}
-    pred, neighbour_labels = knn_predict(gallery, gallery_labels, queries, k=k, metric=metric)
+    pred, neighbour_labels = knn_predict(
+        gallery, gallery_labels, queries, k=k, metric=metric, index=index, settings=index_settings
+    )
     knn = knn_metrics(pred, query_labels, neighbour_labels, overall_mask=overall_mask, **groups)
     # Nearest class mean: a class with 3 gallery images is one prototype like any other instead of 3 votes
     # among hundreds of a common neighbour's. Its "neighbour" is the predicted class, so top-k says nothing.

@@ -204,5 +204,16 @@ def pretrain_relevant(cfg: DictConfig) -> dict[str, Any]:
         "selection": str(cfg.selection),
         # The checkpoint is chosen on val/knn/acc and the cached test outputs are KNN results, so the KNN
         # settings are part of what a cached pretraining means.
-        "knn": {key: cfg.callbacks.knn_eval.get(key) for key in ("k", "metric")},
+        "knn": _knn_key(cfg.callbacks.knn_eval),
     }
+
+
+def _knn_key(knn: Any) -> dict[str, Any]:
+    """The KNN settings a cached pretraining depends on; the exact flat index adds nothing, so cache entries
+    written before the index became a choice keep their key."""
+    key = {name: knn.get(name) for name in ("k", "metric")}
+    if knn.get("index", "flat") != "flat":
+        settings = OmegaConf.to_container(knn.get("index_settings") or {}, resolve=True)
+        settings.pop("_target_", None)
+        key.update(index=knn.index, index_settings=settings)
+    return key

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from visgen.data.heldout import check_heldout
 from visgen.data.layouts import layout_class
 from visgen.errors import UserInputError, is_int, raise_problems
+from visgen.eval.knn_settings import knn_index_problems
 from visgen.results import STAGES
 
 KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
@@ -44,7 +45,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
-    ``metric`` and ``k``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
+    ``metric``, ``k``, ``index`` and ``index_settings``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
     ``align.reuse_features`` (which needs ``data.augment.train=false``). The components check their own
     settings, so a new one brings its check with it: the held-out folds (``visgen.data.heldout``), and last,
     because it may look at the disk, the data layout that ``data.source`` names (``DataLayout.problems``:
@@ -74,6 +75,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if knn is not None:
         _choice("callbacks.knn_eval.metric", knn.get("metric", "euclidean"), KNN_METRICS)
         _count("callbacks.knn_eval.k", knn.get("k"), 1, " (the paper: 5)")
+        problems = knn_index_problems(knn)
+        if problems:
+            raise UserInputError("; ".join(problems))
     _check_protocol(cfg, data)
     if "rebalance" in stages:
         _check_rebalance(cfg, stages)

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from visgen.callbacks.knn_eval import KnnEvalCallback
 from visgen.eval import rebalance as rb
 from visgen.eval.knn import nearest_mean_predict
+from visgen.eval.knn_settings import IndexSettings
 from visgen.eval.metrics import knn_metrics, per_species_table
 from visgen.eval.stage import evaluate_embeddings
 from visgen.results import RunRecord, annotate_metrics
@@ -102,12 +103,22 @@ def rebalance_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, 
     record.stages["rebalance"] = {**facts, "from": str(weights), "wall_s": round(time.time() - start, 2)}
 
 
+def knn_index_options(knn: Any) -> dict[str, Any]:
+    """``{"index", "index_settings"}`` of the ``callbacks.knn_eval`` node, as the callback receives them."""
+    node = knn.get("index_settings")
+    return {
+        "index": knn.get("index", "flat"),
+        "index_settings": instantiate(node) if node is not None else IndexSettings(),
+    }
+
+
 def _score_and_write(
     cfg: DictConfig, dm: Any, stage_dir: Path, split: dict[str, tuple[torch.Tensor, ...]],
     emb: dict[str, tuple[np.ndarray, np.ndarray]], clf_pred: np.ndarray,
 ) -> None:  # fmt: skip
     """KNN/NCM over the embedding and ``clf/*`` over the classifier's test predictions, written like a test."""
     knn = cfg.callbacks.knn_eval
+    index = knn_index_options(knn)
     names, rare = list(dm.class_names), sorted(int(c) for c in dm.rare_classes)
     g_lab, g_idx = (t.cpu().numpy() for t in split["train"][1:])
     q_lab, q_idx = (t.cpu().numpy() for t in split["test"][1:])
@@ -123,6 +134,7 @@ def _score_and_write(
         metric=knn.metric,
         overall_mask=~extra,
         distances=distances,
+        **index,
         **groups,
     )
     clf = knn_metrics(clf_pred, q_lab, clf_pred[:, None], overall_mask=~extra, **groups)
@@ -131,7 +143,9 @@ def _score_and_write(
     table = per_species_table(
         pred, q_lab, class_names=names, n_train=n_train, rare_classes=rare, buckets=groups["buckets"]
     )
-    writer = KnnEvalCallback(k=int(knn.k), metric=knn.metric, out_dir=stage_dir, species_distances=distances)
+    writer = KnnEvalCallback(
+        k=int(knn.k), metric=knn.metric, out_dir=stage_dir, species_distances=distances, **index
+    )
     writer.write_outputs(
         {f"test/{k}": v for k, v in scores.items()}, names, rare, table,
         (emb["train"][0], g_lab, g_idx), (emb["test"][0], q_lab, q_idx), extra,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from visgen.eval.knn_settings import IndexSettings
 from visgen.eval.mistakes import SpeciesDistances
 from visgen.eval.stage import METRICS_VERSION, evaluate_embeddings
 from visgen.results import EMBEDDINGS_NPZ, METRICS_JSON, read_embeddings, read_metrics, write_metrics
@@ -61,6 +62,8 @@ def refresh_metrics(
         num_classes=len(species), k=int(old["k"]), metric=old["metric"],
         rare_classes=None if rare is None else [species.index(name) for name in rare],
         buckets=buckets, overall_mask=~extra, distances=distances or SpeciesDistances.names_only(species),
+        index=old.get("index", "flat"),
+        index_settings=IndexSettings(**old["index_settings"]) if old.get("index_settings") else None,
     )  # fmt: skip
     new = {f"test/{name}": None if math.isnan(v) else v for name, v in scores.items()}
     changed = {key: (old[key], new[key]) for key in new if key in old and not _same(old[key], new[key])}
