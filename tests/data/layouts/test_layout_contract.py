@@ -36,8 +36,18 @@ def _forams_sim(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def _bioscan5m(tmp_path: Path) -> dict[str, Any]:
+    from tests.bioscan5m_fixtures import write_mini_bioscan5m
+
+    return {"source": "bioscan5m", "root": str(write_mini_bioscan5m(tmp_path / "bioscan"))}
+
+
 #: layout name -> a function writing an example data set under a folder and returning its ``data`` config.
-EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {"folder": _folder, "forams_sim": _forams_sim}
+EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "bioscan5m": _bioscan5m,
+    "folder": _folder,
+    "forams_sim": _forams_sim,
+}
 
 
 def test_every_registered_layout_has_an_example_here() -> None:

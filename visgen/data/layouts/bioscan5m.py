@@ -45,6 +45,12 @@ METADATA = Path("bioscan5m", "metadata", "csv", "BIOSCAN_5M_Insect_Dataset_metad
 IMAGES = Path("bioscan5m", "images")
 #: The package's ``VALID_SPLITS``: every value of the CSV's ``split`` column.
 PARTITIONS = ("pretrain", "train", "val", "test", "key_unseen", "val_unseen", "test_unseen", "other_heldout")
+#: Partition -> visgen split (None: left out) where ``data.partitions`` does not say (conf/data/bioscan5m.yaml
+#: explains the choice). Seen species train; the unseen and held-out species are test images only.
+DEFAULT_PARTITIONS: dict[str, str | None] = {
+    "pretrain": None, "train": "train", "val": "val", "test": "test",
+    "key_unseen": "test", "val_unseen": "test", "test_unseen": "test", "other_heldout": "test",
+}  # fmt: skip
 IMAGE_PACKAGES = ("cropped_256", "original_256", "cropped", "original_full")
 #: Columns read: the package's loader needs every taxonomy rank and dna_bin (it indexes them all).
 COLUMNS = ["processid", "chunk", "phylum", "class", "order", "family", "subfamily", "genus", "species",
@@ -65,7 +71,7 @@ def download_hint(root: str | Path, partitions: Mapping[str, str | None]) -> str
 
 
 def _partitions(value: Any) -> tuple[dict[str, str | None], list[str]]:
-    """``data.partitions`` as a full mapping (partition -> visgen split or None) and its problems."""
+    """``data.partitions`` over the defaults, as a full mapping (partition -> visgen split or None), and its problems."""
     given = dict(value or {})
     problems = [
         f"data.partitions.{key}: not a BIOSCAN-5M partition; use {', '.join(PARTITIONS)}"
@@ -77,7 +83,7 @@ def _partitions(value: Any) -> tuple[dict[str, str | None], list[str]]:
         for key, split in given.items()
         if split is not None and split not in SPLITS
     ]
-    return {p: given.get(p) for p in PARTITIONS}, problems
+    return {p: given.get(p, DEFAULT_PARTITIONS[p]) for p in PARTITIONS}, problems
 
 
 @register_layout
@@ -210,11 +216,15 @@ class Bioscan5mLayout(DataLayout):
                 items.append(SkippedItem(f"partition {part}", f"{int(hit.sum())} records; {reason}"))
         leave_out(raw_species == "", NO_SPECIES, lambda i: "no species")
         leave_out(barcode == "", NO_BARCODE, lambda i: "no DNA barcode (dna_barcode is empty)")
-        species = np.asarray([canonical_species(str(s), request.synonyms) if s else "" for s in raw_species],
-                             dtype=object)  # fmt: skip
+        # Once per spelling, not per record: 5 M records carry some 20 k names.
+        canonical = {s: canonical_species(str(s), request.synonyms) for s in set(raw_species[keep].tolist())}
+        species = np.asarray([canonical.get(s, "") for s in raw_species], dtype=object)
         locations: dict[str, set[str]] = {}
         for s, raw in zip(species[keep], raw_species[keep], strict=True):
             locations.setdefault(s, set()).add(str(raw))
+        for name, spellings in locations.items():
+            if len(spellings) > 1:  # e.g. a subspecies: one class, said once, the spellings in data check
+                log.warning("BIOSCAN-5M species %s spelled %s: read as one class", name, sorted(spellings))
         selected = self._select(request, locations, species, keep, skipped, items, problems)
         label_of = {name: c for c, name in enumerate(selected)}
         rows = [i for i in np.flatnonzero(keep) if species[i] in label_of]
@@ -263,7 +273,6 @@ class Bioscan5mLayout(DataLayout):
             locations={n: " + ".join(sorted(locations[n])) for n in class_names},
             partitions=split[sel].astype(object),
         )
-        log.info(index.summary())
         return index, problems
 
     @staticmethod
@@ -299,8 +308,9 @@ class Bioscan5mLayout(DataLayout):
                                     f"({suggest_name(name, list(locations))}); fix the name")  # fmt: skip
             selected = [n for n in chosen if n in locations]
             reason, why = NOT_SELECTED, "species not in data.classes"
+        records = Counter(species[keep].tolist())
         for name in sorted(set(locations) - set(selected)):
-            n = int((keep & (species == name)).sum())
+            n = records[name]
             skipped[reason] += n
             items.append(SkippedItem(name, f"{n} records; {why}"))
         return selected
