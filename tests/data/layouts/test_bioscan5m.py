@@ -155,6 +155,21 @@ def test_classes_dna_keeps_the_species_with_dna_and_names_the_others(mini: Path)
     assert len(problems) == 1 and problems[0].startswith("data.classes names Musca_domestica")
 
 
+def test_the_layouts_barcodes_read_as_a_table_cover_its_species(mini: Path) -> None:
+    from visgen.genetics.table import read_barcode_table
+
+    layout = Bioscan5mLayout.from_config(_data(mini), cache_dir=mini)
+    index, _ = layout.scan(ScanRequest(classes="all"))
+    table = read_barcode_table(**layout.barcode_table(), iupac="drop")
+    assert {r.species for r in table.records} == set(index.class_names)
+    by_id = {r.id: r.sequence for r in table.records}
+    rows = {r["processid"]: r for r in _rows(mini)}
+    for path in index.paths:
+        assert by_id[Path(path).stem] == "".join(
+            b for b in rows[Path(path).stem]["dna_barcode"].lower() if b in "acgt"
+        )
+
+
 def test_max_records_reads_only_the_first_rows(mini: Path) -> None:
     index, _ = _scan(mini, max_records=10)
     first = [r["processid"] for r in _rows(mini)[:10]]

@@ -168,6 +168,15 @@ class Bioscan5mLayout(DataLayout):
         return {"source": self.name, "synthetic": False, "partitions": self.partitions,
                 "max_records": self.max_records, "image_package": self.image_package}  # fmt: skip
 
+    def barcode_table(self) -> dict[str, Any]:
+        """This data set's DNA as :func:`visgen.genetics.table.read_barcode_table` keywords (path and columns).
+
+        The barcodes lie in the metadata CSV beside the images, cut to the first ``max_nucleotides`` bases as
+        the package cuts them, so the DNA side reads exactly the sequences a record carries here.
+        """
+        return {"path": self.metadata_path, "id_column": "processid", "species_column": "species",
+                "sequence_column": "dna_barcode", "max_length": self.max_nucleotides}  # fmt: skip
+
     def read_metadata(self) -> Any:
         """The metadata table (a ``pandas.DataFrame``) through the package's loader, ``max_records`` rows at most."""
         from bioscan_dataset import load_bioscan5m_metadata
