@@ -170,6 +170,20 @@ def test_the_layouts_barcodes_read_as_a_table_cover_its_species(mini: Path) -> N
         )
 
 
+def test_no_species_with_dna_is_one_problem_naming_classes_all(mini: Path) -> None:
+    index, problems = _scan(mini, ScanRequest(classes="dna"))  # the shipped 18S file: foraminifera only
+    assert index is None and len(problems) == 1
+    assert problems[0].startswith("no BIOSCAN-5M species has DNA in genetics.fasta (20 species")
+    assert "data.classes=all" in problems[0]
+
+
+def test_importing_the_layouts_loads_neither_torch_nor_the_package() -> None:
+    # The config check asks the layout's problems() before Lightning loads; the package imports torch.
+    probe = "import sys, visgen.data.layouts; print([m for m in ('torch', 'bioscan_dataset') if m in sys.modules])"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
 def test_max_records_reads_only_the_first_rows(mini: Path) -> None:
     index, _ = _scan(mini, max_records=10)
     first = [r["processid"] for r in _rows(mini)[:10]]

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import write_tiny_image_folder
 
+from tests.bioscan5m_fixtures import write_mini_bioscan5m
+from tests.conftest import write_tiny_image_folder
 from visgen.data.layouts import LAYOUTS, ImageIndex, ScanRequest, layout_class
 from visgen.data.splits import SPLITS
 from visgen.errors import UserInputError
@@ -37,8 +38,6 @@ def _forams_sim(tmp_path: Path) -> dict[str, Any]:
 
 
 def _bioscan5m(tmp_path: Path) -> dict[str, Any]:
-    from tests.bioscan5m_fixtures import write_mini_bioscan5m
-
     return {"source": "bioscan5m", "root": str(write_mini_bioscan5m(tmp_path / "bioscan"))}
 
 

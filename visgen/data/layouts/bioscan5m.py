@@ -255,11 +255,12 @@ class Bioscan5mLayout(DataLayout):
                 if names:
                     problems.append(f"{len(names)} {reason} (e.g. {', '.join(names[:5])}); fix the metadata or "
                                     "the image folder (or set data.on_bad_image=skip)")  # fmt: skip
-        if not found:
+        if not found and not (rows == [] and problems):  # no selected species has already been said
             problems.append(
                 f"{self.metadata_path}: no usable record (an image, a species and a barcode) in the "
                 "partitions data.partitions maps to splits; check data.root and data.partitions"
             )
+        if not found:
             return None, problems
         sel = np.asarray(found, dtype=np.int64)
         labels = np.asarray([label_of[species[i]] for i in sel], dtype=np.int64)
