@@ -240,6 +240,16 @@ def test_data_check_reports_every_door(
     assert note.endswith(", ".join(sorted(s.replace(" ", "_") for s in UNSEEN + HELDOUT)))
 
 
+def test_run_py_on_a_missing_data_set_is_one_error_line(tmp_path: Path) -> None:
+    command = [sys.executable, "run.py", "+experiment=ltr", "data=bioscan5m", f"data.root={tmp_path}/nowhere",
+               f"hydra.run.dir={tmp_path}/out"]  # fmt: skip
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(errors) == 1
+    assert errors[0].startswith(f"error: data.root={tmp_path}/nowhere: no BIOSCAN-5M data set there")
+    assert "BIOSCAN5M(" in errors[0] and "download=True" in errors[0]
+
+
 @pytest.mark.slow
 def test_a_tiny_training_run_on_the_miniature(mini: Path, tmp_path: Path) -> None:
     """``python run.py`` on the miniature, pretraining only: the miniature's species have no 18S sequence and the
