@@ -7,7 +7,7 @@ refused; empty, duplicate, species-less, non-DNA and too-short rows), so whateve
 these. A species is spelled as an image class is (:func:`~visgen.genetics.species.canonical_species`'s rule:
 genus + epithet, whole name when not a binomial), so a table's species meet the images of the same table.
 
-Streams the file (plain or gzipped, detected by content): a 5 M-row table is never held in memory as text.
+Streams the file (plain or gzipped, detected by content): a table of millions of rows is never held in memory as text.
 Pure Python, torch-free.
 """
 

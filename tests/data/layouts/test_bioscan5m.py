@@ -201,7 +201,7 @@ def test_a_missing_data_set_is_one_line_with_the_package_download(tmp_path: Path
     (problem,) = Bioscan5mLayout.problems(_data(tmp_path))
     assert problem.startswith(f"data.root={tmp_path}: no BIOSCAN-5M data set there")
     assert "from bioscan_dataset import BIOSCAN5M; BIOSCAN5M(" in problem and "download=True" in problem
-    # The split it downloads is the partitions the mapping uses: not the 4.7 M pretraining images.
+    # The split it downloads is the partitions the mapping uses: not the pretraining images (mapped to null).
     assert "split='train+val+test+key_unseen+val_unseen+test_unseen+other_heldout'" in problem
     with pytest.raises(UserInputError, match="no BIOSCAN-5M data set there"):
         Bioscan5mLayout.from_config(_data(tmp_path), cache_dir=tmp_path)

@@ -14,7 +14,7 @@ unseen-species keys from their queries after the mapping.
 
 Every record left out is counted by reason and named by its processid: an unknown split value, a record
 without species or without a DNA barcode, an image file that is not there. A partition mapped to null is one
-named item (it is a choice, not a fault of 4.7 M records). No groups: each specimen has one image, and
+named item (it is a choice, not a fault of each of its records). No groups: each specimen has one image, and
 ``dna_bin`` is a species-level cluster, so a split disjoint by it would split species, not specimens.
 
 The paths and partition names below are the package's (a test compares them), so the config check does not
@@ -225,7 +225,7 @@ class Bioscan5mLayout(DataLayout):
                 items.append(SkippedItem(f"partition {part}", f"{int(hit.sum())} records; {reason}"))
         leave_out(raw_species == "", NO_SPECIES, lambda i: "no species")
         leave_out(barcode == "", NO_BARCODE, lambda i: "no DNA barcode (dna_barcode is empty)")
-        # Once per spelling, not per record: 5 M records carry some 20 k names.
+        # Once per spelling, not per record: far fewer species names than records.
         canonical = {s: canonical_species(str(s), request.synonyms) for s in set(raw_species[keep].tolist())}
         species = np.asarray([canonical.get(s, "") for s in raw_species], dtype=object)
         locations: dict[str, set[str]] = {}
