@@ -151,7 +151,8 @@ def audit(
         report.notes.append(f"mixed image modes {report.modes}: all are converted to 8-bit grey when decoded")
     _species_rows(report, index, ok, dna_species)
     _duplicates(report, index, facts, ok)
-    _groups_crossing(report, index)
+    if layout.facts.has_groups:  # otherwise there is no group to give
+        _groups_crossing(report, index)
     return report
 
 
@@ -163,6 +164,10 @@ def _species_rows(report: AuditReport, index: Any, ok: np.ndarray, dna: Collecti
         for s in ("train", "val", "test")
     }
     buckets = longtail.shot_buckets(counts["train"], index.class_scale)
+    test_only: list[str] = []
+    # Species the data set's own partitions keep out of training (BIOSCAN-5M's unseen ones) are meant so.
+    n_images = np.bincount(index.labels, minlength=len(names))
+    planned = np.bincount(index.labels[index.partitions != ""], minlength=len(names)) == n_images
     for c, name in enumerate(names):
         row = {
             "species": name,
@@ -171,10 +176,17 @@ def _species_rows(report: AuditReport, index: Any, ok: np.ndarray, dna: Collecti
         }
         row.update({s: int(counts[s][c]) for s in counts}, bucket=buckets[c])
         report.species.append(row)
-        if row["train"] == 0:
+        if row["train"] == 0 and planned[c]:
+            test_only.append(name)
+        elif row["train"] == 0:
             report.problems.append(
                 f"{name}: no readable training image, so the KNN can never predict it; add images"
             )
+    if test_only:
+        report.notes.append(
+            f"{len(test_only)} species have no training image by the data set's own partitions (test only, the "
+            f"KNN cannot name them): {', '.join(test_only)}"
+        )
     if dna is not None:
         report.dna_without_images = sorted(set(dna) - set(names))
         no_dna = [n for n in names if n not in dna]

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import write_tiny_image_folder
 
+from tests.bioscan5m_fixtures import write_mini_bioscan5m
+from tests.conftest import write_tiny_image_folder
 from visgen.data.layouts import LAYOUTS, ImageIndex, ScanRequest, layout_class
 from visgen.data.splits import SPLITS
 from visgen.errors import UserInputError
@@ -36,8 +37,16 @@ def _forams_sim(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def _bioscan5m(tmp_path: Path) -> dict[str, Any]:
+    return {"source": "bioscan5m", "root": str(write_mini_bioscan5m(tmp_path / "bioscan"))}
+
+
 #: layout name -> a function writing an example data set under a folder and returning its ``data`` config.
-EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {"folder": _folder, "forams_sim": _forams_sim}
+EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "bioscan5m": _bioscan5m,
+    "folder": _folder,
+    "forams_sim": _forams_sim,
+}
 
 
 def test_every_registered_layout_has_an_example_here() -> None:

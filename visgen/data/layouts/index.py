@@ -40,6 +40,8 @@ class ImageIndex:
         no_dna: the selected species without DNA (``data.classes=all``): trained and scored, not aligned.
         locations: species -> where its images come from in the layout (a folder name relative to ``root``,
             a metadata table's name for the species, ...), shown by ``visgen data check``.
+        partitions: str [N], the data set's own partition of each image where it has more than visgen's
+            three splits (BIOSCAN-5M's ``key_unseen``, ``test_unseen``, ...); "" when it has none.
     """
 
     root: Path
@@ -57,6 +59,7 @@ class ImageIndex:
     groups: np.ndarray | None = None
     no_dna: list[str] = field(default_factory=list)
     locations: dict[str, str] = field(default_factory=dict)
+    partitions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.class_scale is None:
@@ -65,6 +68,8 @@ class ImageIndex:
             self.extra_test = np.zeros(len(self.paths), dtype=bool)
         if self.groups is None:
             self.groups = np.full(len(self.paths), "", dtype=object)
+        if self.partitions is None:
+            self.partitions = np.full(len(self.paths), "", dtype=object)
 
     def split_indices(self, split: str) -> np.ndarray:
         """Positions (into ``paths``) of one split, int64 [n], ascending."""
