@@ -7,7 +7,7 @@ export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all bench lint format paper-table gzsl-table clean
+.PHONY: help install run test test-all bench lint format paper-table seen-table gzsl-table clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -71,6 +71,19 @@ else
 	$(PT_RUN) seed=$(SEEDS) hydra.sweep.dir=$(PT_DIR) $(ARGS)
 	$(BIN)/visgen report $(PT_DIR) --out reports
 endif
+
+# The rows the seen-species directions compare (rtl_softmax, ltr, ltr_align, ltr_align_shuffled) at 8 seeds, λ = 1,
+# so that a 1-2 pp difference gets a t interval narrow enough to exclude zero (3 seeds gave ±17 pp on LTR's gain).
+# quick_gzsl by default: 32 jobs, 16 pretrainings, 32 min on the 2-core VM (2026-12-03, shared with other jobs).
+# SEEN_PROFILE=quick (64 px, where the 3-seed LTR gain was +6.7 pp) costs about 6x that.
+SEEN_SEEDS ?= 0,1,2,3,4,5,6,7
+SEEN_PROFILE ?= quick_gzsl
+SEEN_DIR = multirun/paper_table_$(SEEN_PROFILE)_seeds8
+seen-table: $(STAMP) ## the compared rows at 8 seeds (SEEN_PROFILE=quick_gzsl) -> reports/paper_table_<profile>_seeds8.md
+	OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=paper_table profile=$(SEEN_PROFILE) \
+	  +experiment=rtl_softmax,ltr,ltr_align,ltr_align_shuffled seed=$(SEEN_SEEDS) data.phylo_signal=1.0 \
+	  callbacks.progress_bar=null hydra.sweep.dir=$(SEEN_DIR) sweep_name=$(notdir $(SEEN_DIR)) $(ARGS)
+	$(BIN)/visgen report $(SEEN_DIR) --out reports
 
 # GZSL / k-shot: 5 leave-species-out folds x λ {1, 0} x GZSL_SEEDS, profile quick_gzsl (32 px, 8 epochs:
 # every fold and seed pretrains without its held-out species, so 20 pretrainings at seeds 0,1). The two λ halves run
