@@ -27,6 +27,7 @@ DIAGNOSTICS: dict[str, str] = {
 TABLE_ORDER: tuple[str, ...] = (
     "tl", "tl_softmax", "rtl", "rtl_softmax", "baseline", "ltr", "align", "ltr_align",
     "imagenet_align", "wb", "wb_align", "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred",
+    "ltr_contrastive",
 )  # fmt: skip
 
 
