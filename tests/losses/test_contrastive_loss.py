@@ -86,7 +86,7 @@ def test_scale_grad_keeps_the_value_and_scales_the_gradient() -> None:
     assert torch.equal(x.grad, torch.tensor([15.0, 21.0]))
 
 
-# Two ranks of 4 rows; same-species pairs straddle the ranks (label 1 on both), so the mask must act globally.
+# 8 rows over two ranks (4 + 4 or 5 + 3); same-species pairs straddle the ranks (labels 0 and 1), so the mask must act globally.
 LABELS = torch.tensor([0, 1, 2, 1, 3, 1, 4, 0])
 WORLD = 2
 
@@ -120,10 +120,10 @@ def _step(image: torch.Tensor, dna: torch.Tensor, labels: torch.Tensor, gather: 
     }
 
 
-def _rank(rank: int, store: str, out: str) -> None:
+def _rank(rank: int, store: str, out: str, first: int) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     image, dna, _ = _batch()
-    rows = slice(rank * 4, rank * 4 + 4)
+    rows = slice(0, first) if rank == 0 else slice(first, len(LABELS))
     result = _step(image[rows], dna[rows], LABELS[rows], gather=True, ranks=WORLD)
     # What DDP does to replicated parameters' gradients: average them over the ranks.
     for key in ("tower_grad", "scale_grad"):
@@ -134,17 +134,22 @@ def _rank(rank: int, store: str, out: str) -> None:
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
+@pytest.mark.parametrize("first", [4, 5])  # equal shards, and a smaller last batch on rank 1
 def test_two_ranks_gathering_negatives_equal_one_process_on_the_whole_batch(
-    tmp_path: Path, fork_safe_threads: None
+    tmp_path: Path, fork_safe_threads: None, first: int
 ) -> None:
     mp.start_processes(
-        _rank, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=WORLD, start_method="fork", join=True
+        _rank,
+        args=(str(tmp_path / "store"), str(tmp_path), first),
+        nprocs=WORLD,
+        start_method="fork",
+        join=True,
     )
     image, dna, _ = _batch()
     single = _step(image, dna, LABELS, gather=False, ranks=1)
     for rank in range(WORLD):
         got = torch.load(tmp_path / f"rank{rank}.pt")
-        rows = slice(rank * 4, rank * 4 + 4)
+        rows = slice(0, first) if rank == 0 else slice(first, len(LABELS))
         torch.testing.assert_close(got["loss"], single["loss"])
         torch.testing.assert_close(got["image_grad"], single["image_grad"][rows])
         torch.testing.assert_close(got["dna_grad"], single["dna_grad"][rows])

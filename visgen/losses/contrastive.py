@@ -34,23 +34,32 @@ MAX_LOGIT_SCALE: float = 100.0
 
 
 def gather_with_grad(x: Tensor) -> Tensor:
-    """Concatenate ``x`` [B, ...] of every rank in rank order; the gradient reaches this rank's slice only.
+    """Concatenate ``x`` [B_r, ...] of every rank r in rank order; the gradient reaches this rank's slice only.
 
-    Every rank must pass the same B. Outside an initialised process group this returns ``x``.
+    Ranks may hold different B_r (a last, smaller batch): every rank pads to the largest before the
+    ``all_gather`` (which needs equal shapes) and the padding is cut off again. Outside an initialised process
+    group this returns ``x``.
 
     Returns:
-        [W·B, ...] with rows r·B .. (r+1)·B − 1 = rank r's ``x`` (this rank's rows are ``x`` itself).
+        [Σ_r B_r, ...], rank r's rows in rank order (this rank's rows are ``x`` itself).
     """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if world_size() == 1:
         return x
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.detach().contiguous())
-    parts[dist.get_rank()] = x  # the local shard keeps its autograd history
-    return torch.cat(parts, dim=0)
+    ranks = dist.get_world_size()
+    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(ranks)]
+    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
+    counts = [int(n) for n in sizes]
+    padded = x.detach().new_zeros((max(counts), *x.shape[1:]))
+    padded[: x.shape[0]] = x.detach()
+    parts = [torch.empty_like(padded) for _ in range(ranks)]
+    dist.all_gather(parts, padded)
+    rows = [part[:n] for part, n in zip(parts, counts, strict=True)]
+    rows[dist.get_rank()] = x  # the local shard keeps its autograd history
+    return torch.cat(rows, dim=0)
 
 
 def world_size() -> int:
-    """The number of DDP ranks (1 outside a process group)."""
+    """The number of DDP ranks (1 outside an initialised process group)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
@@ -97,7 +106,9 @@ class ContrastiveLoss(nn.Module):
         if self.gather:
             u, v, labels = gather_with_grad(u), gather_with_grad(v), gather_with_grad(labels)
         scale = self.logit_scale()
-        logits = scale * (u @ v.T)  # [N, N]: row i = image i against every DNA j
+        # float32 even under bf16 autocast: at a logit scale of 100, bf16's 8-bit mantissa would shift logits by ~0.4.
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            logits = scale * (u @ v.T)  # [N, N]: row i = image i against every DNA j
         # Same species but not the diagonal: a false negative, left out of both softmaxes.
         same = labels[:, None] == labels[None, :]
         same.fill_diagonal_(False)

@@ -70,7 +70,7 @@ def align_stage(
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
         best = best_checkpoint(checkpoint, stage_dir / "checkpoints")
         trainer.test(module, datamodule=dm, ckpt_path=str(best), weights_only=False)
-        if contrastive:
+        if contrastive and trainer.is_global_zero:
             # The trained tower's species means (the best checkpoint's, loaded by test): the DNA targets
             # the images were aligned to, in the place and format of the cosine alignment's anchors.
             write_anchors(stage_dir, module.species_anchors().cpu().numpy())
