@@ -22,6 +22,7 @@ LADDER: tuple[str, ...] = (
     "sgt_raw",
     "sgt_centred",
     "sgt_whitened",
+    "tower",
     "shuffled",
     "random",
     "equiangular",
