@@ -71,3 +71,33 @@ def test_a_class_without_sequences_is_refused_in_one_line() -> None:
 def test_species_anchors_have_one_row_per_class() -> None:
     anchors = make_module().species_anchors()
     assert anchors.shape == (3, 256) and torch.isfinite(anchors).all()
+
+
+def _one_step(devices: int, batch_size: int) -> dict[str, torch.Tensor]:
+    """One SGD step on 12 images of 3 species, one sequence each (so the DNA partners are not random)."""
+    torch.manual_seed(0)
+    net = EmbeddingNet(num_classes=3, trunk="resnet18")
+    module = ContrastiveAlignModule(
+        net,
+        DnaTower(k=3, embedding_dim=net.embedding_dim, hidden=16),
+        KmerBank(SEQUENCES[:3], k=3),
+        [[0], [1], [2]],
+        ContrastiveLoss(gather=True),
+        optimizer=functools.partial(torch.optim.SGD, lr=0.5),
+    )
+    trainer = L.Trainer(
+        accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto", max_steps=1,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(module, DataLoader(DictImages(12, 3), batch_size=batch_size))
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_a_ddp_step_on_two_ranks_equals_one_process_on_the_whole_batch(fork_safe_threads: None) -> None:
+    # Each rank sees 6 images; with the negatives gathered and the towers' gradients rescaled for DDP's averaging,
+    # the step must be the single-process step on all 12 (the loss does not depend on the order of the pairs).
+    single, ddp = _one_step(1, 12), _one_step(2, 6)
+    for key in ("net.embed_head.weight", "tower.bag.weight", "tower.mlp.2.weight", "loss.log_scale"):
+        torch.testing.assert_close(ddp[key], single[key], rtol=1e-4, atol=1e-6)
+    assert not torch.equal(single["net.embed_head.weight"], _one_step(1, 6)["net.embed_head.weight"])
