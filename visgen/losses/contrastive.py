@@ -1,8 +1,8 @@
 """Symmetric InfoNCE between image and DNA embeddings (the CLIP loss, as CLIBD aligns images to barcodes).
 
 Row i of the image batch and row i of the DNA batch are a positive pair: the DNA is a sequence of the image's
-species. With L2-normalised features u_i (image), v_j (DNA) and logit scale s = exp(t) (t learnable, clamped
-so s <= 100 as CLIP does, which keeps the softmax from collapsing onto one column early in training):
+species. With L2-normalised features u_i (image), v_j (DNA) and logit scale s = exp(t) (t learnable, s clamped
+to [1, 100]; CLIP caps it at 100 to keep training stable):
 
     image_to_dna = mean_i −log( exp(s·u_i·v_i) / Σ_{j ∈ N(i) ∪ {i}} exp(s·u_i·v_j) )
     dna_to_image = the same with u and v swapped,     loss = (image_to_dna + dna_to_image) / 2
