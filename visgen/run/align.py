@@ -1,4 +1,5 @@
-"""The alignment stage: the embedding head trained towards the species anchors (trunk frozen by default), tested."""
+"""The alignment stage: the embedding head trained towards the species anchors (trunk frozen by default) or, under
+``align.objective=contrastive``, jointly with a DNA tower; then tested."""
 
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ def align_stage(
     resume: str | None,
     anchors: np.ndarray,
 ) -> None:
-    """Align the embedding head to the genetic anchors (frozen trunk by default) and test it."""
+    """Align the embedding head to the genetic anchors (frozen trunk by default) and test it.
+
+    ``align.objective=contrastive`` instead trains the head jointly with a DNA tower (``visgen.run.contrastive``)
+    and writes the tower's species means as ``anchors.npy`` once the best checkpoint is loaded.
+    """
     from visgen.lit.align import AlignModule
     from visgen.run.contrastive import contrastive_module
 
