@@ -112,6 +112,7 @@ def test_a_folder_dataset_without_its_folder_is_refused_by_the_config_check(
             r"^align.ce_weight=0.5: the contrastive objective leaves the classifier frozen",
         ),
         ("align.contrastive.kmer=0", r"^align.contrastive.kmer=0: must be an integer >= 1 \(e.g. 5\)$"),
+        ("align.contrastive.kmer=9", r"^align.contrastive.kmer=9: at most 8"),
     ],
 )
 def test_the_contrastive_objective_refuses_what_it_cannot_combine_with(override: str, message: str) -> None:

@@ -158,4 +158,8 @@ def _check_contrastive(align: Mapping[str, Any]) -> None:
         )
     options = align.get("contrastive") or {}
     _count("align.contrastive.kmer", options.get("kmer"), 1, " (e.g. 5)")
+    if options.get("kmer") is not None and options["kmer"] > 8:
+        raise UserInputError(
+            f"align.contrastive.kmer={options['kmer']}: at most 8 (the tower has a vector per k-mer, 4^k); e.g. 5"
+        )
     _count("align.contrastive.hidden", options.get("hidden"), 1)
