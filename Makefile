@@ -39,14 +39,15 @@ bench: $(STAMP) ## benchmarks -> reports/bench/*.md (quoted in README)
 # second sweep; the claims need no baseline at λ = 0, and its 3 pretrainings would take the run past 60 min on
 # 2 cores). 33 jobs, 9 pretrainings, 53 min measured. SEEDS=0 for a first look in a third of the time.
 # GRID=full: every row of conf/sweep/paper_table.yaml (Table 1, the anchor controls, the rebalancing rows, ltr and
-# ltr_align under protocol=authors: 21 rows) x SEEDS, λ = 1 into multirun/paper_table_<profile>_full and λ = 0 into
-# ..._full_lambda0, the two side by side with one thread each (as gzsl-table; they share no pretraining): 42 jobs and
+# ltr_align under protocol=authors, the contrastive alignment: 22 rows) x SEEDS, λ = 1 into multirun/paper_table_<profile>_full and λ = 0 into
+# ..._full_lambda0, the two side by side with one thread each (as gzsl-table; they share no pretraining): 44 jobs and
 # 14 pretrainings with SEEDS=0. After the λ = 1 half, so the directions get intervals, the rows they compare at λ = 1
 # for REPLICATES (rtl_softmax, ltr, its anchor controls and rebalancing rows, ltr and ltr_align under protocol=authors,
 # last: their pretraining is the slowest, ~16 min on one thread; ..._full_replicates). One report:
 # reports/paper_table_<profile>_full.md. REPLICATES= skips them; REPLICATES=1,2 gives three seeds.
-# GRID=full SEEDS=0 REPLICATES= PROFILE=quick_gzsl (32 px, 8 epochs): the whole grid in 25 min on 2 cores (measured).
-# PROFILE=paper without GRID runs the 21 rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
+# GRID=full SEEDS=0 REPLICATES= PROFILE=quick_gzsl (32 px, 8 epochs): the whole grid in 25 min on 2 cores (measured
+# before ltr_contrastive joined the grid).
+# PROFILE=paper without GRID runs the 22 rows into multirun/paper_table_paper. See experiments/paper_table/README.md.
 SEEDS ?= 0,1,2
 REPLICATES ?= 1
 REPLICATE_ROWS = rtl_softmax,ltr,ltr_logit_adjust,ltr_plain,ltr_align,ltr_align_shuffled,ltr_align_random,ltr_crt,ltr_ncm,ltr_tau_norm,ltr_align_centred,ltr_align_equiangular,ltr_authors,ltr_align_authors

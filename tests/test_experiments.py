@@ -19,6 +19,8 @@ DECIDED = {
     "ltr_authors", "ltr_align_authors",
     # the equiangular anchor control and the rebalancing rows on ltr's frozen trunk
     "ltr_align_equiangular", "ltr_plain", "ltr_crt", "ltr_tau_norm", "ltr_logit_adjust", "ltr_ncm",
+    # the peers' (CLIBD-style) alignment: image head and DNA tower trained with InfoNCE
+    "ltr_contrastive",
 }  # fmt: skip
 # Outside the paper table: held-out species recognised from their DNA (conf/sweep/gzsl.yaml).
 GZSL = {"gzsl", "gzsl_kshot"}
@@ -88,6 +90,7 @@ def _pretrain_key(experiment: str, *more: str) -> str:
                 "ltr_tau_norm",
                 "ltr_logit_adjust",
                 "ltr_ncm",
+                "ltr_contrastive",
             ],
         ),
         ("ltr_authors", ["ltr_align_authors"]),
@@ -117,21 +120,21 @@ def _sweep_jobs(*extra: str) -> list[list[str]]:
 def test_paper_table_sweep_expands_to_rows_x_lambdas_x_seeds() -> None:
     jobs = [dict(o.split("=", 1) for o in job) for job in _sweep_jobs()]
     experiments = [j["+experiment"] for j in jobs]
-    assert len(jobs) == 21 * 2 * 3
+    assert len(jobs) == 22 * 2 * 3
     assert set(experiments) == DECIDED - {"baseline"}  # baseline is rtl_softmax under its README name
-    # Seed outermost: the first 42 jobs are seed 0's whole grid (a sweep cut short leaves complete seeds).
-    assert {j["seed"] for j in jobs[:42]} == {"0"} and {j["seed"] for j in jobs[42:]} == {"1", "2"}
+    # Seed outermost: the first 44 jobs are seed 0's whole grid (a sweep cut short leaves complete seeds).
+    assert {j["seed"] for j in jobs[:44]} == {"0"} and {j["seed"] for j in jobs[44:]} == {"1", "2"}
     # Producers first: every pretraining a later row reuses was asked for before that row.
     for producer, consumer in [
         ("rtl_softmax", "align"), ("ltr", "ltr_align"), ("wb", "wb_align"), ("ltr", "ltr_crt"),
-        ("ltr_authors", "ltr_align_authors"),
+        ("ltr_authors", "ltr_align_authors"), ("ltr", "ltr_contrastive"),
     ]:  # fmt: skip
         assert experiments.index(producer) < experiments.index(consumer)
 
 
 def test_sweep_jobs_get_distinct_readable_folders() -> None:
     jobs = _sweep_jobs("seed=0")  # a command-line override narrows the grid, as with Hydra
-    assert len(jobs) == 21 * 2
+    assert len(jobs) == 22 * 2
     subdirs = set()
     for job in jobs:
         cfg = _compose("+sweep=paper_table", *job, hydra=True)

@@ -131,3 +131,28 @@ def test_a_folder_dataset_without_its_folder_is_refused_by_the_config_check(
 ) -> None:
     with pytest.raises(UserInputError, match=f"^{re.escape(message)}"):
         check_config(compose_cfg(["+experiment=ltr_align", "data=endless_forams", *root]))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("align.objective=clip", r"^align.objective=clip: unknown value; use one of cosine, contrastive$"),
+        (
+            "align.sampling=instance_uniform_negative",
+            r"^align.sampling=instance_uniform_negative: align.objective",
+        ),
+        (
+            "align.reuse_features=true",
+            r"^align.reuse_features=true: not implemented for align.objective=contrastive",
+        ),
+        (
+            "align.ce_weight=0.5",
+            r"^align.ce_weight=0.5: the contrastive objective leaves the classifier frozen",
+        ),
+        ("align.contrastive.kmer=0", r"^align.contrastive.kmer=0: must be an integer >= 1 \(e.g. 5\)$"),
+        ("align.contrastive.kmer=9", r"^align.contrastive.kmer=9: at most 8"),
+    ],
+)
+def test_the_contrastive_objective_refuses_what_it_cannot_combine_with(override: str, message: str) -> None:
+    with pytest.raises(UserInputError, match=message):
+        check_config(compose_cfg(["+experiment=ltr_contrastive", "data.augment.train=false", override]))

@@ -24,6 +24,7 @@ LADDER: tuple[str, ...] = (
     "sgt_raw",
     "sgt_centred",
     "sgt_whitened",
+    "tower",
     "shuffled",
     "random",
     "equiangular",

@@ -33,6 +33,8 @@ QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("Alignment beats class-balanced re-training of the same parameters (cRT)", "ltr_align", "ltr_crt"),
     ("Under the authors' protocol alignment raises rare-class accuracy", "ltr_align_authors", "ltr_authors"),
     ("The authors' protocol raises rare-class accuracy over ours (LTR)", "ltr_authors", "ltr"),
+    ("Fixed genetic anchors beat a DNA tower learnt with image-DNA InfoNCE (the peers' recipe)",
+     "ltr_align", "ltr_contrastive"),
 )  # fmt: skip
 
 

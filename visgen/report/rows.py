@@ -35,6 +35,7 @@ UNSCALED: frozenset[str] = frozenset({"error_tree_dist"})
 TABLE_ORDER: tuple[str, ...] = (
     "tl", "tl_softmax", "rtl", "rtl_softmax", "baseline", "ltr", "align", "ltr_align",
     "imagenet_align", "wb", "wb_align", "ltr_align_shuffled", "ltr_align_random", "ltr_align_centred",
+    "ltr_contrastive",
 )  # fmt: skip
 
 

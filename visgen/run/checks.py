@@ -25,6 +25,8 @@ KNN_METRICS: tuple[str, ...] = ("euclidean", "cosine")
 SELECTIONS: tuple[str, ...] = ("val", "test")
 HEADS: tuple[str, ...] = ("linear", "two_layer")
 SAMPLINGS: tuple[str, ...] = ("m_per_class", "instance_uniform_negative")
+#: ``align.objective`` values: the paper's cosine loss to fixed anchors, or InfoNCE with a trained DNA tower.
+OBJECTIVES: tuple[str, ...] = ("cosine", "contrastive")
 # Torch-free copy of visgen.eval.rebalance.METHODS (the same test keeps them equal).
 REBALANCE_METHODS: tuple[str, ...] = ("plain", "crt", "tau_norm", "logit_adjust", "ncm")
 
@@ -45,8 +47,8 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
-    ``metric``, ``k``, ``index`` and ``index_settings``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs`` and
-    ``align.reuse_features`` (which needs ``data.augment.train=false``). The components check their own
+    ``metric``, ``k``, ``index`` and ``index_settings``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs``,
+    ``align.objective`` (and what the contrastive one cannot combine with) and ``align.reuse_features`` (which needs ``data.augment.train=false``). The components check their own
     settings, so a new one brings its check with it: the held-out folds (``visgen.data.heldout``), and last,
     because it may look at the disk, the data layout that ``data.source`` names (``DataLayout.problems``:
     ForamSim's knobs, a folder's ``data.root``).
@@ -135,8 +137,37 @@ def _check_align(align: Mapping[str, Any], data: Mapping[str, Any]) -> None:
     _choice("align.control", align["control"], CONTROLS)
     _choice("align.sampling", align.get("sampling", "m_per_class"), SAMPLINGS)
     _count("align.epochs", align["epochs"], 1, " (the paper: 5)")
+    objective = align.get("objective", "cosine")
+    _choice("align.objective", objective, OBJECTIVES)
+    if objective == "contrastive":
+        _check_contrastive(align)
     if align.get("reuse_features") and (data.get("augment") or {}).get("train", True):
         raise UserInputError(
             "align.reuse_features=true needs data.augment.train=false: with augmentation the cache would keep "
             "one random view per training image"
         )
+
+
+def _check_contrastive(align: Mapping[str, Any]) -> None:
+    """What ``align.objective=contrastive`` cannot combine with: the cosine objective's own switches."""
+    if align.get("sampling", "m_per_class") != "m_per_class":
+        raise UserInputError(
+            f"align.sampling={align['sampling']}: align.objective=contrastive pairs each image with a DNA sequence, "
+            "not with a negative image; use align.sampling=m_per_class"
+        )
+    if align.get("reuse_features"):
+        raise UserInputError(
+            "align.reuse_features=true: not implemented for align.objective=contrastive; use align.reuse_features=false"
+        )
+    if float(align.get("ce_weight", 0.0)) != 0:
+        raise UserInputError(
+            f"align.ce_weight={align['ce_weight']}: the contrastive objective leaves the classifier frozen; "
+            "use align.ce_weight=0"
+        )
+    options = align.get("contrastive") or {}
+    _count("align.contrastive.kmer", options.get("kmer"), 1, " (e.g. 5)")
+    if options.get("kmer") is not None and options["kmer"] > 8:
+        raise UserInputError(
+            f"align.contrastive.kmer={options['kmer']}: at most 8 (the tower has a vector per k-mer, 4^k); e.g. 5"
+        )
+    _count("align.contrastive.hidden", options.get("hidden"), 1)

@@ -109,6 +109,8 @@ def ladder_anchors(cfg: DictConfig, class_names: list[str], seed: int) -> dict[s
             out[name] = control_anchors(base, "random", seed=seed + 1)
         elif name == "equiangular":
             out[name] = equiangular_anchors(len(class_names), len(class_names), seed=None)
+        elif name == "tower":
+            continue  # fitted on the cell's features by gzsl_stage (visgen.run.contrastive.gzsl_tower_anchors)
         else:
             d = cfg.data
             out[name] = oracle_anchors(
@@ -148,6 +150,11 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
             "gzsl: k-shot support capped at the pool size for %s (k up to %d asked)", short, max(shots)
         )
     anchors = ladder_anchors(cfg, names, seed)
+    if "tower" in g.anchors:
+        from visgen.run.contrastive import gzsl_tower_anchors
+
+        fitted = gzsl_tower_anchors(cfg, cell.train_x, cell.train_y, names, seed)
+        anchors = {n: fitted if n == "tower" else anchors[n] for n in g.anchors}  # the ladder's order
     log.info("gzsl: features ready after %.1f s; scoring %d anchor sets", time.time() - start, len(anchors))
     metrics: dict[str, Any] = {}
     for name, a in anchors.items():
