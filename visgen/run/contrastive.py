@@ -64,8 +64,8 @@ def gzsl_tower_anchors(
 
     E is the image embedding's size (``model.net.embedding_dim``), like the SGT anchors it sits beside.
     """
+    from visgen.eval.tower_fit import fit_tower_anchors
     from visgen.models.dna_tower import KmerBank
-    from visgen.models.tower_fit import fit_tower_anchors
 
     sequences, class_rows = class_sequences(cfg, class_names)
     options, tower = cfg.align.contrastive, cfg.gzsl.tower

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from visgen.eval.tower_fit import fit_tower_anchors
 from visgen.models.dna_tower import KmerBank
-from visgen.models.tower_fit import fit_tower_anchors
 
 SEQUENCES = ["acgtacgtaacg", "acgtacgtccat", "ttgaccattgga", "gggaaatttcca", "cagtcagtcaag", "tatatagcgcgc"]
 CLASS_ROWS = [[0, 1], [2], [3], [4, 5]]  # class 3 is the held-out target: no images below
