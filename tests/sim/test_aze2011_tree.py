@@ -57,8 +57,14 @@ def test_a_budded_sister_splits_at_its_start_date() -> None:
 def test_sisters_share_more_path_than_a_cross_genus_pair() -> None:
     cov, _ = aze2011.aze_tree(SPECIES)
     c = {(a, b): cov[SPECIES.index(a), SPECIES.index(b)] for a in SPECIES for b in SPECIES}
-    assert c["Globorotalia_menardii", "Globorotalia_tumida"] > c["Globorotalia_menardii", "Globigerinoides_ruber"]
-    assert c["Globigerinoides_ruber", "Globigerinoides_conglobatus"] > c["Globigerinoides_ruber", "Globorotalia_tumida"]
+    assert (
+        c["Globorotalia_menardii", "Globorotalia_tumida"]
+        > c["Globorotalia_menardii", "Globigerinoides_ruber"]
+    )
+    assert (
+        c["Globigerinoides_ruber", "Globigerinoides_conglobatus"]
+        > c["Globigerinoides_ruber", "Globorotalia_tumida"]
+    )
 
 
 def test_tips_have_depth_one_below_the_oldest_split_of_the_species_in_use() -> None:

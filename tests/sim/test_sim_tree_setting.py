@@ -61,7 +61,9 @@ def test_the_tree_is_a_command_line_flag_a_config_key_and_range_checked() -> Non
     with pytest.raises(UserInputError, match=r"--tree must be one of aze2011, kmer_upgma, got 'nj'"):
         sim_settings.check_args("visgen simulate --out x", tree="nj")
     cfg = {"seed": 0, "stages": ["pretrain"], "trainer": {}, "data": {"source": "forams_sim", "sim_tree": 3}}
-    with pytest.raises(UserInputError, match=r"config: data.sim_tree must be one of aze2011, kmer_upgma, got 3"):
+    with pytest.raises(
+        UserInputError, match=r"config: data.sim_tree must be one of aze2011, kmer_upgma, got 3"
+    ):
         check_config(cfg)
 
 
@@ -97,4 +99,6 @@ def test_the_oracle_and_the_look_alikes_use_the_generators_tree() -> None:
     traits = oracle_anchors(
         "oracle_traits", names, seed=0, phylo_signal=1.0, intra_spread=0.5, convergent=4, tree="aze2011"
     )
-    np.testing.assert_array_equal(traits, forams_sim.convergent_species(0, names, latents, 4, 0.5, tree="aze2011")[0])
+    np.testing.assert_array_equal(
+        traits, forams_sim.convergent_species(0, names, latents, 4, 0.5, tree="aze2011")[0]
+    )

@@ -48,7 +48,7 @@ from PIL import Image
 
 from visgen.errors import UserInputError
 from visgen.genetics.species import known_species, species_table
-from visgen.sim import convergence, traits
+from visgen.sim import convergence, traits, trees
 from visgen.sim.contact_sheet import write_contact_sheet
 from visgen.sim.render import Textures, render_specimen
 from visgen.sim.settings import (
@@ -59,7 +59,6 @@ from visgen.sim.settings import (
     check_args,
 )
 from visgen.sim.shells import TRAIT_NAMES, sample_specimen
-from visgen.sim import trees
 
 log = logging.getLogger(__name__)
 

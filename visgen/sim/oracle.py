@@ -43,9 +43,7 @@ def oracle_anchors(
     names, latents = species_latents(seed, phylo_signal, tree)
     rows = [names.index(n) for n in class_names]
     if kind == "oracle_traits":
-        latents, _ = convergent_species(
-            seed, names, latents, convergent, intra_spread, convergent_skip, tree
-        )
+        latents, _ = convergent_species(seed, names, latents, convergent, intra_spread, convergent_skip, tree)
         return latents[rows]
     if kind == "oracle_tree":
         cov = trees.species_covariance(tree, names)

@@ -94,7 +94,9 @@ def split_ages(all_species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     placed = [s for s in all_species if s not in index]
     for s in placed:
         if s not in SISTERS and s not in AT_ROOT:
-            raise KeyError(f"{s} is not in the Aze et al. tree and has no documented place in SISTERS or AT_ROOT")
+            raise KeyError(
+                f"{s} is not in the Aze et al. tree and has no documented place in SISTERS or AT_ROOT"
+            )
     # A species' proxy: the tip whose history it copies (itself, its sister's tip, or its own root lineage).
     proxy: list[str] = []
     for s in all_species:
