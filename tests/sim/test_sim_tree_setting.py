@@ -58,12 +58,10 @@ def test_the_tree_is_a_command_line_flag_a_config_key_and_range_checked() -> Non
     ns = build_parser().parse_args(["simulate", "--out", "x", "--tree", "aze2011"])
     assert sim_settings.from_namespace(ns)["tree"] == "aze2011"
     assert sim_settings.config_keys()["sim_tree"] == "tree"
-    with pytest.raises(UserInputError, match=r"--tree must be one of aze2011, kmer_upgma, got 'nj'"):
+    with pytest.raises(UserInputError, match=r"--tree must be one of .*aze2011.*, got 'nj'"):
         sim_settings.check_args("visgen simulate --out x", tree="nj")
     cfg = {"seed": 0, "stages": ["pretrain"], "trainer": {}, "data": {"source": "forams_sim", "sim_tree": 3}}
-    with pytest.raises(
-        UserInputError, match=r"config: data.sim_tree must be one of aze2011, kmer_upgma, got 3"
-    ):
+    with pytest.raises(UserInputError, match=r"config: data.sim_tree must be one of .*kmer_upgma.*, got 3"):
         check_config(cfg)
 
 

@@ -15,7 +15,7 @@ SPECIES = [s for s, _ in species_table()]
 
 def test_every_module_in_the_trees_folder_is_a_registered_source() -> None:
     modules = {m.name for m in pkgutil.iter_modules(trees.__path__)}
-    assert set(trees.TREES) == modules == {"kmer_upgma", "aze2011"}
+    assert set(trees.TREES) == modules and {"kmer_upgma", "aze2011"} <= modules
     assert trees.DEFAULT == "kmer_upgma"
 
 
@@ -45,7 +45,7 @@ def test_a_subset_of_species_gets_rows_of_the_same_tree_order(name: str) -> None
 
 
 def test_an_unknown_tree_is_refused() -> None:
-    with pytest.raises(ValueError, match="tree must be one of aze2011, kmer_upgma, got 'nj'"):
+    with pytest.raises(ValueError, match=r"tree must be one of .*aze2011.*kmer_upgma.*, got 'nj'"):
         trees.species_covariance("nj", SPECIES)
 
 
