@@ -219,7 +219,8 @@ def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any
         out_dir: output folder; created, or a previous ForamSim output there is replaced.
         workers: processes; default all cores. The output does not depend on it.
         **settings: ``SimSettings`` fields (visgen/sim/settings.py: scale, size, seed, phylo_signal,
-            intra_spread, nuisance, test_floor, published, convergent, convergent_skip, tree); the rest at their defaults.
+            intra_spread, nuisance, test_floor, published, convergent, convergent_skip, tree); the rest at their
+            defaults.
 
     Returns:
         ``out_dir`` as a Path.
