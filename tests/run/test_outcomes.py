@@ -50,3 +50,17 @@ def test_the_trainer_hands_the_distances_to_the_evaluation_callback(tmp_path: Pa
     trainer, _ = build_trainer(cfg, "pretrain", tmp_path, tmp_path / "ckpt", 1, d)
     (knn,) = [c for c in trainer.callbacks if isinstance(c, KnnEvalCallback)]
     assert knn.species_distances is d and knn.out_dir == tmp_path
+
+
+def test_the_errors_follow_whichever_tree_the_generator_used() -> None:
+    from visgen.sim import trees
+
+    d = species_distances(compose_cfg(["data=synthetic", "data.sim_tree=aze2011"]), CLASSES)
+    names = [s for s, _ in species_table()]
+    cov = trees.species_covariance("aze2011", names)
+    idx = [names.index(c) for c in CLASSES]
+    want = 2.0 * (1.0 - cov[np.ix_(idx, idx)])
+    np.fill_diagonal(want, 0.0)
+    assert d.source == "aze2011"
+    np.testing.assert_allclose(d.tree, want, atol=1e-12)
+    assert not np.allclose(d.tree, species_distances(compose_cfg(["data=synthetic"]), CLASSES).tree)

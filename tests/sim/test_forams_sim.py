@@ -245,6 +245,7 @@ def test_the_cache_key_hashes_the_generator_version_and_every_setting() -> None:
         "published": True,
         "convergent": 0,
         "convergent_skip": 0,
+        "tree": "kmer_upgma",
         "version": forams_sim.GENERATOR_VERSION,
     }
     by_hand = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:16]
@@ -256,6 +257,7 @@ def test_the_cache_key_hashes_the_generator_version_and_every_setting() -> None:
         ("seed", 1),
         ("nuisance", 0.6),
         ("published", False),
+        ("tree", "aze2011"),
     ):
         assert forams_sim.cache_key(**{**kw, "test_floor": 20, knob: value}) != by_hand, knob
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+
 import numpy as np
 from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
@@ -51,3 +54,61 @@ def patristic_from_covariance(cov: np.ndarray) -> np.ndarray:
     dist = np.maximum(tip[:, None] + tip[None, :] - 2.0 * cov, 0.0)
     np.fill_diagonal(dist, 0.0)
     return dist
+
+
+def budding_divergence_ages(
+    ancestor: Mapping[str, str | None], start: Mapping[str, float], tips: Sequence[str]
+) -> np.ndarray:
+    """Age at which the lineages of two living tips split, in a budding morphospecies tree.
+
+    Each morphospecies is a lineage from its start age onwards; a descendant buds off its ancestor at the
+    descendant's own start age, and the ancestor lives on. Tracing tip ``a`` back in time, its lineage is ``a``
+    itself until ``start[a]``, then ``ancestor[a]`` until ``start[ancestor[a]]``, and so on. Two tips share
+    their lineage while both sit in the same morphospecies ``M``: the first ``M`` on both chains, left towards
+    ``a`` at ``exit_a`` (the start of ``a``'s child of ``M``, or 0 if ``M`` is ``a``) and towards ``b`` at
+    ``exit_b``; they split at ``max(exit_a, exit_b)``.
+
+    Args:
+        ancestor: morphospecies -> its ancestor (None or "" at the root).
+        start: morphospecies -> start age (time before present, e.g. Ma).
+        tips: ``T`` living morphospecies.
+
+    Returns:
+        ``[T, T]`` float64 split ages, symmetric, 0 on the diagonal.
+
+    Raises:
+        ValueError: an ancestor chain loops or two tips share no ancestor.
+    """
+    exits = []
+    for tip in tips:
+        chain: dict[str, float] = {}
+        taxon, leave = tip, 0.0
+        while taxon:
+            if taxon in chain:
+                raise ValueError(f"the ancestor chain of {tip} loops at {taxon}")
+            chain[taxon] = leave
+            taxon, leave = ancestor.get(taxon) or "", float(start[taxon])
+        exits.append(chain)
+    ages = np.zeros((len(tips), len(tips)))
+    for i, j in combinations(range(len(tips)), 2):
+        # Dicts keep insertion order: the first shared taxon on tip i's chain is the most recent one.
+        shared = next((m for m in exits[i] if m in exits[j]), None)
+        if shared is None:
+            raise ValueError(f"{tips[i]} and {tips[j]} share no ancestor")
+        ages[i, j] = ages[j, i] = max(exits[i][shared], exits[j][shared])
+    return ages
+
+
+def covariance_from_split_ages(ages: np.ndarray) -> np.ndarray:
+    """Shared-path covariance of an ultrametric time tree given its pairwise split ages, with unit tip depth.
+
+    The root is the oldest split; two tips share the path from the root down to their split, of length
+    ``root - age``, and each tip lies ``root`` below it. (The patristic distance is ``2 * age``.)
+
+    Args:
+        ages: ``[N, N]`` split ages, 0 on the diagonal.
+
+    Returns:
+        ``[N, N]`` float64 ``1 - ages / ages.max()``: ones on the diagonal, 0 for the pairs split at the root.
+    """
+    return 1.0 - np.asarray(ages, dtype=float) / float(np.max(ages))

@@ -117,6 +117,7 @@ def ladder_anchors(cfg: DictConfig, class_names: list[str], seed: int) -> dict[s
                 name, class_names, seed=int(d.sim_seed), phylo_signal=float(d.phylo_signal),
                 intra_spread=float(d.sim_intra_spread), convergent=int(d.get("sim_convergent", 0)),
                 convergent_skip=int(d.get("sim_convergent_skip", 0)),
+                tree=str(d.get("sim_tree", "kmer_upgma")),  # the generator's tree, so the oracle is its truth
             )  # fmt: skip
     return out
 

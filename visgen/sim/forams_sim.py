@@ -3,8 +3,9 @@
 ``simulate`` writes the real Endless Forams layout (one folder per species, 8-bit greyscale PNGs)
 plus ``manifest.csv`` (path, species, split, specimen parameters), ``dataset.json`` and
 ``contact_sheet.png``. Species and their counts are the real 35 of ``endless_forams_classes.csv``
-(scale 1.0 = 27,729 images). Species traits are Brownian motion along a UPGMA tree of the real 18S
-sequences with Pagel's lambda ``phylo_signal`` (``trees/kmer_upgma.py``, ``traits.py``); shells are drawn by ``render.py``.
+(scale 1.0 = 27,729 images). Species traits are Brownian motion along a species tree with Pagel's lambda
+``phylo_signal`` (``traits.py``); the tree source is ``tree`` (``trees/``: by default ``kmer_upgma``, UPGMA on the
+real 18S sequences; ``aze2011``, the fossil morphospecies tree). Shells are drawn by ``render.py``.
 
 Test floor (``test_floor`` = K > 0): a species whose proportional test split holds fewer than K images
 gets extra TEST images up to K, drawn like the others but beyond its long-tailed count. They are
@@ -47,7 +48,7 @@ from PIL import Image
 
 from visgen.errors import UserInputError
 from visgen.genetics.species import known_species, species_table
-from visgen.sim import convergence, traits
+from visgen.sim import convergence, traits, trees
 from visgen.sim.contact_sheet import write_contact_sheet
 from visgen.sim.render import Textures, render_specimen
 from visgen.sim.settings import (
@@ -58,7 +59,6 @@ from visgen.sim.settings import (
     check_args,
 )
 from visgen.sim.shells import TRAIT_NAMES, sample_specimen
-from visgen.sim.trees import kmer_upgma
 
 log = logging.getLogger(__name__)
 
@@ -95,29 +95,42 @@ def species_counts(scale: float) -> list[tuple[str, int]]:
     return [(s, max(round(n * scale), min(n, MIN_PER_SPECIES))) for s, n in species_table()]
 
 
-def species_latents(seed: int, phylo_signal: float) -> tuple[list[str], np.ndarray]:
-    """Latent species traits: Brownian motion along the 18S tree with Pagel's lambda.
+def species_latents(
+    seed: int, phylo_signal: float, tree: str = trees.DEFAULT
+) -> tuple[list[str], np.ndarray]:
+    """Latent species traits: Brownian motion along the species tree with Pagel's lambda.
+
+    Args:
+        tree: the tree source (a name of ``visgen.sim.trees.names()``; default the 18S k-mer UPGMA tree).
 
     Returns:
         ``(species [35], latent [35, len(TRAIT_NAMES)])``.
     """
     names = [s for s, _ in species_table()]
-    cov, _, _ = kmer_upgma.species_covariance(names)
+    cov = trees.species_covariance(tree, names)
     rng = np.random.default_rng([seed, 0xB405])
     return names, traits.brownian_traits(traits.pagel_lambda(cov, phylo_signal), len(TRAIT_NAMES), rng)
 
 
 def convergent_species(
-    seed: int, names: list[str], latents: np.ndarray, k: int, intra_spread: float, skip: int = 0
+    seed: int,
+    names: list[str],
+    latents: np.ndarray,
+    k: int,
+    intra_spread: float,
+    skip: int = 0,
+    tree: str = trees.DEFAULT,
 ) -> tuple[np.ndarray, dict[str, str]]:
     """Apply ``convergence``'s K look-alike pairs to ``species_latents``' output (K = 0: unchanged).
+
+    ``tree`` is the generator's tree source: the partners are distant on the tree the traits evolved along.
 
     Returns:
         ``(latents [35, T], {rare_species: partner})``.
     """
     if k == 0:
         return latents, {}
-    cov, _, _ = kmer_upgma.species_covariance(names)
+    cov = trees.species_covariance(tree, names)
     counts = [n for _, n in species_table()]
     pairs = convergence.convergent_pairs(names, counts, cov, k, eligible=known_species()[1], skip=skip)
     rng = np.random.default_rng([seed, 0xC0417])
@@ -219,7 +232,8 @@ def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any
         out_dir: output folder; created, or a previous ForamSim output there is replaced.
         workers: processes; default all cores. The output does not depend on it.
         **settings: ``SimSettings`` fields (visgen/sim/settings.py: scale, size, seed, phylo_signal,
-            intra_spread, nuisance, test_floor, published, convergent, convergent_skip); the rest at their defaults.
+            intra_spread, nuisance, test_floor, published, convergent, convergent_skip, tree); the rest at their
+            defaults.
 
     Returns:
         ``out_dir`` as a Path.
@@ -233,9 +247,9 @@ def simulate(out_dir: str | Path, *, workers: int | None = None, **settings: Any
     scale, size, seed, test_floor = cfg.scale, cfg.size, cfg.seed, cfg.test_floor
     intra_spread, nuisance = cfg.intra_spread, cfg.nuisance
     counts = species_counts(scale)
-    names, latents = species_latents(seed, cfg.phylo_signal)
+    names, latents = species_latents(seed, cfg.phylo_signal, cfg.tree)
     latents, look_alike = convergent_species(
-        seed, names, latents, cfg.convergent, intra_spread, cfg.convergent_skip
+        seed, names, latents, cfg.convergent, intra_spread, cfg.convergent_skip, cfg.tree
     )
     _prepare_out_dir(out_dir, names)
     tasks = []

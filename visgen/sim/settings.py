@@ -17,7 +17,7 @@ from typing import Any
 
 from visgen.errors import UserInputError, is_int
 from visgen.genetics.species import known_species
-from visgen.sim import convergence
+from visgen.sim import convergence, trees
 
 # Difficulty defaults, calibrated against the training pipeline (experiments/forams_sim_difficulty/README.md and
 # the note in visgen/sim/forams_sim.py).
@@ -95,6 +95,13 @@ class SimSettings:
         0, lambda v: is_int(v) and v >= 0, "must be an integer >= 0",
         "the look-alikes start after this many of the rarest species (e.g. 14: medium species)",
         header="look-alikes after the {} rarest species", off=0,
+    )  # fmt: skip
+    tree: str = knob(
+        trees.DEFAULT, lambda v: v in trees.names(), f"must be one of {', '.join(trees.names())}",
+        "the species tree the Brownian traits evolve along (visgen/sim/trees/): kmer_upgma = UPGMA on the 18S "
+        "k-mers the DNA anchors come from; aze2011 = the fossil morphospecies tree of Aze et al. 2011, "
+        "independent of the DNA",
+        header="{} species tree", off=trees.DEFAULT,
     )  # fmt: skip
 
 
@@ -177,7 +184,7 @@ def check_config_data(data: Mapping[str, Any]) -> None:
     check_args("config", {name: f"data.{key}" for key, name in keys.items()}, **given)
 
 
-_TYPES = {"float": float, "int": int, float: float, int: int}
+_TYPES = {"float": float, "int": int, "str": str, float: float, int: int, str: str}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

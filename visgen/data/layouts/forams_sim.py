@@ -56,10 +56,11 @@ class ForamSimLayout(DataLayout):
 
     @classmethod
     def species_tree(cls, data: Mapping[str, Any]) -> tuple[str, SpeciesCovariance]:
-        """The generator's tree: ForamSim's traits evolve along it, so its errors are measured along it too."""
-        from visgen.sim.trees import kmer_upgma
+        """The generator's tree (``data.sim_tree``): ForamSim's traits evolve along it, so errors are measured along it."""
+        from visgen.sim import trees
 
-        return "kmer_upgma", lambda names: kmer_upgma.species_covariance(names)[0]
+        name = str(data.get("sim_tree") or trees.DEFAULT)
+        return name, lambda names: trees.species_covariance(name, names)
 
     def root(self) -> Path:
         """The generated folder (generated now if this setting has no complete cached copy)."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from visgen.genetics.divergence import genetic_distances
 from visgen.genetics.trees import tree_covariance
+from visgen.sim.trees import register
 
 # Species without any 18S sequence in the shared data, placed as the sister of a congener.
 # - Globorotalia_crassaformis -> Globorotalia_truncatulinoides: G. truncatulinoides descends from
@@ -75,3 +76,10 @@ def species_covariance(all_species: Sequence[str]) -> tuple[np.ndarray, np.ndarr
     """
     dist, names = genetic_distances(all_species)
     return tree_covariance(place_missing(dist, names, all_species)), dist, names
+
+
+@register("kmer_upgma")
+def kmer_upgma_tree(all_species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """The registry's view: ``(C [N, N], the species without DNA, placed by NO_DNA_SISTERS)``."""
+    cov, _, names = species_covariance(all_species)
+    return cov, [s for s in all_species if s not in names]
