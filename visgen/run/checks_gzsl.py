@@ -104,8 +104,9 @@ def forams_sim_train_counts(scale: float, seed: int) -> dict[str, int]:
 
 def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str]) -> None:
     """The GZSL stage needs the pretraining, target species, and known anchors / methods / shots."""
-    from visgen.eval.zeroshot import LADDER, METHODS
+    from visgen.eval.zeroshot import ENCODER_MODES, LADDER, METHODS, ladder_names
     from visgen.genetics.anchors import ANCHOR_MODES
+    from visgen.genetics.encoders import ENCODERS
 
     if "pretrain" not in list(cfg["stages"]):
         raise UserInputError(
@@ -116,9 +117,21 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str]) -> None:
             "stages=[..., gzsl]: no species held out; set data.unseen=[...] or data.unseen_fold=i"
         )
     g = cfg["gzsl"]
+    encoders = list(g["encoders"])
+    for e in encoders:
+        if e not in ENCODERS:
+            raise UserInputError(
+                f"gzsl.encoders=[{e}]: unknown DNA encoder; use any of {', '.join(sorted(ENCODERS))}"
+            )
+    if not encoders:
+        raise UserInputError("gzsl.encoders=[]: the controls need one DNA encoder; use e.g. [sgt]")
+    rungs = [f"{e}_{m}" for e in encoders for m in ENCODER_MODES]
     for name in g["anchors"]:
-        if name not in LADDER:
-            raise UserInputError(f"gzsl.anchors=[{name}]: unknown anchor; use any of {', '.join(LADDER)}")
+        if name not in (*LADDER, "encoders", *rungs):
+            raise UserInputError(
+                f"gzsl.anchors=[{name}]: unknown anchor; use any of {', '.join([*LADDER, 'encoders', *rungs])} "
+                "(<encoder>_<mode> needs the encoder in gzsl.encoders)"
+            )
         if name.startswith("oracle") and cfg["data"].get("source", "forams_sim") != "forams_sim":
             raise UserInputError(
                 f"gzsl.anchors=[{name}]: oracle anchors exist only for ForamSim (data.source=forams_sim); "
@@ -127,8 +140,9 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str]) -> None:
     for m in list(g["methods"]) + list(g["permutation"]["methods"]):
         if m not in METHODS:
             raise UserInputError(f"gzsl.methods=[{m}]: unknown method; use {', '.join(METHODS)}")
+    ladder = ladder_names(g["anchors"], encoders)
     for name in g["permutation"]["anchors"]:
-        if name not in list(g["anchors"]):
+        if name not in ladder:
             raise UserInputError(
                 f"gzsl.permutation.anchors=[{name}]: not in gzsl.anchors; add it there or drop it"
             )
