@@ -127,3 +127,15 @@ def build_anchors(cfg: DictConfig, class_names: list[str]) -> Any:
         anchor_geometry(anchors[has]),
     )
     return anchors
+
+
+def prepare_gzsl_anchors(cfg: DictConfig) -> None:
+    """Compute (and cache) every ``gzsl.encoders`` encoder's anchors now, so an encoder that refuses the FASTA
+    (e.g. sequences of two genes for the alignment) stops the run before pretraining; the GZSL stage reuses them."""
+    from visgen.genetics.dataset import load_genetic_anchors
+
+    fasta, genetics = genetics_options(cfg)
+    for name in cfg.gzsl.encoders:
+        load_genetic_anchors(
+            fasta, encoder=build_encoder(cfg, str(name)), **genetics, cache_dir=Path(cfg.cache_dir) / "genetics"
+        )

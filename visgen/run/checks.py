@@ -85,12 +85,29 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     targets = check_heldout(data)
     if "gzsl" in stages:
         check_gzsl(cfg, targets)
+    _check_encoders(cfg, stages)
     # Last, so the keys above are checked without touching the disk; before Lightning loads (~6 s) and the scan.
     if data.get("source", "forams_sim") == "folder":
         try:
             require_image_root(data.get("root"))
         except MissingMandatoryValue:  # data=endless_forams without data.root (``root: ???``)
             require_image_root(None)
+
+
+def _check_encoders(cfg: Mapping[str, Any], stages: list[str]) -> None:
+    """The DNA encoders' own settings (``DnaEncoder.problems``): the run's and each of ``gzsl.encoders``."""
+    if cfg.get("genetics") is None or not ({"align", "gzsl"} & set(stages)):
+        return
+    from omegaconf import DictConfig, OmegaConf
+
+    from visgen.run.anchors import build_encoder
+
+    conf = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    if "align" in stages:
+        build_encoder(conf)
+    if "gzsl" in stages:
+        for name in conf.gzsl.encoders:
+            build_encoder(conf, str(name))
 
 
 def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:

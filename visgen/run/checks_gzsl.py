@@ -104,7 +104,7 @@ def forams_sim_train_counts(scale: float, seed: int) -> dict[str, int]:
 
 def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str]) -> None:
     """The GZSL stage needs the pretraining, target species, and known anchors / methods / shots."""
-    from visgen.eval.zeroshot import ENCODER_MODES, LADDER, METHODS, ladder_names
+    from visgen.eval.zeroshot import CONTROLS, ENCODER_MODES, LADDER, METHODS, ORACLES, ladder_names
     from visgen.genetics.anchors import ANCHOR_MODES
     from visgen.genetics.encoders import ENCODERS
 
@@ -129,8 +129,8 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str]) -> None:
     for name in g["anchors"]:
         if name not in (*LADDER, "encoders", *rungs):
             raise UserInputError(
-                f"gzsl.anchors=[{name}]: unknown anchor; use any of {', '.join([*LADDER, 'encoders', *rungs])} "
-                "(<encoder>_<mode> needs the encoder in gzsl.encoders)"
+                f"gzsl.anchors=[{name}]: unknown anchor; use any of {', '.join([*ORACLES, *rungs, *CONTROLS])}, "
+                "or encoders for every rung of gzsl.encoders"
             )
         if name.startswith("oracle") and cfg["data"].get("source", "forams_sim") != "forams_sim":
             raise UserInputError(
