@@ -137,5 +137,8 @@ def prepare_gzsl_anchors(cfg: DictConfig) -> None:
     fasta, genetics = genetics_options(cfg)
     for name in cfg.gzsl.encoders:
         load_genetic_anchors(
-            fasta, encoder=build_encoder(cfg, str(name)), **genetics, cache_dir=Path(cfg.cache_dir) / "genetics"
+            fasta,
+            encoder=build_encoder(cfg, str(name)),
+            **genetics,
+            cache_dir=Path(cfg.cache_dir) / "genetics",
         )

@@ -30,7 +30,13 @@ import numpy as np
 
 from visgen.errors import UserInputError
 from visgen.genetics.encoders import DnaEncoder, register_encoder
-from visgen.genetics.trees import classical_mds, nj_tree, patristic_distances, shared_path_covariance, sqrt_psd
+from visgen.genetics.trees import (
+    classical_mds,
+    nj_tree,
+    patristic_distances,
+    shared_path_covariance,
+    sqrt_psd,
+)
 
 _SYMBOLS = np.frombuffer(b"ACGT-", dtype=np.uint8)
 _GAP, _NONE = ord("-"), 0  # _NONE: no member of the species spans the column
@@ -50,7 +56,10 @@ class AlignedEncoder(DnaEncoder):
 
     name = "aligned"
     per_species = True
-    choices: ClassVar[Mapping[str, tuple[Any, ...]]] = {"model": ("jc69", "p"), "embedding": ("sqrt_cov", "mds")}
+    choices: ClassVar[Mapping[str, tuple[Any, ...]]] = {
+        "model": ("jc69", "p"),
+        "embedding": ("sqrt_cov", "mds"),
+    }
 
     def __init__(self, model: str = "jc69", embedding: str = "sqrt_cov", min_identity: float = 0.52) -> None:
         self.model, self.embedding, self.min_identity = model, embedding, min_identity
