@@ -5,6 +5,7 @@ hardware this machine lacks decide for themselves (the GPU benchmark skips witho
 
     python benchmarks/run_all.py                 # all of them
     python benchmarks/run_all.py --only sgt      # those whose name contains "sgt"
+    python benchmarks/run_all.py --only dna      # bench_dna_encoders.py: every DNA encoder
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``visgen`` console script: ``visgen sgt | simulate | report | data check | predict | embed``.
+"""The ``visgen`` console script: ``visgen sgt | embed-dna | simulate | report | data check | predict | embed``.
 
 Each sub-command parses its arguments here and calls one function in the module that owns the job,
 so ``grep`` leads from the command to the code. User mistakes (``UserInputError``) print one line.
@@ -18,18 +18,22 @@ from visgen.sim import settings as sim_settings
 
 def _cmd_sgt(ns: argparse.Namespace) -> None:
     from visgen.genetics.embed import embed_fasta_file
+    from visgen.genetics.encoders.sgt import SgtEncoder
 
-    print(
-        embed_fasta_file(
-            ns.fasta,
-            ns.out,
-            stride=ns.stride,
-            kappa=ns.kappa,
-            length_sensitive=ns.length_sensitive,
-            alphabet=ns.alphabet,
-            iupac=ns.iupac,
-        )
+    if ns.kappa <= 0:
+        raise UserInputError(f"--kappa {ns.kappa}: must be > 0 (the paper uses 1)")
+    encoder = SgtEncoder(
+        alphabet=ns.alphabet, stride=ns.stride, kappa=ns.kappa, length_sensitive=ns.length_sensitive
     )
+    print(embed_fasta_file(ns.fasta, ns.out, encoder=encoder, iupac=ns.iupac))
+
+
+def _cmd_embed_dna(ns: argparse.Namespace) -> None:
+    from visgen.genetics.embed import embed_fasta_file
+    from visgen.run.anchors import encoder_from_conf
+
+    encoder = encoder_from_conf(ns.encoder, ns.set)
+    print(embed_fasta_file(ns.fasta, ns.out, encoder=encoder, iupac=ns.iupac))
 
 
 def _cmd_simulate(ns: argparse.Namespace) -> None:
@@ -63,7 +67,8 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
     from visgen.resources import data_path
 
     genetics = _genetics_defaults()
-    genetics.pop("fasta", None)
+    for key in ("fasta", "defaults"):  # the reader options only; the encoder is not needed to list species
+        genetics.pop(key, None)
     if ns.header_rule:
         genetics["header_rule"] = ns.header_rule
     fasta = ns.fasta or data_path("foram_18S_rDNA.fasta")
@@ -170,6 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="records with IUPAC ambiguity codes: skip the record, drop the codes, or refuse",
     )
     p.set_defaults(func=_cmd_sgt)
+
+    from visgen.genetics.encoders import ENCODERS
+
+    p = sub.add_parser(
+        "embed-dna", help="embed FASTA records with any DNA encoder (conf/genetics/encoder/<name>.yaml)"
+    )
+    p.add_argument("fasta", type=Path, help="FASTA file (plain or .gz)")
+    p.add_argument("--out", type=Path, required=True, help="output .npz (ids, species, embeddings)")
+    p.add_argument("--encoder", choices=sorted(ENCODERS), default="sgt", help="the DNA encoder")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="encoder options over its yaml, e.g. k=6 clr=true",
+    )
+    p.add_argument(
+        "--iupac", choices=("skip", "drop", "error"), default="skip", help="records with IUPAC codes"
+    )
+    p.set_defaults(func=_cmd_embed_dna)
 
     p = sub.add_parser("simulate", help="generate ForamSim, the synthetic long-tailed foram image set")
     p.add_argument("--out", type=Path, required=True, help="output folder (Endless Forams layout)")

@@ -64,7 +64,15 @@ def test_two_submitit_tasks_fit_as_one_ddp_group(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     # An earlier DDP test in this worker (Lightning's ddp_fork) leaves its rendezvous in os.environ; submitit refuses to
     # export over it, and the tasks must join their own group anyway.
-    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "LOCAL_WORLD_SIZE"):
+    for key in (
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "NODE_RANK",
+        "LOCAL_WORLD_SIZE",
+    ):
         monkeypatch.delenv(key, raising=False)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     executor = submitit.LocalExecutor(folder=tmp_path / "submitit")

@@ -70,3 +70,39 @@ def test_sgt_unwritable_output_is_one_line(tmp_path: Path) -> None:
     proc = _visgen("sgt", str(fasta), "--out", str(blocker / "x.npz"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"error: {blocker / 'x.npz'}: cannot write")
+
+
+def test_embed_dna_with_sgt_equals_visgen_sgt_and_kmer_is_tunable(tmp_path: Path) -> None:
+    """``visgen sgt`` is a view of the encoder: ``embed-dna --encoder sgt`` writes the same numbers."""
+    fasta = tmp_path / "two.fasta"
+    fasta.write_text(">A1 Orbulina universa\nacgtacgtta\n>A2 Candeina nitida\nggcattac\n")
+    assert _visgen("sgt", str(fasta), "--out", str(tmp_path / "a.npz"), "--kappa", "2").returncode == 0
+    proc = _visgen(
+        "embed-dna", str(fasta), "--out", str(tmp_path / "b.npz"), "--encoder", "sgt", "--set", "kappa=2"
+    )
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        np.testing.assert_array_equal(a["embeddings"], b["embeddings"])
+    proc = _visgen(
+        "embed-dna", str(fasta), "--out", str(tmp_path / "k.npz"), "--encoder", "kmer", "--set", "k=3"
+    )
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "k.npz") as z:
+        assert z["embeddings"].shape == (2, 64) and np.allclose(z["embeddings"].sum(axis=1), 1.0)
+
+
+def test_embed_dna_bad_option_is_one_line_exit_2(tmp_path: Path) -> None:
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(">A1 Orbulina universa\nacgtacgtta\n")
+    proc = _visgen(
+        "embed-dna", str(fasta), "--out", str(tmp_path / "x.npz"), "--encoder", "kmer", "--set", "k=9"
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: genetics.encoder.k=9: must be an integer in 3..8")
+    proc = _visgen(
+        "embed-dna", str(fasta), "--out", str(tmp_path / "x.npz"), "--encoder", "kmer", "--set", "q=1"
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        "error: --set q=1: use KEY=VALUE with KEY one of k, clr"
+    )

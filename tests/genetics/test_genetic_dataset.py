@@ -13,11 +13,13 @@ import pytest
 from visgen.errors import UserInputError
 from visgen.genetics import dataset as D
 from visgen.genetics.dataset import load_genetic_anchors
+from visgen.genetics.encoders.sgt import SgtEncoder
 from visgen.resources import data_path
 
 
 def _kwargs(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k != "fasta"}
+    """The reader keys of conf/genetics/sgt.yaml and the default SGT encoder."""
+    return {k: v for k, v in cfg.items() if k not in ("fasta", "defaults")} | {"encoder": SgtEncoder()}
 
 
 @pytest.fixture(scope="module")
@@ -62,45 +64,48 @@ def test_cache_is_reused_and_keyed_by_content_and_options(
     fasta.write_text(
         ">A1 Orbulina universa\nacgtacgtta\n>A2 Orbulina universa\nggcatt\n>B1 Candeina nitida\nttgacc\n"
     )
-    first = load_genetic_anchors(fasta, cache_dir=tmp_path / "cache")
+    first = load_genetic_anchors(fasta, encoder=SgtEncoder(), cache_dir=tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
 
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setattr(D, "sgt_embed", boom)
-    again = load_genetic_anchors(fasta, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(SgtEncoder, "encode", boom)
+    again = load_genetic_anchors(fasta, encoder=SgtEncoder(), cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(again.anchors, first.anchors)
     assert again.species == first.species == ["Candeina_nitida", "Orbulina_universa"]
     assert again.sequences == first.sequences and again.summary == first.summary
     with pytest.raises(AssertionError, match="recomputed"):  # another option -> another key
-        load_genetic_anchors(fasta, kappa=2, cache_dir=tmp_path / "cache")
+        load_genetic_anchors(fasta, encoder=SgtEncoder(kappa=2), cache_dir=tmp_path / "cache")
     fasta.write_text(fasta.read_text() + ">B2 Candeina nitida\nacgg\n")
     with pytest.raises(AssertionError, match="recomputed"):  # other bytes -> another key
-        load_genetic_anchors(fasta, cache_dir=tmp_path / "cache")
+        load_genetic_anchors(fasta, encoder=SgtEncoder(), cache_dir=tmp_path / "cache")
 
 
 def test_truncated_cache_is_recomputed(tmp_path: Path) -> None:
     fasta = tmp_path / "small.fasta"
     fasta.write_text(">A1 Orbulina universa\nacgtacgtta\n")
-    first = load_genetic_anchors(fasta, cache_dir=tmp_path)
+    first = load_genetic_anchors(fasta, encoder=SgtEncoder(), cache_dir=tmp_path)
     (cache_file,) = tmp_path.glob("*.npz")
     cache_file.write_bytes(cache_file.read_bytes()[:100])
-    np.testing.assert_array_equal(load_genetic_anchors(fasta, cache_dir=tmp_path).anchors, first.anchors)
+    np.testing.assert_array_equal(
+        load_genetic_anchors(fasta, encoder=SgtEncoder(), cache_dir=tmp_path).anchors, first.anchors
+    )
 
 
 def test_no_usable_record_is_one_line(tmp_path: Path) -> None:
     fasta = tmp_path / "ambiguous.fasta"
     fasta.write_text(">A1 Orbulina universa\nnnnn\n")
     with pytest.raises(UserInputError, match=r"no usable records .*skipped 1 \(IUPAC"):
-        load_genetic_anchors(fasta)
-    with pytest.raises(UserInputError, match="alphabet"):
-        load_genetic_anchors(fasta, alphabet="protein")
+        load_genetic_anchors(fasta, encoder=SgtEncoder())
+    with pytest.raises(UserInputError, match=r"genetics\.encoder\.alphabet=protein: unknown"):
+        load_genetic_anchors(fasta, encoder=SgtEncoder(alphabet="protein"))
 
 
 def test_composed_hydra_config_drives_the_loader() -> None:
-    """The genetics group as Hydra composes it (conf/train.yaml) is exactly the loader's keyword set."""
+    """The genetics group as Hydra composes it (conf/train.yaml) is exactly the loader's keyword set plus the encoder."""
     from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     conf_dir = Path(__file__).resolve().parents[2] / "conf"
@@ -109,7 +114,9 @@ def test_composed_hydra_config_drives_the_loader() -> None:
     genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
     assert isinstance(genetics, dict)
     fasta = genetics.pop("fasta") or data_path("foram_18S_rDNA.fasta")
-    result = load_genetic_anchors(fasta, **genetics, cache_dir=None)
+    encoder = instantiate(genetics.pop("encoder"))
+    assert isinstance(encoder, SgtEncoder) and encoder.cache_options() == SgtEncoder().cache_options()
+    result = load_genetic_anchors(fasta, encoder=encoder, **genetics, cache_dir=None)
     # 39 names in the file; the synonyms merge G. ruber-albus and G. ruber-ruber into G. ruber
     assert len(result.species) == 38 and result.anchors.shape == (38, 256)
     assert "Globigerinoides_ruber" in result.species and "Trilobatus_sacculifer" not in result.species

@@ -41,11 +41,13 @@ def test_the_genetic_minus_shuffled_gap_is_paired_within_each_cell() -> None:
 
 def _full_cell(lam: float, oracle: float, sgt: float, shuffled: float = 0.25) -> dict:
     """A cell with every anchor/method at k = 0: oracles at ``oracle``, SGT at ``sgt``, the rest at ``shuffled``."""
-    from visgen.report.gzsl import LADDER, METHODS
+    from visgen.report.gzsl import METHODS
+
+    ladder = ["oracle_traits", "oracle_tree", "sgt_raw", "sgt_centred", "sgt_whitened", "shuffled", "random"]
 
     level = {"oracle_traits": oracle, "oracle_tree": oracle, "sgt_raw": sgt, "sgt_centred": sgt}
-    metrics = {f"test/gzsl/{a}/{m}/k0/zsl_top1": level.get(a, shuffled) for a in LADDER for m in METHODS}
-    null = {f"{a}/{m}/zsl_top1": np.full(99, 0.25) for a in LADDER for m in METHODS}
+    metrics = {f"test/gzsl/{a}/{m}/k0/zsl_top1": level.get(a, shuffled) for a in ladder for m in METHODS}
+    null = {f"{a}/{m}/zsl_top1": np.full(99, 0.25) for a in ladder for m in METHODS}
     return {"lambda": lam, "chance": 0.25, "metrics": metrics, "null": null}
 
 
@@ -83,3 +85,15 @@ def test_the_table_shows_where_unseen_errors_land_and_a_dash_for_cells_before_it
     assert "| 70.0 [-57.1, 197.1] | 1.20 [-0.07, 2.47] |" in row
     row = next(line for line in md.splitlines() if line.startswith("| shuffled | ridge |"))
     assert "| – | – |" in row
+
+
+def test_encoder_rungs_are_read_from_the_metrics() -> None:
+    """A second encoder's rungs enter the ladder (between oracles and controls) without any list naming them."""
+    from visgen.report.gzsl import genetic_rungs, ladder
+
+    names = ["shuffled", "kmer_raw", "oracle_tree", "sgt_raw", "kmer_whitened", "kmer_centred", "equiangular"]
+    cell = {"metrics": {f"test/gzsl/{a}/ridge/k0/zsl_top1": 0.5 for a in names} | {"chance_zsl": 0.25}}
+    assert ladder([cell]) == [
+        "oracle_tree", "kmer_raw", "sgt_raw", "kmer_whitened", "kmer_centred", "shuffled", "equiangular"
+    ]  # fmt: skip
+    assert genetic_rungs([cell]) == ["kmer_raw", "sgt_raw", "kmer_centred"]

@@ -45,7 +45,7 @@ from visgen.run.checks import check_config
         (
             ["gzsl.anchors=[sgt_raw, oracle]", "gzsl.permutation.anchors=[sgt_raw]"],
             "gzsl.anchors=[oracle]: unknown anchor; use any of oracle_traits, oracle_tree, sgt_raw, sgt_centred, "
-            "sgt_whitened, tower, shuffled, random, equiangular",
+            "sgt_whitened, tower, shuffled, random, equiangular, or encoders for every rung of gzsl.encoders",
         ),
         (["stages=[gzsl]"], "stages=['gzsl']: gzsl scores a pretrained trunk; use [pretrain, gzsl]"),
         (

@@ -16,23 +16,29 @@ import numpy as np
 
 from visgen.eval.mistakes import SpeciesDistances, mistake_metrics
 
-#: The GZSL anchor ladder, strongest positive control first (``visgen/run/gzsl.py`` builds each rung), and the two
-#: ways an anchor becomes a prototype (``visgen/eval/gzsl_score.py``); their names key ``test/gzsl/<anchor>/<method>``.
-LADDER: tuple[str, ...] = (
-    "oracle_traits",
-    "oracle_tree",
-    "sgt_raw",
-    "sgt_centred",
-    "sgt_whitened",
-    "tower",
-    "shuffled",
-    "random",
-    "equiangular",
-)
+#: The fixed rungs of the GZSL anchor ladder: positive controls (ForamSim's oracles) before, negative controls after
+#: the DNA encoders' rungs ``<encoder>_<mode>`` (``visgen/run/gzsl.py`` builds each), and the two ways an anchor
+#: becomes a prototype (``visgen/eval/gzsl_score.py``); their names key ``test/gzsl/<anchor>/<method>``.
+ORACLES: tuple[str, ...] = ("oracle_traits", "oracle_tree")
+CONTROLS: tuple[str, ...] = ("shuffled", "random", "equiangular")
+#: Anchors learnt per cell from the DNA with image-DNA InfoNCE on the seen species (``visgen/eval/tower_fit.py``).
+LEARNED: tuple[str, ...] = ("tower",)
+LADDER: tuple[str, ...] = ORACLES + LEARNED + CONTROLS
+#: Each DNA encoder's rungs ``<encoder>_<mode>`` (``visgen.genetics.anchors.preprocess_anchors`` modes).
+ENCODER_MODES: tuple[str, ...] = ("raw", "centred", "whitened")
 METHODS: tuple[str, ...] = ("aligned", "ridge")
 
 #: Regularisation grid of the ridge map, in units of the mean diagonal of the anchors' (centred) Gram matrix.
 ALPHA_GRID: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 2, 11))
+
+
+def ladder_names(anchors: Sequence[str], encoders: Sequence[str]) -> list[str]:
+    """The rungs of ``gzsl.anchors`` in order, its entry ``encoders`` expanded to ``<e>_raw``, ``<e>_centred``,
+    ``<e>_whitened`` for each DNA encoder ``e`` of ``gzsl.encoders`` (in that order)."""
+    out: list[str] = []
+    for name in anchors:
+        out += [f"{e}_{m}" for e in encoders for m in ENCODER_MODES] if name == "encoders" else [str(name)]
+    return out
 
 
 def class_means(x: np.ndarray, y: np.ndarray, classes: Sequence[int]) -> np.ndarray:

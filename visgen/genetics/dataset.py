@@ -1,8 +1,9 @@
-"""The genetics "data module": FASTA -> per-sequence SGT embeddings -> species anchors, cached.
+"""The genetics "data module": FASTA -> a DNA encoder's embeddings -> species anchors, cached.
 
-``load_genetic_anchors`` is what the pipeline calls with the keys of ``conf/genetics/sgt.yaml``.
-The result is cached on disk under a hash of the FASTA bytes and every option, so changing the file
-or any option recomputes it and nothing stale is ever reused. Pure numpy, torch-free.
+``load_genetic_anchors`` is what the pipeline calls with the reader keys of ``conf/genetics/sgt.yaml`` and the
+encoder that ``visgen/run/anchors.py`` instantiates from ``conf/genetics/encoder/<name>.yaml``. The result is
+cached on disk under a hash of the FASTA bytes, the reader options, the encoder's name and its
+``cache_options()``, so changing any of them recomputes it and nothing stale is ever reused. Pure numpy, torch-free.
 """
 
 from __future__ import annotations
@@ -19,23 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from visgen.genetics.anchors import species_anchors
-from visgen.genetics.encoders.encoding import ALPHABETS, encode
-from visgen.genetics.encoders.sgt import sgt_embed
+from visgen.genetics.encoders import DnaEncoder
 from visgen.genetics.fasta import read_fasta
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 1  # bump when the computation changes, so old cache files are not reused
+_CACHE_VERSION = 2  # bump when the computation changes, so old cache files are not reused
 
 
 @dataclass
 class GeneticAnchors:
-    """Sequences, their SGT embeddings and the per-species anchors.
+    """Sequences, their embeddings and the per-species anchors.
 
     Attributes:
         species: S image-class species names (sorted), the rows of ``anchors``.
-        anchors: [S, D] float64 anchors (D = 256 for the dinucleotide alphabet).
-        embeddings: [N, D] float64 per-sequence embeddings.
+        anchors: [S, D] float64 anchors (D = 256 for the dinucleotide SGT).
+        embeddings: [N, D] float64 per-sequence embeddings; for a per-species encoder, each sequence's species row.
         sequence_species: N image-class species, one per sequence.
         ids: N accessions.
         sequences: N lower-case nucleotide sequences as embedded.
@@ -115,11 +115,8 @@ def _cache_key(fasta: Path, options: Mapping[str, object]) -> str:
 def load_genetic_anchors(
     fasta_path: str | Path,
     *,
+    encoder: DnaEncoder,
     header_rule: str = "genbank",
-    alphabet: str = "dinucleotide",
-    stride: int = 1,
-    kappa: float = 1,
-    length_sensitive: bool = False,
     statistic: str = "mean",
     synonyms: Mapping[str, str] | None = None,
     iupac: str = "skip",
@@ -128,33 +125,34 @@ def load_genetic_anchors(
     on_bad_record: str = "skip",
     cache_dir: str | Path | None = None,
 ) -> GeneticAnchors:
-    """Read a FASTA file, embed every usable record with SGT and build species anchors.
+    """Read a FASTA file, embed every usable record with ``encoder`` and build species anchors.
 
     Args:
         fasta_path: FASTA file (plain or gzipped); see ``visgen.genetics.fasta.read_fasta``.
+        encoder: the DNA representation; a per-sequence one is summarised per species by ``statistic``,
+            a per-species one (``encoder.per_species``) gives the anchors directly.
         header_rule, synonyms, iupac, min_length, exclude, on_bad_record: passed to ``read_fasta``.
-        alphabet: ``"dinucleotide"`` (16 symbols, the paper) or ``"base"`` (A, C, G, T).
-        stride: dinucleotide stride, 1 (paper) or 2.
-        kappa, length_sensitive: SGT options (paper: 1, False).
-        statistic: anchor statistic, ``"mean"`` (paper), ``"median"`` or ``"medoid"``.
+        statistic: anchor statistic, ``"mean"`` (paper), ``"median"`` or ``"medoid"`` (per-sequence encoders).
         cache_dir: folder for the cache file; ``None`` disables caching.
 
     Returns:
-        The sequences, embeddings [N, A*A] and anchors [S, A*A].
+        The sequences, embeddings [N, D] and anchors [S, D].
 
     Raises:
-        UserInputError: the FASTA file is unusable (see ``read_fasta``) or has no usable record.
+        UserInputError: the encoder's settings are wrong, the FASTA file is unusable (see ``read_fasta``) or
+            has no usable record, or the encoder refuses the sequences.
     """
     from visgen.errors import UserInputError
 
     fasta = Path(fasta_path)
-    if alphabet not in ALPHABETS:
-        raise UserInputError(f"genetics.alphabet={alphabet!r}: use one of {sorted(ALPHABETS)}")
+    problems = encoder.problems()
+    if problems:
+        raise UserInputError(problems[0])
     options = {
-        "header_rule": header_rule, "alphabet": alphabet, "stride": stride, "kappa": kappa,
-        "length_sensitive": length_sensitive, "statistic": statistic, "iupac": iupac,
+        "header_rule": header_rule, "statistic": statistic, "iupac": iupac,
         "synonyms": dict(sorted((synonyms or {}).items())), "min_length": min_length,
         "exclude": sorted(exclude), "on_bad_record": on_bad_record,
+        "encoder": encoder.name, "encoder_options": encoder.cache_options(),
     }  # fmt: skip
     cache_file = None
     if cache_dir is not None:
@@ -184,12 +182,22 @@ def load_genetic_anchors(
             f"{fasta}: no usable records ({read.summary()}); check the file and genetics options"
         )
     log.info("%s", read.summary())
-    encoded = [encode(r.sequence, alphabet=alphabet, stride=stride) for r in read.records]
-    embeddings = sgt_embed(
-        encoded, alphabet=ALPHABETS[alphabet], kappa=kappa, length_sensitive=length_sensitive
-    )
     sequence_species = [r.species for r in read.records]
-    species, anchors = species_anchors(embeddings, sequence_species, statistic)
+    if encoder.per_species:
+        by_species: dict[str, list[str]] = {}
+        for r in read.records:
+            by_species.setdefault(r.species, []).append(r.sequence)
+        names, vectors = encoder.encode_species(dict(sorted(by_species.items())))
+        order = np.argsort(names)
+        species, anchors = [names[i] for i in order], vectors[order]
+        row = {name: k for k, name in enumerate(species)}
+        embeddings = anchors[[row[s] for s in sequence_species]]
+        log.info(
+            "%s encoder: one vector per species (genetics.statistic=%s not used)", encoder.name, statistic
+        )
+    else:
+        embeddings = encoder.encode([r.sequence for r in read.records])
+        species, anchors = species_anchors(embeddings, sequence_species, statistic)
     result = GeneticAnchors(
         species=species,
         anchors=anchors,

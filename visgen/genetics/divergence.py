@@ -68,21 +68,33 @@ def read_sequences_by_species(fasta: Path | None = None, join: Path | None = Non
     return records
 
 
+def kmer_counts(seq: str, k: int = KMER) -> np.ndarray:
+    """Counts of each k-mer of one sequence; windows with a symbol other than a, c, g, t (any case) are skipped.
+
+    The k-mer ``b_1 .. b_k`` is bin ``sum_i idx(b_i) * 4**(k - i)`` with ``idx`` = a 0, c 1, g 2, t 3.
+
+    Returns:
+        float64 ``[4**k]`` (all zero for a sequence shorter than k).
+    """
+    code = np.full(256, -1, dtype=np.int64)
+    for i, base in enumerate("acgt"):
+        code[ord(base)] = code[ord(base.upper())] = i
+    digits = code[np.frombuffer(seq.encode("ascii", errors="replace"), dtype=np.uint8)]
+    if digits.size < k:
+        return np.zeros(4**k)
+    windows = np.lib.stride_tricks.sliding_window_view(digits, k)
+    valid = (windows >= 0).all(axis=1)
+    idx = windows[valid] @ (4 ** np.arange(k - 1, -1, -1))
+    return np.bincount(idx, minlength=4**k).astype(np.float64)
+
+
 def kmer_profile(seq: str, k: int = KMER) -> np.ndarray:
-    """Relative k-mer frequencies of one sequence; windows with non-ACGT symbols are ignored.
+    """Relative k-mer frequencies of one sequence (``kmer_counts`` normalised; all zero without a window).
 
     Returns:
         float64 ``[4**k]`` summing to 1.
     """
-    code = np.full(256, -1, dtype=np.int64)
-    for i, base in enumerate("acgt"):
-        code[ord(base)] = i
-    digits = code[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
-    n = digits.size - k + 1
-    windows = np.lib.stride_tricks.sliding_window_view(digits, k)[:n]
-    valid = (windows >= 0).all(axis=1)
-    idx = windows[valid] @ (4 ** np.arange(k - 1, -1, -1))
-    counts = np.bincount(idx, minlength=4**k).astype(np.float64)
+    counts = kmer_counts(seq, k)
     return counts / max(counts.sum(), 1.0)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from visgen.eval.zeroshot import LADDER, METHODS
+from visgen.eval.zeroshot import CONTROLS, LADDER, LEARNED, METHODS, ORACLES
 from visgen.report.header import describe_data
 from visgen.results import load_runs, read_metrics, read_permutation_null
 from visgen.results import t_interval as _t_interval
@@ -65,6 +65,25 @@ def collect(multirun: Path) -> list[dict[str, Any]]:
     return cells
 
 
+def ladder(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """The anchor rungs the cells' metrics name: oracles, then the DNA encoders' rungs (``<encoder>_<mode>``, in
+    the order the stage wrote them), then the controls. Read from the metrics, so any encoder is reported."""
+    seen: dict[str, None] = {}
+    for c in cells:
+        for key in c["metrics"]:
+            parts = key.split("/")
+            if len(parts) > 3 and parts[:2] == ["test", "gzsl"]:
+                seen.setdefault(parts[2], None)
+    dna = [a for a in seen if a not in LADDER]
+    learned = [a for a in LEARNED if a in seen]
+    return [a for a in ORACLES if a in seen] + dna + learned + [a for a in CONTROLS if a in seen]
+
+
+def genetic_rungs(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """The DNA encoders' raw and centred rungs (those the verdict and the k-shot curve compare with shuffled)."""
+    return [a for a in ladder(cells) if a not in LADDER and a.rsplit("_", 1)[-1] in ("raw", "centred")]
+
+
 def _lambdas(values: Iterable[float | None]) -> list[float | None]:
     """The distinct λ of ForamSim cells, high to low; None (real images, no λ) last."""
     return sorted(set(values), key=lambda lam: (lam is None, -(lam or 0.0)))
@@ -97,9 +116,10 @@ def table_rows(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     by_lambda: dict[float, list[dict[str, Any]]] = defaultdict(list)
     for c in cells:
         by_lambda[c["lambda"]].append(c)
+    rungs = ladder(cells)
     for lam in _lambdas(by_lambda):
         group = by_lambda[lam]
-        for anchor in LADDER:
+        for anchor in rungs:
             for method in METHODS:
                 if np.isnan(_value(group[0], anchor, method, "zsl_top1")):
                     continue
@@ -161,20 +181,23 @@ def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
             + ("" if above or len(lam1) < 2 else " The mechanism is broken: do not read the SGT rows.")
         )
         parts, wins = [], 0
-        for anchor in ("sgt_raw", "sgt_centred"):
+        genetic = genetic_rungs(lam1)
+        dna = "/".join(dict.fromkeys(a.rsplit("_", 1)[0].upper() for a in genetic)) or "DNA"
+        for anchor in genetic:
             for method in METHODS:
                 gap, p = paired_gap(lam1, anchor, method, 0), pooled_p(lam1, anchor, method)
                 wins += bool(gap[1] > 0 and p < 0.05)
                 parts.append(f"{anchor}/{method} {_fmt(gap)} pp, permutation p = {p:.3f}")
-        word = _word(lam1, "HELD" if wins == 4 else ("PARTLY held" if wins else "DID NOT HOLD"))
+        total = len(genetic) * len(METHODS)
+        word = _word(lam1, "HELD" if total and wins == total else ("PARTLY held" if wins else "DID NOT HOLD"))
         out.append(
-            f"2. SGT > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): {word} "
-            f"({wins} of 4 rows: {'; '.join(parts)})."
+            f"2. {dna} > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): {word} "
+            f"({wins} of {total} rows: {'; '.join(parts)})."
         )
     if lam0:
         chance = float(np.mean([c["chance"] for c in lam0]))
         above, below = [], []
-        for anchor in LADDER:
+        for anchor in ladder(lam0):
             if anchor == "oracle_traits":  # the generator's traits: informative at any λ by construction
                 continue
             for method in METHODS:
@@ -208,12 +231,12 @@ def plot_gap(cells: Sequence[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(lambdas), figsize=(5 * len(lambdas), 3.8), squeeze=False, sharey=True)
     for ax, lam in zip(axes[0], lambdas, strict=True):
         group = [c for c in cells if c["lambda"] == lam]
-        for i, anchor in enumerate(("sgt_raw", "sgt_centred", "oracle_tree")):
+        for i, anchor in enumerate([*genetic_rungs(group), "oracle_tree"]):
             for j, method in enumerate(METHODS):
                 s = [paired_gap(group, anchor, method, k) for k in ks]
                 mean = np.array([100 * x[0] for x in s])
                 err = np.array([[100 * (x[0] - x[1]), 100 * (x[2] - x[0])] for x in s]).T
-                ax.errorbar(np.array(ks) + 0.08 * (2 * i + j - 2.5), mean, yerr=err, marker="os^"[i],
+                ax.errorbar(np.array(ks) + 0.08 * (2 * i + j - 2.5), mean, yerr=err, marker="os^vDP*X"[i % 8],
                             ls="-" if method == "ridge" else "--", capsize=2, label=f"{anchor} / {method}")  # fmt: skip
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("symlog", linthresh=1)
@@ -309,7 +332,7 @@ def write_report(multirun: Path, out_dir: Path, command: str) -> Path:
               "| λ | anchor / method | " + " | ".join(f"k = {k}" for k in ks) + " |", "|" + "---|" * (len(ks) + 2)]  # fmt: skip
     for lam in _lambdas(c["lambda"] for c in cells):
         group = [c for c in cells if c["lambda"] == lam]
-        for anchor in ("oracle_tree", "sgt_raw", "sgt_centred"):
+        for anchor in ["oracle_tree", *genetic_rungs(group)]:
             for method in METHODS:
                 gaps = " | ".join(_fmt(paired_gap(group, anchor, method, k)) for k in ks)
                 lines.append(f"| {'real' if lam is None else f'{lam:g}'} | {anchor} / {method} | {gaps} |")

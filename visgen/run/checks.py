@@ -90,6 +90,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     targets = check_heldout(data, layout.train_counts(data) if data.get("shots") else None)
     if "gzsl" in stages:
         check_gzsl(cfg, targets, layout)
+    _check_encoders(cfg, stages)
     # Last, so the keys above are checked without touching the disk; before Lightning loads (~6 s) and the scan.
     problems = layout.problems(data)
     if len(problems) == 1:  # it names its key already
@@ -102,6 +103,22 @@ def _plain(data: Any) -> dict[str, Any]:
     if isinstance(data, DictConfig):
         data = OmegaConf.to_container(data, resolve=True, throw_on_missing=False)
     return {k: None if v == "???" else v for k, v in dict(data).items()}
+
+
+def _check_encoders(cfg: Mapping[str, Any], stages: list[str]) -> None:
+    """The DNA encoders' own settings (``DnaEncoder.problems``): the run's and each of ``gzsl.encoders``."""
+    if cfg.get("genetics") is None or not ({"align", "gzsl"} & set(stages)):
+        return
+    from omegaconf import DictConfig, OmegaConf
+
+    from visgen.run.anchors import build_encoder
+
+    conf = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    if "align" in stages:
+        build_encoder(conf)
+    if "gzsl" in stages:
+        for name in conf.gzsl.encoders:
+            build_encoder(conf, str(name))
 
 
 def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:

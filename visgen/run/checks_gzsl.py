@@ -14,8 +14,9 @@ from visgen.errors import UserInputError, is_int
 
 def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str], layout: type[DataLayout]) -> None:
     """The GZSL stage needs the pretraining, target species, and known anchors / methods / shots."""
-    from visgen.eval.zeroshot import LADDER, METHODS
+    from visgen.eval.zeroshot import CONTROLS, ENCODER_MODES, LADDER, LEARNED, METHODS, ORACLES, ladder_names
     from visgen.genetics.anchors import ANCHOR_MODES
+    from visgen.genetics.encoders import ENCODERS
 
     if "pretrain" not in list(cfg["stages"]):
         raise UserInputError(
@@ -26,9 +27,21 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str], layout: type[Data
             "stages=[..., gzsl]: no species held out; set data.unseen=[...] or data.unseen_fold=i"
         )
     g = cfg["gzsl"]
+    encoders = list(g["encoders"])
+    for e in encoders:
+        if e not in ENCODERS:
+            raise UserInputError(
+                f"gzsl.encoders=[{e}]: unknown DNA encoder; use any of {', '.join(sorted(ENCODERS))}"
+            )
+    if not encoders:
+        raise UserInputError("gzsl.encoders=[]: the controls need one DNA encoder; use e.g. [sgt]")
+    rungs = [f"{e}_{m}" for e in encoders for m in ENCODER_MODES]
     for name in g["anchors"]:
-        if name not in LADDER:
-            raise UserInputError(f"gzsl.anchors=[{name}]: unknown anchor; use any of {', '.join(LADDER)}")
+        if name not in (*LADDER, "encoders", *rungs):
+            raise UserInputError(
+                f"gzsl.anchors=[{name}]: unknown anchor; use any of {', '.join([*ORACLES, *rungs, *LEARNED, *CONTROLS])}, "
+                "or encoders for every rung of gzsl.encoders"
+            )
         if name.startswith("oracle") and not layout.facts.synthetic:
             raise UserInputError(
                 f"gzsl.anchors=[{name}]: oracle anchors exist only for a generated data set (ForamSim knows "
@@ -37,8 +50,9 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str], layout: type[Data
     for m in list(g["methods"]) + list(g["permutation"]["methods"]):
         if m not in METHODS:
             raise UserInputError(f"gzsl.methods=[{m}]: unknown method; use {', '.join(METHODS)}")
+    ladder = ladder_names(g["anchors"], encoders)
     for name in g["permutation"]["anchors"]:
-        if name not in list(g["anchors"]):
+        if name not in ladder:
             raise UserInputError(
                 f"gzsl.permutation.anchors=[{name}]: not in gzsl.anchors; add it there or drop it"
             )

@@ -2,7 +2,7 @@
 
 After pretraining on the seen species (``data.unseen`` / ``data.unseen_fold``; ``data.shots`` images of each
 target), the trunk's features are computed ONCE per cell (cached beside the pretraining's checkpoint) and
-every anchor of the ladder (``gzsl.anchors``) is scored with both prototype methods (``gzsl.methods``,
+every anchor of the ladder (``gzsl.anchors``; ``encoders`` there expands to each of ``gzsl.encoders``' rungs) is scored with both prototype methods (``gzsl.methods``,
 ``visgen.eval.gzsl_score``) along the k-shot curve ``gzsl.shots``, then the permutation null
 (``gzsl.null``) refits only the map / head under permuted anchors. Writes ``<run>/gzsl/metrics.json``
 (``test/gzsl/<anchor>/<method>/k<k>/<metric>`` plus p-values) and ``null.npz``.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from visgen.errors import UserInputError
 from visgen.eval.gzsl_score import (
@@ -35,7 +35,6 @@ from visgen.eval.gzsl_score import (
     reduce_features,
     score,
 )
-from visgen.resources import data_path
 from visgen.results import RunRecord, write_metrics, write_permutation_null
 from visgen.run.outcomes import species_distances
 from visgen.run.stages import load_net_weights
@@ -84,25 +83,37 @@ def extract_features(cfg: DictConfig, dm: Any, weights: Path) -> dict[str, np.nd
 
 
 def ladder_anchors(cfg: DictConfig, class_names: list[str], seed: int) -> dict[str, np.ndarray]:
-    """Every anchor set ``gzsl.anchors`` asks for, rows in class order."""
+    """Every anchor set of the ladder (``visgen.eval.zeroshot.ladder_names``), rows in class order.
+
+    Each DNA encoder of ``gzsl.encoders`` is built once (``visgen.run.anchors.build_encoder``) and its anchors are
+    preprocessed three ways; the shuffled and random controls use the first encoder's ``gzsl.control_of`` set.
+    """
+    from visgen.eval.zeroshot import ENCODER_MODES, ladder_names
     from visgen.genetics.anchors import control_anchors, equiangular_anchors, preprocess_anchors
     from visgen.genetics.dataset import load_genetic_anchors
+    from visgen.run.anchors import build_encoder, genetics_options
     from visgen.sim.oracle import oracle_anchors
 
-    genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
-    genetics.pop("_target_", None)
-    fasta = genetics.pop("fasta", None) or data_path("foram_18S_rDNA.fasta")
-    raw, missing = load_genetic_anchors(
-        fasta, **genetics, cache_dir=Path(cfg.cache_dir) / "genetics"
-    ).for_classes(class_names)
-    if missing:
-        raise UserInputError(f"{fasta}: no DNA for image species {', '.join(missing)}; use data.classes=dna")
-    sgt = {f"sgt_{mode}": preprocess_anchors(raw, mode) for mode in ("raw", "centred", "whitened")}
-    base = sgt[f"sgt_{cfg.gzsl.control_of}"]
+    fasta, genetics = genetics_options(cfg)
+    names = ladder_names(list(cfg.gzsl.anchors), list(cfg.gzsl.encoders))
+    dna: dict[str, np.ndarray] = {}
+    for encoder_name in cfg.gzsl.encoders:
+        if not any(n.startswith(f"{encoder_name}_") for n in names) and encoder_name != cfg.gzsl.encoders[0]:
+            continue  # an encoder none of whose rungs is asked for
+        encoder = build_encoder(cfg, str(encoder_name))
+        raw, missing = load_genetic_anchors(
+            fasta, encoder=encoder, **genetics, cache_dir=Path(cfg.cache_dir) / "genetics"
+        ).for_classes(class_names)
+        if missing:
+            raise UserInputError(
+                f"{fasta}: no DNA for image species {', '.join(missing)}; use data.classes=dna"
+            )
+        dna.update({f"{encoder_name}_{mode}": preprocess_anchors(raw, mode) for mode in ENCODER_MODES})
+    base = dna[f"{cfg.gzsl.encoders[0]}_{cfg.gzsl.control_of}"]
     out: dict[str, np.ndarray] = {}
-    for name in cfg.gzsl.anchors:
-        if name in sgt:
-            out[name] = sgt[name]
+    for name in names:
+        if name in dna:
+            out[name] = dna[name]
         elif name == "shuffled":  # a fresh derangement per cell
             out[name] = control_anchors(base, "shuffled", seed=seed)
         elif name == "random":
@@ -152,10 +163,12 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         )
     anchors = ladder_anchors(cfg, names, seed)
     if "tower" in g.anchors:
+        from visgen.eval.zeroshot import ladder_names
         from visgen.run.contrastive import gzsl_tower_anchors
 
         fitted = gzsl_tower_anchors(cfg, cell.train_x, cell.train_y, names, seed)
-        anchors = {n: fitted if n == "tower" else anchors[n] for n in g.anchors}  # the ladder's order
+        order = ladder_names(list(g.anchors), list(g.encoders))
+        anchors = {n: fitted if n == "tower" else anchors[n] for n in order}  # the ladder's order
     log.info("gzsl: features ready after %.1f s; scoring %d anchor sets", time.time() - start, len(anchors))
     metrics: dict[str, Any] = {}
     for name, a in anchors.items():

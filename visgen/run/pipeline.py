@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from visgen.errors import UserInputError
 from visgen.results import SPLITS_CSV, RunRecord, write_config
-from visgen.run.anchors import build_anchors, genetics_options
+from visgen.run.anchors import build_anchors, genetics_options, prepare_gzsl_anchors
 from visgen.run.checks import check_config
 from visgen.run.data_checks import check_data
 from visgen.run.machine import describe_machine
@@ -140,6 +140,8 @@ def _run_stages(cfg: DictConfig, run_dir: Path, record: RunRecord) -> None:
     write_run_inputs(cfg, dm, run_dir)
     # The anchors before any training: a species without DNA must stop the run now, not after pretraining.
     anchors = build_anchors(cfg, dm.class_names) if "align" in cfg.stages else None
+    if "gzsl" in cfg.stages:
+        prepare_gzsl_anchors(cfg)
     resume = cfg.ckpt_path
     weights: Path | None = None
     if "pretrain" in cfg.stages:
