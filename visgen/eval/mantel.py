@@ -67,3 +67,26 @@ def mantel(d1: np.ndarray, d2: np.ndarray, *, permutations: int = 999, seed: int
     # A tiny tolerance so that a permutation reproducing the observed matrix counts as ">=".
     p = (1 + int(np.sum(r_perm >= r - 1e-12))) / (1 + permutations)
     return r, p
+
+
+def tree_signal(
+    anchors: np.ndarray, tree: np.ndarray, *, permutations: int = 999, seed: int = 0
+) -> tuple[float, float]:
+    """How much of a species tree an anchor set carries, before any training: the Mantel correlation between the
+    anchors' Euclidean distances and the tree's (patristic) distances.
+
+    Args:
+        anchors: ``[S, D]`` one row per species.
+        tree: ``[S, S]`` tree distances between the same species in the same order.
+        permutations, seed: as :func:`mantel`.
+
+    Returns:
+        ``(r, p)``; NaN for both when the anchors or the tree's tips are all equally far apart (a constant
+        distance matrix has no correlation).
+    """
+    a = np.asarray(anchors, dtype=np.float64)
+    d = np.sqrt(np.maximum(((a[:, None, :] - a[None, :, :]) ** 2).sum(-1), 0.0))
+    upper = np.triu_indices_from(d, 1)
+    if np.ptp(d[upper]) == 0 or np.ptp(np.asarray(tree, dtype=np.float64)[upper]) == 0:
+        return float("nan"), float("nan")
+    return mantel(d, np.asarray(tree, dtype=np.float64), permutations=permutations, seed=seed)

@@ -10,7 +10,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from visgen.run.anchors import genetics_options
+from visgen.run.anchors import build_encoder, genetics_options
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,9 @@ def class_sequences(cfg: DictConfig, class_names: list[str]) -> tuple[list[str],
     from visgen.genetics.dataset import load_genetic_anchors
 
     fasta, genetics = genetics_options(cfg)
-    genetic = load_genetic_anchors(fasta, **genetics, cache_dir=Path(cfg.cache_dir) / "genetics")
+    genetic = load_genetic_anchors(  # the run's encoder: its cache entry holds the sequences the tower reads
+        fasta, encoder=build_encoder(cfg), **genetics, cache_dir=Path(cfg.cache_dir) / "genetics"
+    )
     index = {name: c for c, name in enumerate(class_names)}
     kept = [i for i, s in enumerate(genetic.sequence_species) if s in index]
     log.info(

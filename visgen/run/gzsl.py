@@ -175,6 +175,14 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         for method in g.methods:
             for k, m in score(cell, a, method, shots, head, seed).items():
                 metrics.update({f"test/gzsl/{name}/{method}/k{k}/{key}": v for key, v in m.items()})
+    if (
+        distances.tree is not None
+    ):  # how much of the data's tree each anchor set carries (no training involved)
+        from visgen.eval.mantel import tree_signal
+
+        for name, a in anchors.items():
+            r, p = tree_signal(a, distances.tree, seed=seed)
+            metrics.update({f"test/gzsl/{name}/tree_r": r, f"test/gzsl/{name}/tree_p": p})
     null: dict[str, np.ndarray] = {}
     for name in g.permutation.anchors:
         for method in g.permutation.methods:
