@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
+comma := ,
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all bench lint format paper-table seen-table gzsl-table clean
+.PHONY: help install run test test-all bench lint format paper-table seen-table gzsl-table dna-encoders-table clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  make %-12s %s\n",$$1,$$2}'
@@ -101,6 +102,25 @@ gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 method
 	$(GZSL_RUN) data.phylo_signal=1.0 $(ARGS) & pid=$$!; \
 	$(GZSL_RUN) data.phylo_signal=0.0 $(ARGS); rc=$$?; wait $$pid && test $$rc = 0
 	$(BIN)/python -m visgen.report.gzsl multirun/$(GZSL_NAME) --out reports --command "$(GZSL_CMD)"
+
+# What each DNA encoder adds on unseen species: the GZSL grid (5 folds x DNA_SEEDS x λ 1/0, quick_gzsl) once per
+# ForamSim generator tree (the k-mer tree built from the same 18S, and the independent fossil tree of Aze et al.
+# 2011), ForamSim without its published morphology (where the tree positive control works), every encoder's rungs
+# and their permutation nulls; one stream per tree, one thread each. Then reports/dna_encoders_quick.md.
+# DNA_SEEDS=0..5 gives 30 cells per λ and tree, each DNA species held out in six of them (the verdicts' target);
+# DNA_SEEDS=0 (10 cells per λ and tree) took 19 min from an empty cache on the 2-core VM (2026-12-03).
+DNA_SEEDS ?= 0,1,2,3,4,5
+DNA_TREES ?= kmer_upgma aze2011
+DNA_ENC_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(DNA_SEEDS) \
+  data.phylo_signal=1.0,0.0 data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned]' \
+  'gzsl.permutation.anchors=[sgt_raw,sgt_centred,kmer_raw,kmer_centred,aligned_raw,aligned_centred]' \
+  callbacks.progress_bar=null
+dna-encoders-table: $(STAMP) ## unseen species by DNA encoder x generator tree x λ -> reports/dna_encoders_quick.md
+	pids=; for t in $(DNA_TREES); do \
+	  $(DNA_ENC_RUN) data.sim_tree=$$t hydra.sweep.dir=multirun/dna_encoders_quick_$$t $(ARGS) & pids="$$pids $$!"; \
+	done; for p in $$pids; do wait $$p || exit 1; done
+	$(BIN)/python -m visgen.report.dna_encoders $(addprefix multirun/dna_encoders_quick_,$(DNA_TREES)) --out reports \
+	  --command "make dna-encoders-table$(if $(filter-out 0$(comma)1$(comma)2$(comma)3$(comma)4$(comma)5,$(DNA_SEEDS)), DNA_SEEDS=$(DNA_SEEDS))"
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .

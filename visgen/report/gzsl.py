@@ -138,6 +138,18 @@ def paired_gap(cells: Sequence[dict[str, Any]], anchor: str, method: str, k: int
     )
 
 
+def side(cells: Sequence[dict[str, Any]], anchor: str, method: str) -> str:
+    """``beats`` / ``does not`` / ``undecided``: the anchor against shuffled, when interval and permutation agree."""
+    gap, p = paired_gap(cells, anchor, method, 0), pooled_p(cells, anchor, method)
+    if gap[3] < 2 or p != p:
+        return "undecided"
+    if gap[1] > 0 and p < 0.05:
+        return "beats"
+    if gap[1] <= 0 <= gap[2] and p >= 0.05:
+        return "does not"
+    return "undecided"
+
+
 def _fmt(stat: tuple[float, float, float, int], key: str = "") -> str:
     """``mean [low, high]`` in % (``UNSCALED`` keys as they are, two decimals); "–" when undefined."""
     mean, low, high, _ = stat
@@ -180,19 +192,26 @@ def verdicts(cells: Sequence[dict[str, Any]]) -> list[str]:
             f"{100 * chance:.0f} %: {'; '.join(parts)})."
             + ("" if above or len(lam1) < 2 else " The mechanism is broken: do not read the SGT rows.")
         )
-        parts, wins = [], 0
+        parts, sides = [], []
         genetic = genetic_rungs(lam1)
         dna = "/".join(dict.fromkeys(a.rsplit("_", 1)[0].upper() for a in genetic)) or "DNA"
         for anchor in genetic:
             for method in METHODS:
                 gap, p = paired_gap(lam1, anchor, method, 0), pooled_p(lam1, anchor, method)
-                wins += bool(gap[1] > 0 and p < 0.05)
-                parts.append(f"{anchor}/{method} {_fmt(gap)} pp, permutation p = {p:.3f}")
-        total = len(genetic) * len(METHODS)
-        word = _word(lam1, "HELD" if total and wins == total else ("PARTLY held" if wins else "DID NOT HOLD"))
+                sides.append(side(lam1, anchor, method))
+                parts.append(f"{anchor}/{method} {_fmt(gap)} pp, permutation p = {p:.3f} ({sides[-1]})")
+        total, wins = len(sides), sides.count("beats")
+        if total and wins == total:
+            word = "HELD"
+        elif wins:
+            word = "PARTLY held"
+        elif "undecided" in sides:  # interval and permutation disagree on a row: neither word is earned
+            word = "UNDECIDED (interval and permutation test disagree, or too few cells)"
+        else:
+            word = "DID NOT HOLD"
         out.append(
-            f"2. {dna} > shuffled at λ = 1 (paired gap in ZSL top-1, interval above 0 and p < 0.05): {word} "
-            f"({wins} of {total} rows: {'; '.join(parts)})."
+            f"2. {dna} > shuffled at λ = 1 (paired gap in ZSL top-1 above 0 and permutation p < 0.05, both): "
+            f"{_word(lam1, word)} ({wins} of {total} rows: {'; '.join(parts)})."
         )
     if lam0:
         chance = float(np.mean([c["chance"] for c in lam0]))

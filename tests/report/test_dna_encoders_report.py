@@ -1,0 +1,51 @@
+"""The DNA-encoder report's verdict: decided only where the paired interval and the permutation test agree."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from visgen.report.dna_encoders import rows, side, verdict
+
+
+def _cell(tree: str, lam: float, genetic: float, shuffled: float, null: list[float]) -> dict:
+    metrics = {"test/gzsl/sgt_raw/ridge/k0/zsl_top1": genetic, "test/gzsl/shuffled/ridge/k0/zsl_top1": shuffled,
+               "test/gzsl/kmer_raw/ridge/k0/zsl_top1": genetic, "test/gzsl/aligned_raw/ridge/k0/zsl_top1": genetic,
+               "test/gzsl/sgt_raw/tree_r": 0.3}  # fmt: skip
+    nulls = {f"{a}/ridge/zsl_top1": np.array(null) for a in ("sgt_raw", "kmer_raw", "aligned_raw")}
+    return {"lambda": lam, "chance": 0.25, "metrics": metrics, "null": nulls,
+            "record": SimpleNamespace(data={"tree": tree})}  # fmt: skip
+
+
+LOW_NULL = [0.2] * 99  # every permutation far below: p = 1 / 100
+HIGH_NULL = [0.9] * 99  # every permutation above: p = 1
+
+
+def test_a_side_is_decided_only_when_interval_and_permutation_agree() -> None:
+    beats = [_cell("aze2011", 1.0, 0.5 + 0.01 * i, 0.3, LOW_NULL) for i in range(3)]
+    assert side(beats, "sgt_raw", "ridge") == "beats"
+    flat = [_cell("aze2011", 1.0, 0.3 + d, 0.3, HIGH_NULL) for d in (-0.05, 0.0, 0.05)]
+    assert side(flat, "sgt_raw", "ridge") == "does not"
+    # The interval says "above shuffled" but the permutations do not: no verdict either way.
+    disagree = [_cell("aze2011", 1.0, 0.5 + 0.01 * i, 0.3, HIGH_NULL) for i in range(3)]
+    assert side(disagree, "sgt_raw", "ridge") == "undecided"
+    assert side(beats[:1], "sgt_raw", "ridge") == "undecided"  # one cell: no interval
+
+
+@pytest.mark.parametrize(
+    "lam1, lam0, word",
+    [("beats", "does not", "HELD"), ("does not", "does not", "DID NOT HOLD"), ("beats", "beats", "DID NOT HOLD"),
+     ("beats", "undecided", "UNDECIDED"), ("undecided", "does not", "UNDECIDED")],
+)  # fmt: skip
+def test_the_verdict_needs_both_lambdas_decided(lam1: str, lam0: str, word: str) -> None:
+    assert verdict(lam1, lam0) == word
+
+
+def test_k_mer_encoders_on_the_k_mer_tree_are_marked_circular_and_the_aligned_one_is_not() -> None:
+    cells = [_cell(t, 1.0, 0.5, 0.3, LOW_NULL) for t in ("kmer_upgma", "aze2011") for _ in range(2)]
+    circular = {(r["tree"], r["anchor"]) for r in rows(cells) if r["circular"]}
+    assert circular == {("kmer_upgma", "sgt_raw"), ("kmer_upgma", "kmer_raw")}
+    tree_r = [r["tree_r"][0] for r in rows(cells) if r["anchor"] == "sgt_raw"]
+    assert tree_r == pytest.approx([0.3] * 4)  # 2 trees x 2 methods
