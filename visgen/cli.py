@@ -61,9 +61,9 @@ def _genetics_defaults() -> dict:
 def _cmd_data_check(ns: argparse.Namespace) -> int:
     import json
 
-    from visgen.data.audit import AuditReport, audit, format_report
     from visgen.data.layouts import layout_class
     from visgen.genetics.dataset import fasta_species
+    from visgen.report.data_check import AuditReport, audit, format_report
     from visgen.resources import data_path
 
     genetics = _genetics_defaults()

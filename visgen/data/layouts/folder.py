@@ -9,7 +9,7 @@ from groups matched in file names (``data.group_regex``) or from a seeded strati
 
 Every problem found while scanning is collected and reported in ONE message (``raise_problems``),
 never one per run. Pure: no torch, no image decoding (that happens once, in
-:mod:`visgen.data.image_cache`; header checks for ``visgen data check`` live in :mod:`visgen.data.audit`).
+:mod:`visgen.data.image_cache`; header checks for ``visgen data check`` live in :mod:`visgen.report.data_check`).
 """
 
 from __future__ import annotations

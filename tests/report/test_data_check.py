@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from visgen.cli import main
-from visgen.data.audit import audit, read_file_facts
 from visgen.data.layouts.folder import FolderLayout
+from visgen.report.data_check import audit, read_file_facts
 
 
 def test_a_clean_folder_exits_0(tiny_image_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
