@@ -193,3 +193,36 @@ def iter_barcode_table(
             continue
         yield SequenceRecord(ident, table.get(genetic, genetic), sequence, genetic)
     tally.skipped = dict(skipped)
+
+
+def table_problems(table: Mapping[str, object], key: str = "genetics.table") -> list[str]:
+    """What stops a barcode table from being read, each one line naming the key to fix (empty: fine).
+
+    Reads the header row only, so a config check can ask before anything expensive runs.
+
+    Args:
+        table: ``path``, ``id_column``, ``species_column``, ``sequence_column`` (and optionally ``sep``).
+        key: the config key the lines name.
+    """
+    columns = ("id_column", "species_column", "sequence_column")
+    unset = [k for k in ("path", *columns) if not table.get(k)]
+    if unset:
+        return [
+            f"{key}.{k}: not set; genetics.source=table needs the table's path and column names"
+            for k in unset
+        ]
+    path = Path(str(table["path"]))
+    if not path.is_file():
+        return [f"{key}.path={path}: no such file; give the barcode table's path (CSV or TSV, plain or .gz)"]
+    sep = table.get("sep")
+    try:
+        with _open_text(path) as text:
+            header = text.readline()
+    except OSError as err:
+        return [f"{key}.path={path}: cannot read ({err}); check the file"]
+    names = next(csv.reader([header], delimiter=str(sep) if sep else ("\t" if "\t" in header else ",")), [])
+    return [
+        f"{key}.{k}={table[k]}: {path.name} has no such column (columns: {', '.join(names[:12])}); use one of them"
+        for k in columns
+        if table[k] not in names
+    ]
