@@ -80,11 +80,11 @@ class StreamingAnchors:
             self.counts[name] = seen
             kept = self.reservoirs.setdefault(name, [])
             if seen <= bound:
-                kept.append(row)
+                kept.append(row.copy())  # a copy: a view would keep its whole chunk alive
             else:
                 slot = int(self._rng.integers(seen))
                 if slot < bound:
-                    kept[slot] = row
+                    kept[slot] = row.copy()
 
     def anchors(self, statistic: str = "mean") -> tuple[list[str], np.ndarray]:
         """``(names, anchors [S, D] float64)``, names sorted as ``species_anchors`` sorts them.
@@ -138,7 +138,7 @@ def stream_encode(
         records: usable records (e.g. ``iter_fasta`` or ``iter_barcode_table``), read lazily.
         encoder: a per-sequence ``DnaEncoder`` (``per_species`` encoders compare whole species; refused).
         chunk: records encoded per ``encoder.encode`` call.
-        medoid_bound: reservoir size per species for a medoid; None = mean only.
+        medoid_bound: reservoir size per species for a medoid (e.g. ``DEFAULT_MEDOID_BOUND``); None = mean only.
         seed: the reservoir's seed.
         memmap: write every vector as float32 to this ``.npy`` ([N, D], rows in stream order) and the ids and
             species to ``<stem>.ids.tsv`` beside it (``id<TAB>species`` per row, written chunk by chunk).
