@@ -153,7 +153,8 @@ def test_reservoir_medoid_is_deterministic_given_the_seed_and_bounded() -> None:
     # The draws follow the record order, not the chunking.
     np.testing.assert_array_equal(first.anchors("medoid")[1], other_chunks.anchors("medoid")[1])
     assert {len(v) for v in first.reservoirs.values()} == {8}
-    assert all(v.base is None for kept in first.reservoirs.values() for v in kept)  # no chunk kept alive by a view
+    # Copies, not views: a view would keep its whole chunk alive.
+    assert all(v.base is None for kept in first.reservoirs.values() for v in kept)
     members = {
         s: {tuple(v) for v, t in zip(vectors.astype(np.float32), species, strict=True) if t == s}
         for s in "AB"
