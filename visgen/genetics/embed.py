@@ -53,7 +53,9 @@ def embed_fasta_file(
     if problems:
         raise UserInputError(problems[0])
     if chunk is not None or memmap is not None:
-        return _embed_streaming(Path(fasta), out, encoder, iupac, chunk or DEFAULT_CHUNK, memmap, start)
+        return _embed_streaming(
+            Path(fasta), out, encoder, iupac, DEFAULT_CHUNK if chunk is None else chunk, memmap, start
+        )
     read = read_fasta(fasta, iupac=iupac)
     if not read.records:
         raise UserInputError(f"{fasta}: no usable records ({read.summary()}); check the file")
