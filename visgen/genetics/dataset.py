@@ -150,7 +150,8 @@ def open_records(
 
 
 def _cache_key(fasta: Path, options: Mapping[str, object]) -> str:
-    digest = hashlib.sha256(fasta.read_bytes())
+    with open(fasta, "rb") as fh:  # read in blocks: a barcode table can be gigabytes (same digest as whole)
+        digest = hashlib.file_digest(fh, "sha256")
     digest.update(json.dumps({**options, "version": _CACHE_VERSION}, sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
