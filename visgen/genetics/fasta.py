@@ -17,15 +17,14 @@ with one line naming file, record and fix when ``on_bad_record="error"``.
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from visgen.errors import UserInputError
+from visgen.genetics.fasta_text import lazy_lines, read_text
 
 IUPAC_CODES = frozenset("rykmswbdhvn")
 _DNA = frozenset("acgt")
@@ -33,7 +32,6 @@ _GAPS = str.maketrans("", "", "-.")
 # Every Unicode whitespace (NBSP, thin space, ...) counts as a separator in headers.
 _SPACE_RUN = re.compile(r"\s+")
 _NAME_TOKEN = re.compile(r"^[A-Za-z][A-Za-z-]*$")
-_PEEK = 65536  # bytes the lazy reader checks before the first record
 
 # Skip reasons: the keys of FastaResult.skipped, fixed strings so summaries can be compared.
 EMPTY = "empty sequence"
@@ -103,87 +101,6 @@ def normalise_species(name: str) -> str:
     if len(words) < 2 or not all(_NAME_TOKEN.match(w) for w in words[:2]):
         return ""
     return f"{words[0].capitalize()}_{words[1].lower()}"
-
-
-def _read_text(path: Path) -> str:
-    """Decode a (possibly gzipped) text file; refuse missing, empty, binary and HTML files."""
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such FASTA file; check the path")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as err:
-            raise UserInputError(
-                f"{path}: corrupt gzip file ({err}); re-download or re-compress it"
-            ) from None
-    if not data.strip():
-        raise UserInputError(
-            f"{path}: file is empty; pass a FASTA file with '>ACCESSION Genus species' records"
-        )
-    if b"\x00" in data:
-        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Legacy exports write NBSP as the single byte 0xA0; latin-1 decodes any byte string.
-        text = data.decode("latin-1")
-    if any(ord(c) < 32 and c not in "\t\n\r\f\v" for c in text[:4096]):
-        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
-    if text.lstrip().startswith("<"):  # <!DOCTYPE html>, <html>, <?xml ...>: never FASTA
-        raise UserInputError(
-            f"{path}: looks like HTML/XML (a failed download?), not FASTA; fetch the FASTA itself"
-        )
-    return text
-
-
-def _lazy_lines(path: Path) -> Iterator[str]:
-    """The file's lines one at a time, with ``_read_text``'s checks on what the file starts with.
-
-    Universal line ends (``\\n``, ``\\r\\n``, ``\\r``) as ``str.splitlines`` splits them; a NUL byte anywhere
-    refuses the file as binary, as ``_read_text`` does, only when the reader reaches it.
-    """
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such FASTA file; check the path")
-    with path.open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    try:
-        with opener(path, "rb") as fh:
-            head = fh.read(_PEEK)
-            _check_start(path, head, fh)
-            fh.seek(0)
-            first = True
-            for raw in fh:
-                if b"\x00" in raw:
-                    raise UserInputError(
-                        f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)"
-                    )
-                if first:
-                    raw, first = raw.removeprefix(b"\xef\xbb\xbf"), False
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = raw.decode("latin-1")  # legacy exports write NBSP as the single byte 0xA0
-                yield from text.splitlines()
-    except (OSError, EOFError, zlib.error) as err:
-        raise UserInputError(f"{path}: corrupt gzip file ({err}); re-download or re-compress it") from None
-
-
-def _check_start(path: Path, head: bytes, fh: object) -> None:
-    """``_read_text``'s refusals (empty, binary, HTML) decided from the first bytes of the file."""
-    # Whitespace only so far: empty unless something follows (a FASTA never starts with 64 KiB of blanks).
-    if not head.strip() and not any(chunk.strip() for chunk in iter(lambda: fh.read(_PEEK), b"")):  # type: ignore[attr-defined]
-        raise UserInputError(
-            f"{path}: file is empty; pass a FASTA file with '>ACCESSION Genus species' records"
-        )
-    text = head.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
-    if "\x00" in text or any(ord(c) < 32 and c not in "\t\n\r\f\v" for c in text[:4096]):
-        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
-    if text.lstrip().startswith("<"):  # <!DOCTYPE html>, <html>, <?xml ...>: never FASTA
-        raise UserInputError(
-            f"{path}: looks like HTML/XML (a failed download?), not FASTA; fetch the FASTA itself"
-        )
 
 
 def _raw_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -270,7 +187,7 @@ def read_fasta(
     options = dict(header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
                    on_bad_record=on_bad_record, exclude=exclude)  # fmt: skip
     _check_policies(iupac, on_bad_record)
-    lines = _read_text(path).splitlines()
+    lines = read_text(path).splitlines()
     result.records = list(_records(path, lines, result, **options))
     return result
 
@@ -306,7 +223,7 @@ def iter_fasta(
     tally = FastaResult(path=path) if tally is None else tally
     options = dict(header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
                    on_bad_record=on_bad_record, exclude=exclude)  # fmt: skip
-    yield from _records(path, _lazy_lines(path), tally, **options)
+    yield from _records(path, lazy_lines(path), tally, **options)
 
 
 def _check_policies(iupac: str, on_bad_record: str) -> None:
