@@ -25,7 +25,9 @@ def _cmd_sgt(ns: argparse.Namespace) -> None:
     encoder = SgtEncoder(
         alphabet=ns.alphabet, stride=ns.stride, kappa=ns.kappa, length_sensitive=ns.length_sensitive
     )
-    print(embed_fasta_file(ns.fasta, ns.out, encoder=encoder, iupac=ns.iupac))
+    print(
+        embed_fasta_file(ns.fasta, ns.out, encoder=encoder, iupac=ns.iupac, chunk=ns.chunk, memmap=ns.memmap)
+    )
 
 
 def _cmd_embed_dna(ns: argparse.Namespace) -> None:
@@ -33,7 +35,21 @@ def _cmd_embed_dna(ns: argparse.Namespace) -> None:
     from visgen.run.anchors import encoder_from_conf
 
     encoder = encoder_from_conf(ns.encoder, ns.set)
-    print(embed_fasta_file(ns.fasta, ns.out, encoder=encoder, iupac=ns.iupac))
+    print(
+        embed_fasta_file(ns.fasta, ns.out, encoder=encoder, iupac=ns.iupac, chunk=ns.chunk, memmap=ns.memmap)
+    )
+
+
+def _streaming_options(p: argparse.ArgumentParser) -> None:
+    """``--chunk`` and ``--memmap`` of ``visgen sgt`` / ``embed-dna`` (without them the output is as before)."""
+    p.add_argument("--chunk", type=int, default=None, metavar="N", help="read and encode N records at a time")
+    p.add_argument(
+        "--memmap",
+        type=Path,
+        default=None,
+        metavar="OUT.npy",
+        help="stream float32 rows [N, D] to OUT.npy (ids in OUT.ids.tsv); --out then holds the species mean anchors",
+    )
 
 
 def _cmd_simulate(ns: argparse.Namespace) -> None:
@@ -174,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="skip",
         help="records with IUPAC ambiguity codes: skip the record, drop the codes, or refuse",
     )
+    _streaming_options(p)
     p.set_defaults(func=_cmd_sgt)
 
     from visgen.genetics.encoders import ENCODERS
@@ -194,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--iupac", choices=("skip", "drop", "error"), default="skip", help="records with IUPAC codes"
     )
+    _streaming_options(p)
     p.set_defaults(func=_cmd_embed_dna)
 
     p = sub.add_parser("simulate", help="generate ForamSim, the synthetic long-tailed foram image set")

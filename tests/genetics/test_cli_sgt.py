@@ -106,3 +106,26 @@ def test_embed_dna_bad_option_is_one_line_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stderr.startswith(
         "error: --set q=1: use KEY=VALUE with KEY one of k, clr"
     )
+
+
+def test_chunk_and_memmap_flags_reach_the_streaming_path(tmp_path: Path) -> None:
+    fasta = tmp_path / "three.fasta"
+    fasta.write_text(
+        ">A1 Orbulina universa\nacgtacgtta\n>A2 Candeina nitida\nggcattgac\n>A3 Orbulina universa\nttgca\n"
+    )
+    plain, chunked = tmp_path / "plain.npz", tmp_path / "chunked.npz"
+    assert _visgen("sgt", str(fasta), "--out", str(plain)).returncode == 0
+    assert _visgen("sgt", str(fasta), "--out", str(chunked), "--chunk", "2").returncode == 0
+    assert plain.read_bytes() == chunked.read_bytes()  # the same file, byte for byte
+    rows = tmp_path / "rows.npy"
+    proc = _visgen(
+        "embed-dna", str(fasta), "--encoder", "kmer", "--out", str(tmp_path / "a.npz"), "--memmap", str(rows)
+    )
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "a.npz") as z:
+        assert z["species"].tolist() == ["Candeina_nitida", "Orbulina_universa"]
+        assert z["counts"].tolist() == [1, 2]
+        mean = np.load(rows)[[0, 2]].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(z["anchors"][1], mean, rtol=1e-6, atol=1e-7)
+    proc = _visgen("sgt", str(fasta), "--out", str(tmp_path / "b.npz"), "--chunk", "0")
+    assert proc.returncode != 0 and "--chunk 0: must be >= 1" in proc.stderr

@@ -13,18 +13,23 @@ import json
 import logging
 import os
 import zipfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from visgen.genetics.anchors import species_anchors
 from visgen.genetics.encoders import DnaEncoder
-from visgen.genetics.fasta import read_fasta
+from visgen.genetics.fasta import FastaResult, SequenceRecord, iter_fasta
+from visgen.genetics.stream import stream_encode
+from visgen.genetics.table import iter_barcode_table
 
 log = logging.getLogger(__name__)
 
+#: ``genetics.table`` keys a table source cannot do without.
+TABLE_KEYS = ("path", "id_column", "species_column", "sequence_column")
 _CACHE_VERSION = 2  # bump when the computation changes, so old cache files are not reused
 
 
@@ -89,6 +94,8 @@ def fasta_species(
     min_length: int = 2,
     exclude: Collection[str] = (),
     on_bad_record: str = "skip",
+    source: str = "fasta",
+    table: Mapping[str, Any] | None = None,
     **_: object,
 ) -> list[str]:
     """The species (image-class names, after synonyms) that have at least one usable record.
@@ -99,15 +106,52 @@ def fasta_species(
     Returns:
         Sorted species names.
     """
-    read = read_fasta(
-        fasta_path, header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
-        on_bad_record=on_bad_record, exclude=exclude,
+    path, records = open_records(
+        fasta_path, source, table, header_rule=header_rule, synonyms=synonyms, iupac=iupac,
+        min_length=min_length, on_bad_record=on_bad_record, exclude=exclude,
     )  # fmt: skip
-    return sorted({r.species for r in read.records})
+    return sorted({r.species for r in records(FastaResult(path=path))})
+
+
+def open_records(
+    fasta_path: str | Path, source: str, table: Mapping[str, Any] | None, **options: Any
+) -> tuple[Path, Callable[[FastaResult], Iterator[SequenceRecord]]]:
+    """The file that ``genetics.source`` names and a lazy reader of its usable records.
+
+    Args:
+        fasta_path: the FASTA file (``source="fasta"``).
+        source: ``"fasta"`` or ``"table"`` (a barcode table: ``table`` holds ``path``, ``id_column``,
+            ``species_column``, ``sequence_column`` and optionally ``sep`` and ``max_length``).
+        table: the ``genetics.table`` keys.
+        **options: the reader options (``header_rule`` is a FASTA option, not used for a table).
+
+    Returns:
+        ``(path, read)``: ``read(tally)`` yields the records and counts what it skips into ``tally``.
+
+    Raises:
+        UserInputError: an unknown source, or a table source without its path or a column name.
+    """
+    from visgen.errors import UserInputError
+
+    if source == "fasta":
+        return Path(fasta_path), lambda tally: iter_fasta(fasta_path, tally, **options)
+    if source != "table":
+        raise UserInputError(f"genetics.source={source}: unknown; use fasta or table")
+    keys = dict(table or {})
+    missing = [k for k in TABLE_KEYS if not keys.get(k)]
+    if missing:
+        raise UserInputError(
+            f"genetics.table: no {', '.join(missing)}; genetics.source=table needs the table's path and the names "
+            "of its id, species and sequence columns"
+        )
+    options.pop("header_rule", None)
+    path = Path(keys.pop("path"))
+    return path, lambda tally: iter_barcode_table(path, tally, **keys, **options)
 
 
 def _cache_key(fasta: Path, options: Mapping[str, object]) -> str:
-    digest = hashlib.sha256(fasta.read_bytes())
+    with open(fasta, "rb") as fh:  # read in blocks: a barcode table can be gigabytes (same digest as whole)
+        digest = hashlib.file_digest(fh, "sha256")
     digest.update(json.dumps({**options, "version": _CACHE_VERSION}, sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
@@ -124,8 +168,10 @@ def load_genetic_anchors(
     exclude: Collection[str] = (),
     on_bad_record: str = "skip",
     cache_dir: str | Path | None = None,
+    source: str = "fasta",
+    table: Mapping[str, Any] | None = None,
 ) -> GeneticAnchors:
-    """Read a FASTA file, embed every usable record with ``encoder`` and build species anchors.
+    """Read a FASTA file (or a barcode table), embed every usable record with ``encoder`` and build species anchors.
 
     Args:
         fasta_path: FASTA file (plain or gzipped); see ``visgen.genetics.fasta.read_fasta``.
@@ -134,6 +180,9 @@ def load_genetic_anchors(
         header_rule, synonyms, iupac, min_length, exclude, on_bad_record: passed to ``read_fasta``.
         statistic: anchor statistic, ``"mean"`` (paper), ``"median"`` or ``"medoid"`` (per-sequence encoders).
         cache_dir: folder for the cache file; ``None`` disables caching.
+        source, table: ``"fasta"`` reads ``fasta_path``; ``"table"`` reads the barcode table ``table`` names
+            (``open_records``). With ``statistic="mean"`` a per-sequence encoder runs a chunk at a time into an
+            exact running mean (``visgen.genetics.stream``).
 
     Returns:
         The sequences, embeddings [N, D] and anchors [S, D].
@@ -144,20 +193,26 @@ def load_genetic_anchors(
     """
     from visgen.errors import UserInputError
 
-    fasta = Path(fasta_path)
     problems = encoder.problems()
     if problems:
         raise UserInputError(problems[0])
+    fasta, records = open_records(
+        fasta_path, source, table, header_rule=header_rule, synonyms=synonyms, iupac=iupac,
+        min_length=min_length, on_bad_record=on_bad_record, exclude=exclude,
+    )  # fmt: skip
     options = {
         "header_rule": header_rule, "statistic": statistic, "iupac": iupac,
         "synonyms": dict(sorted((synonyms or {}).items())), "min_length": min_length,
         "exclude": sorted(exclude), "on_bad_record": on_bad_record,
         "encoder": encoder.name, "encoder_options": encoder.cache_options(),
     }  # fmt: skip
+    if source != "fasta":  # only then, so the keys of FASTA caches made before tables existed still match
+        options.update(source=source, table=dict(sorted((table or {}).items())))
     cache_file = None
     if cache_dir is not None:
         if not fasta.is_file():
-            raise UserInputError(f"{fasta}: no such FASTA file; check genetics.fasta")
+            key = "genetics.fasta" if source == "fasta" else "genetics.table.path"
+            raise UserInputError(f"{fasta}: no such file; check {key}")
         cache_file = Path(cache_dir) / f"genetic-anchors-{_cache_key(fasta, options)}.npz"
         if cache_file.is_file():
             try:
@@ -173,10 +228,18 @@ def load_genetic_anchors(
             ) as err:  # a truncated file from a killed run
                 log.warning("ignoring unreadable cache %s (%s); recomputing", cache_file, err)
 
-    read = read_fasta(
-        fasta, header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
-        on_bad_record=on_bad_record, exclude=exclude,
-    )  # fmt: skip
+    read = FastaResult(path=fasta)
+    streamed = None
+    if statistic == "mean" and not encoder.per_species:
+        kept: list[np.ndarray] = []
+
+        def keep(part: list[SequenceRecord], vectors: np.ndarray) -> None:
+            read.records.extend(part)
+            kept.append(vectors)
+
+        streamed = stream_encode(records(read), encoder, on_chunk=keep)
+    else:
+        read.records = list(records(read))
     if not read.records:
         raise UserInputError(
             f"{fasta}: no usable records ({read.summary()}); check the file and genetics options"
@@ -195,6 +258,9 @@ def load_genetic_anchors(
         log.info(
             "%s encoder: one vector per species (genetics.statistic=%s not used)", encoder.name, statistic
         )
+    elif streamed is not None:
+        embeddings = np.concatenate(kept)
+        species, anchors = streamed.anchors.anchors("mean")
     else:
         embeddings = encoder.encode([r.sequence for r in read.records])
         species, anchors = species_anchors(embeddings, sequence_species, statistic)

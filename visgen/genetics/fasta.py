@@ -17,15 +17,14 @@ with one line naming file, record and fix when ``on_bad_record="error"``.
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from visgen.errors import UserInputError
+from visgen.genetics.fasta_text import lazy_lines, read_text
 
 IUPAC_CODES = frozenset("rykmswbdhvn")
 _DNA = frozenset("acgt")
@@ -104,43 +103,11 @@ def normalise_species(name: str) -> str:
     return f"{words[0].capitalize()}_{words[1].lower()}"
 
 
-def _read_text(path: Path) -> str:
-    """Decode a (possibly gzipped) text file; refuse missing, empty, binary and HTML files."""
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such FASTA file; check the path")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as err:
-            raise UserInputError(
-                f"{path}: corrupt gzip file ({err}); re-download or re-compress it"
-            ) from None
-    if not data.strip():
-        raise UserInputError(
-            f"{path}: file is empty; pass a FASTA file with '>ACCESSION Genus species' records"
-        )
-    if b"\x00" in data:
-        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Legacy exports write NBSP as the single byte 0xA0; latin-1 decodes any byte string.
-        text = data.decode("latin-1")
-    if any(ord(c) < 32 and c not in "\t\n\r\f\v" for c in text[:4096]):
-        raise UserInputError(f"{path}: binary file, not FASTA; pass a text FASTA file (plain or .gz)")
-    if text.lstrip().startswith("<"):  # <!DOCTYPE html>, <html>, <?xml ...>: never FASTA
-        raise UserInputError(
-            f"{path}: looks like HTML/XML (a failed download?), not FASTA; fetch the FASTA itself"
-        )
-    return text
-
-
-def _raw_records(path: Path, text: str) -> Iterator[tuple[str, str]]:
+def _raw_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, str]]:
     """Yield ``(header, sequence)`` with whitespace removed from sequences; refuse text before a header."""
     header: str | None = None
     chunks: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith(";"):
             continue
@@ -216,18 +183,76 @@ def read_fasta(
             unusable under ``on_bad_record="error"`` / ``iupac="error"``.
     """
     path = Path(path)
+    result = FastaResult(path=path)
+    options = dict(header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
+                   on_bad_record=on_bad_record, exclude=exclude)  # fmt: skip
+    _check_policies(iupac, on_bad_record)
+    lines = read_text(path).splitlines()
+    result.records = list(_records(path, lines, result, **options))
+    return result
+
+
+def iter_fasta(
+    path: str | Path,
+    tally: FastaResult | None = None,
+    *,
+    header_rule: str = "genbank",
+    synonyms: Mapping[str, str] | None = None,
+    iupac: str = "skip",
+    min_length: int = 2,
+    on_bad_record: str = "skip",
+    exclude: Collection[str] = (),
+) -> Iterator[SequenceRecord]:
+    """``read_fasta`` as a generator: the file is read line by line, never held whole.
+
+    Yields the records ``read_fasta`` returns, in the same order, and counts ``n_read`` and ``skipped`` into
+    ``tally`` as it goes (complete once the generator is exhausted; ``tally.records`` stays empty). Lines are
+    decoded one at a time (UTF-8, else latin-1), so a file mixing both encodings may spell a header differently
+    from ``read_fasta``, which decides once for the whole file.
+
+    Args:
+        path: FASTA file, plain or gzipped.
+        tally: where the counts go; None = not kept.
+        header_rule, synonyms, iupac, min_length, on_bad_record, exclude: as ``read_fasta``.
+
+    Raises:
+        UserInputError: as ``read_fasta`` (the file checks before the first record, a bad record when reached).
+    """
+    path = Path(path)
+    _check_policies(iupac, on_bad_record)
+    tally = FastaResult(path=path) if tally is None else tally
+    options = dict(header_rule=header_rule, synonyms=synonyms, iupac=iupac, min_length=min_length,
+                   on_bad_record=on_bad_record, exclude=exclude)  # fmt: skip
+    yield from _records(path, lazy_lines(path), tally, **options)
+
+
+def _check_policies(iupac: str, on_bad_record: str) -> None:
     if iupac not in ("skip", "drop", "error"):
         raise UserInputError(f"iupac={iupac!r} is not a policy; use 'skip', 'drop' or 'error'")
     if on_bad_record not in ("skip", "error"):
         raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
+
+
+def _records(
+    path: Path,
+    lines: Iterable[str],
+    tally: FastaResult,
+    *,
+    header_rule: str,
+    synonyms: Mapping[str, str] | None,
+    iupac: str,
+    min_length: int,
+    on_bad_record: str,
+    exclude: Collection[str],
+) -> Iterator[SequenceRecord]:
+    """The usable records of ``lines``; ``tally.n_read`` and ``tally.skipped`` are kept current."""
     rule = _compile_rule(header_rule)
     table = synonym_table(synonyms or {})
-    result = FastaResult(path=path)
     skipped: Counter[str] = Counter()
     seen: set[str] = set()
     excluded = frozenset(exclude)
-    for header, raw in _raw_records(path, _read_text(path)):
-        result.n_read += 1
+    for header, raw in _raw_records(path, lines):
+        tally.n_read += 1
         accession, genetic = _parse_header(header, rule)
         sequence = raw.lower().translate(_GAPS)
         reason = EXCLUDED if accession in excluded else _problem(accession, genetic, sequence, seen)
@@ -249,10 +274,10 @@ def read_fasta(
             if on_bad_record == "error" and reason not in (AMBIGUOUS, EXCLUDED):
                 raise UserInputError(f"{path}: record {accession or header!r}: {reason}; {_FIXES[reason]}")
             skipped[reason] += 1
+            tally.skipped = dict(skipped)
             continue
-        result.records.append(SequenceRecord(accession, table.get(genetic, genetic), sequence, genetic))
-    result.skipped = dict(skipped)
-    return result
+        yield SequenceRecord(accession, table.get(genetic, genetic), sequence, genetic)
+    tally.skipped = dict(skipped)
 
 
 def _problem(accession: str, genetic: str, sequence: str, seen: set[str]) -> str | None:

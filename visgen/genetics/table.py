@@ -121,13 +121,49 @@ def read_barcode_table(
         raise UserInputError(f"iupac={iupac!r} is not a policy; use 'skip', 'drop' or 'error'")
     if on_bad_record not in ("skip", "error"):
         raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
-    table = synonym_table(synonyms or {})
     result = FastaResult(path=path)
+    result.records = list(
+        iter_barcode_table(
+            path, result, id_column=id_column, species_column=species_column, sequence_column=sequence_column,
+            sep=sep, synonyms=synonyms, iupac=iupac, min_length=min_length, max_length=max_length,
+            on_bad_record=on_bad_record, exclude=exclude,
+        )
+    )  # fmt: skip
+    return result
+
+
+def iter_barcode_table(
+    path: str | Path,
+    tally: FastaResult | None = None,
+    *,
+    id_column: str,
+    species_column: str,
+    sequence_column: str,
+    sep: str | None = None,
+    synonyms: Mapping[str, str] | None = None,
+    iupac: str = "skip",
+    min_length: int = 2,
+    max_length: int | None = None,
+    on_bad_record: str = "skip",
+    exclude: Collection[str] = (),
+) -> Iterator[SequenceRecord]:
+    """``read_barcode_table`` as a generator: yields its records in row order, one row read at a time.
+
+    ``n_read`` and ``skipped`` are counted into ``tally`` as rows are read (complete once exhausted;
+    ``tally.records`` stays empty). The arguments are ``read_barcode_table``'s.
+    """
+    path = Path(path)
+    if iupac not in ("skip", "drop", "error"):
+        raise UserInputError(f"iupac={iupac!r} is not a policy; use 'skip', 'drop' or 'error'")
+    if on_bad_record not in ("skip", "error"):
+        raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
+    tally = FastaResult(path=path) if tally is None else tally
+    table = synonym_table(synonyms or {})
     skipped: Counter[str] = Counter()
     seen: set[str] = set()
     excluded = frozenset(exclude)
     for ident, name, raw in _rows(path, sep, (id_column, species_column, sequence_column)):
-        result.n_read += 1
+        tally.n_read += 1
         genetic = normalise_species(name) or (normalise_species_name(name) if name else "")
         sequence = "".join(raw[:max_length].split()).lower().translate(_GAPS)
         if not ident:
@@ -150,10 +186,43 @@ def read_barcode_table(
         if reason is not None:
             if on_bad_record == "error" and reason not in (AMBIGUOUS, EXCLUDED):
                 raise UserInputError(
-                    f"{path}: row {ident or result.n_read!r}: {reason}; {_FIXES_TABLE[reason]}"
+                    f"{path}: row {ident or tally.n_read!r}: {reason}; {_FIXES_TABLE[reason]}"
                 )
             skipped[reason] += 1
+            tally.skipped = dict(skipped)
             continue
-        result.records.append(SequenceRecord(ident, table.get(genetic, genetic), sequence, genetic))
-    result.skipped = dict(skipped)
-    return result
+        yield SequenceRecord(ident, table.get(genetic, genetic), sequence, genetic)
+    tally.skipped = dict(skipped)
+
+
+def table_problems(table: Mapping[str, object], key: str = "genetics.table") -> list[str]:
+    """What stops a barcode table from being read, each one line naming the key to fix (empty: fine).
+
+    Reads the header row only, so a config check can ask before anything expensive runs.
+
+    Args:
+        table: ``path``, ``id_column``, ``species_column``, ``sequence_column`` (and optionally ``sep``).
+        key: the config key the lines name.
+    """
+    columns = ("id_column", "species_column", "sequence_column")
+    unset = [k for k in ("path", *columns) if not table.get(k)]
+    if unset:
+        return [
+            f"{key}.{k}: not set; genetics.source=table needs the table's path and column names"
+            for k in unset
+        ]
+    path = Path(str(table["path"]))
+    if not path.is_file():
+        return [f"{key}.path={path}: no such file; give the barcode table's path (CSV or TSV, plain or .gz)"]
+    sep = table.get("sep")
+    try:
+        with _open_text(path) as text:
+            header = text.readline()
+    except OSError as err:
+        return [f"{key}.path={path}: cannot read ({err}); check the file"]
+    names = next(csv.reader([header], delimiter=str(sep) if sep else ("\t" if "\t" in header else ",")), [])
+    return [
+        f"{key}.{k}={table[k]}: {path.name} has no such column (columns: {', '.join(names[:12])}); use one of them"
+        for k in columns
+        if table[k] not in names
+    ]

@@ -22,11 +22,18 @@ ENCODER_CONF = Path(__file__).resolve().parents[2] / "conf" / "genetics" / "enco
 
 
 def genetics_options(cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
-    """(the FASTA file, the reader options of ``conf/genetics``: everything but the file and the encoder)."""
+    """(the FASTA file, the reader options of ``conf/genetics``: everything but the file and the encoder).
+
+    The options include ``source`` (``fasta`` | ``table``) and ``table`` (a barcode table's ``path`` and column
+    names), which ``load_genetic_anchors`` and ``fasta_species`` read instead of the FASTA when ``source=table``.
+    """
     genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
     genetics.pop("_target_", None)
     genetics.pop("encoder", None)
     fasta = genetics.pop("fasta", None) or data_path("foram_18S_rDNA.fasta")
+    genetics.setdefault("source", "fasta")
+    if genetics["source"] != "table":
+        genetics.pop("table", None)  # unused: keeps the FASTA reader's options as they were
     return Path(fasta), genetics
 
 

@@ -27,6 +27,8 @@ HEADS: tuple[str, ...] = ("linear", "two_layer")
 SAMPLINGS: tuple[str, ...] = ("m_per_class", "instance_uniform_negative")
 #: ``align.objective`` values: the paper's cosine loss to fixed anchors, or InfoNCE with a trained DNA tower.
 OBJECTIVES: tuple[str, ...] = ("cosine", "contrastive")
+#: ``genetics.source`` values: the FASTA file or a barcode table (visgen.genetics.dataset.open_records).
+GENETIC_SOURCES: tuple[str, ...] = ("fasta", "table")
 # Torch-free copy of visgen.eval.rebalance.METHODS (the same test keeps them equal).
 REBALANCE_METHODS: tuple[str, ...] = ("plain", "crt", "tau_norm", "logit_adjust", "ncm")
 
@@ -91,6 +93,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if "gzsl" in stages:
         check_gzsl(cfg, targets, layout)
     _check_encoders(cfg, stages)
+    _check_genetics_source(cfg)
     # Last, so the keys above are checked without touching the disk; before Lightning loads (~6 s) and the scan.
     problems = layout.problems(data)
     if len(problems) == 1:  # it names its key already
@@ -119,6 +122,22 @@ def _check_encoders(cfg: Mapping[str, Any], stages: list[str]) -> None:
     if "gzsl" in stages:
         for name in conf.gzsl.encoders:
             build_encoder(conf, str(name))
+
+
+def _check_genetics_source(cfg: Mapping[str, Any]) -> None:
+    """``genetics.source`` and, for a barcode table, its file and column names (the header row only)."""
+    genetics = cfg.get("genetics")
+    if genetics is None:
+        return
+    source = genetics.get("source", "fasta")
+    _choice("genetics.source", source, GENETIC_SOURCES)
+    if source == "table":
+        from visgen.genetics.table import table_problems
+
+        table = genetics.get("table") or {}
+        if isinstance(table, DictConfig):
+            table = OmegaConf.to_container(table, resolve=True)
+        raise_problems(table_problems(table), "genetics.source=table")
 
 
 def _check_rebalance(cfg: Mapping[str, Any], stages: list[str]) -> None:
