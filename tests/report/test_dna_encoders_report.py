@@ -49,3 +49,19 @@ def test_k_mer_encoders_on_the_k_mer_tree_are_marked_circular_and_the_aligned_on
     assert circular == {("kmer_upgma", "sgt_raw"), ("kmer_upgma", "kmer_raw")}
     tree_r = [r["tree_r"][0] for r in rows(cells) if r["anchor"] == "sgt_raw"]
     assert tree_r == pytest.approx([0.3] * 4)  # 2 trees x 2 methods
+
+
+def test_a_verdict_on_fewer_than_thirty_cells_per_lambda_is_marked_provisional(tmp_path) -> None:
+    from unittest.mock import patch
+
+    from visgen.report import dna_encoders
+
+    cells = [_cell("aze2011", lam, g, 0.3, null) for lam, g, null in ((1.0, 0.5, LOW_NULL), (0.0, 0.296, HIGH_NULL))
+             for _ in range(3)]  # fmt: skip
+    for i, c in enumerate(cells):  # distinct values so every interval has a width
+        c.update(machine="fixture-host", wall_s=60.0)
+        c["metrics"] = {k: v + 0.001 * i if k.endswith("zsl_top1") and "shuffled" not in k else v
+                        for k, v in c["metrics"].items()}  # fmt: skip
+    with patch.object(dna_encoders, "collect", return_value=cells):
+        md = dna_encoders.write_report([tmp_path], tmp_path, "pytest", "t").read_text()
+    assert "aze2011 / sgt_raw / ridge: **HELD (provisional: 3 < 30 cells per λ)**" in md

@@ -32,6 +32,9 @@ from visgen.report.gzsl import _fmt, _value, collect, genetic_rungs, paired_gap,
 #: Encoders whose vectors are k-mer (or dinucleotide-pair) statistics of the same 18S the k-mer tree is built from.
 KMER_TYPE: frozenset[str] = frozenset({"sgt", "kmer"})
 KMER_TREE = "kmer_upgma"
+#: Cells per λ below which a verdict is only provisional: with 10 cells per λ a fold-to-fold swing of ±20 pp moved a
+#: permutation p across 0.05 between two machines.
+MIN_CELLS = 30
 
 
 def _tree(cell: dict[str, Any]) -> str:
@@ -129,6 +132,9 @@ def write_report(multiruns: Sequence[Path], out_dir: Path, command: str, stem: s
                 if 1.0 not in sides or 0.0 not in sides:
                     continue
                 word = verdict(sides[1.0]["side"], sides[0.0]["side"])
+                n = min(sides[1.0]["n"], sides[0.0]["n"])
+                if n < MIN_CELLS and word != "UNDECIDED":
+                    word += f" (provisional: {n} < {MIN_CELLS} cells per λ)"
                 mark = ", circular" if sides[1.0]["circular"] else ""
                 lines.append(
                     f"- {tree} / {anchor} / {method}{mark}: **{word}** (λ = 1: {sides[1.0]['side']}, "
