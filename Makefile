@@ -108,7 +108,8 @@ gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 method
 # 2011), ForamSim without its published morphology (where the tree positive control works), every encoder's rungs
 # and their permutation nulls; one stream per tree, one thread each. Then reports/dna_encoders_quick.md.
 # DNA_SEEDS=0..5 gives 30 cells per λ and tree, each DNA species held out in six of them (the verdicts' target);
-# DNA_SEEDS=0 (10 cells per λ and tree) took 19 min from an empty cache on the 2-core VM (2026-12-03).
+# DNA_SEEDS=0 (5 cells per λ and tree) took 20 min of pretraining and 34 min of rescoring with every encoder and
+# its null on the shared 2-core VM (2026-12-03).
 DNA_SEEDS ?= 0,1,2,3,4,5
 DNA_TREES ?= kmer_upgma aze2011
 DNA_ENC_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(DNA_SEEDS) \
