@@ -73,6 +73,9 @@ def test_values_compare_as_numbers_and_nulls() -> None:
     assert (
         canonical(False) == canonical("False") == "false"
     )  # a job's cell vs the sweep's data.sim_published=false
+    # A list override: multirun.yaml's parsed list against the job's recorded "[a,b]" (gzsl.encoders=[sgt,kmer]).
+    assert canonical(["sgt", "kmer"]) == canonical("[sgt,kmer]") == canonical("[sgt, kmer]") == "[sgt,kmer]"
+    assert canonical([1.0, "True"]) == canonical("[1,true]") == "[1,true]"
 
 
 def test_t_interval_matches_the_t_table() -> None:

@@ -56,12 +56,17 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
 def canonical(value: Any) -> str:
     """A value as a comparable string: ``1``, ``1.0`` and ``'1.0'`` all read ``1``; None, ``null``, ``None`` and
     an absent key read ``null`` (Hydra's spelling on the command line); ``True``, ``'True'`` and ``'true'`` read
-    ``true`` (a job's recorded cell holds Python's spelling, a sweep's multirun.yaml the command line's)."""
+    ``true`` (a job's recorded cell holds Python's spelling, a sweep's multirun.yaml the command line's); a list
+    reads ``[a,b]`` whether it comes parsed (``['a', 'b']``) or as the command line wrote it."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, tuple)):  # a list override: Hydra's parser gives a list, a job records "[a,b]"
+        return "[" + ",".join(canonical(v) for v in value) + "]"
     text = str(value).strip().strip("'\"")
+    if text.startswith("[") and text.endswith("]"):
+        return "[" + ",".join(canonical(v) for v in text[1:-1].split(",") if v.strip()) + "]"
     if text in ("null", "None", "~"):
         return "null"
     if text in ("True", "False"):
