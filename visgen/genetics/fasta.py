@@ -256,17 +256,9 @@ def _records(
         accession, genetic = _parse_header(header, rule)
         sequence = raw.lower().translate(_GAPS)
         reason = EXCLUDED if accession in excluded else _problem(accession, genetic, sequence, seen)
-        if reason is None and not set(sequence) <= _DNA:
-            if iupac == "error":
-                raise UserInputError(
-                    f"{path}: record {accession!r} has {AMBIGUOUS}; {_FIXES[AMBIGUOUS]} (or fix the sequence)"
-                )
-            if iupac == "skip":
-                reason = AMBIGUOUS
-            else:
-                sequence = "".join(b for b in sequence if b in _DNA)
-        if reason is None and len(sequence) < min_length:
-            reason = TOO_SHORT
+        sequence, reason = _apply_policies(
+            sequence, reason, iupac=iupac, min_length=min_length, where=f"{path}: record {accession!r}"
+        )
         if accession:
             # A second record with this accession is a duplicate even if this one is skipped.
             seen.add(accession)
@@ -278,6 +270,26 @@ def _records(
             continue
         yield SequenceRecord(accession, table.get(genetic, genetic), sequence, genetic)
     tally.skipped = dict(skipped)
+
+
+def _apply_policies(
+    sequence: str, reason: str | None, *, iupac: str, min_length: int, where: str
+) -> tuple[str, str | None]:
+    """The IUPAC policy and the length floor, for a record not skipped so far (FASTA and barcode tables alike).
+
+    Returns ``(sequence, reason)``: the codes dropped under ``iupac="drop"``; the reason ``AMBIGUOUS`` under
+    ``"skip"`` or ``TOO_SHORT``. Raises one ``UserInputError`` naming ``where`` under ``iupac="error"``.
+    """
+    if reason is None and not set(sequence) <= _DNA:
+        if iupac == "error":
+            raise UserInputError(f"{where} has {AMBIGUOUS}; {_FIXES[AMBIGUOUS]} (or fix the sequence)")
+        if iupac == "skip":
+            reason = AMBIGUOUS
+        else:
+            sequence = "".join(b for b in sequence if b in _DNA)
+    if reason is None and len(sequence) < min_length:
+        reason = TOO_SHORT
+    return sequence, reason
 
 
 def _problem(accession: str, genetic: str, sequence: str, seen: set[str]) -> str | None:

@@ -23,15 +23,15 @@ from typing import TextIO
 
 from visgen.errors import UserInputError
 from visgen.genetics.fasta import (
-    _DNA,
     _FIXES,
     _GAPS,
     AMBIGUOUS,
     EXCLUDED,
     NO_SPECIES,
-    TOO_SHORT,
     FastaResult,
     SequenceRecord,
+    _apply_policies,
+    _check_policies,
     _problem,
     normalise_species,
     synonym_table,
@@ -117,10 +117,7 @@ def read_barcode_table(
             unusable under ``on_bad_record="error"`` / ``iupac="error"``.
     """
     path = Path(path)
-    if iupac not in ("skip", "drop", "error"):
-        raise UserInputError(f"iupac={iupac!r} is not a policy; use 'skip', 'drop' or 'error'")
-    if on_bad_record not in ("skip", "error"):
-        raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
+    _check_policies(iupac, on_bad_record)
     result = FastaResult(path=path)
     result.records = list(
         iter_barcode_table(
@@ -153,10 +150,7 @@ def iter_barcode_table(
     ``tally.records`` stays empty). The arguments are ``read_barcode_table``'s.
     """
     path = Path(path)
-    if iupac not in ("skip", "drop", "error"):
-        raise UserInputError(f"iupac={iupac!r} is not a policy; use 'skip', 'drop' or 'error'")
-    if on_bad_record not in ("skip", "error"):
-        raise UserInputError(f"on_bad_record={on_bad_record!r} is not a policy; use 'skip' or 'error'")
+    _check_policies(iupac, on_bad_record)
     tally = FastaResult(path=path) if tally is None else tally
     table = synonym_table(synonyms or {})
     skipped: Counter[str] = Counter()
@@ -170,17 +164,9 @@ def iter_barcode_table(
             reason: str | None = NO_ID
         else:
             reason = EXCLUDED if ident in excluded else _problem(ident, genetic, sequence, seen)
-        if reason is None and not set(sequence) <= _DNA:
-            if iupac == "error":
-                raise UserInputError(
-                    f"{path}: row {ident!r} has {AMBIGUOUS}; {_FIXES[AMBIGUOUS]} (or fix the sequence)"
-                )
-            if iupac == "skip":
-                reason = AMBIGUOUS
-            else:
-                sequence = "".join(b for b in sequence if b in _DNA)
-        if reason is None and len(sequence) < min_length:
-            reason = TOO_SHORT
+        sequence, reason = _apply_policies(
+            sequence, reason, iupac=iupac, min_length=min_length, where=f"{path}: row {ident!r}"
+        )
         if ident:
             seen.add(ident)  # a second row with this id is a duplicate even if this one is skipped
         if reason is not None:
