@@ -92,6 +92,7 @@ def ladder_anchors(cfg: DictConfig, class_names: list[str], seed: int) -> dict[s
     from visgen.genetics.anchors import control_anchors, equiangular_anchors, preprocess_anchors
     from visgen.genetics.dataset import load_genetic_anchors
     from visgen.run.anchors import build_encoder, genetics_options
+    from visgen.sim import trees
     from visgen.sim.oracle import oracle_anchors
 
     fasta, genetics = genetics_options(cfg)
@@ -128,7 +129,7 @@ def ladder_anchors(cfg: DictConfig, class_names: list[str], seed: int) -> dict[s
                 name, class_names, seed=int(d.sim_seed), phylo_signal=float(d.phylo_signal),
                 intra_spread=float(d.sim_intra_spread), convergent=int(d.get("sim_convergent", 0)),
                 convergent_skip=int(d.get("sim_convergent_skip", 0)),
-                tree=str(d.get("sim_tree", "kmer_upgma")),  # the generator's tree, so the oracle is its truth
+                tree=str(d.get("sim_tree") or trees.DEFAULT),  # the generator's tree, so the oracle is its truth
             )  # fmt: skip
     return out
 
