@@ -1,5 +1,5 @@
 """Scoring one cell: identity permutation = observed, seeded permutations reproduce, a linear world is solved,
-and the per-class alignment loss equals the paper's pairwise one."""
+the per-class alignment loss equals the paper's pairwise one, and heads fitted in a batch are heads fitted alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from visgen.eval.align_head import class_align_loss
+from visgen.eval import align_head
+from visgen.eval.align_head import class_align_loss, fit_align_head, fit_align_heads
 from visgen.eval.gzsl_score import (
     CellFeatures,
     HeadSettings,
@@ -108,3 +109,38 @@ def test_per_class_alignment_loss_equals_the_pairwise_cosine_align_loss() -> Non
     labels = torch.randint(0, 6, (40,), generator=g)
     expected = CosineAlignLoss(margin=0.2)(emb, labels, anchors)["loss"]
     assert class_align_loss(emb, labels, anchors, 0.2).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_batched_alignment_loss_is_each_heads_own_loss() -> None:
+    g = torch.Generator().manual_seed(1)
+    emb, anchors = torch.randn(3, 40, 8, generator=g), torch.randn(3, 6, 8, generator=g)
+    labels = torch.randint(0, 6, (40,), generator=g)
+    batched = class_align_loss(emb, labels, anchors, 0.2)
+    alone = torch.stack([class_align_loss(emb[i], labels, anchors[i], 0.2) for i in range(3)])
+    torch.testing.assert_close(batched, alone)
+
+
+def test_heads_fitted_in_one_batch_are_the_heads_fitted_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cell, anchors = _cell()
+    rng = np.random.default_rng(4)
+    sets = anchors[np.stack([rng.permutation(C) for _ in range(30)])]
+    monkeypatch.setattr(align_head, "STEP_ELEMENTS", len(cell.train_x) * 6 * 7)  # 7 heads a step: 5 steps
+    kwargs = dict(steps=20, lr=0.01, margin=0.5, seed=0)
+    together = fit_align_heads(cell.train_x, cell.train_y, sets, **kwargs)
+    assert len(together) == len(sets)
+    for head, one in zip(together, sets, strict=True):
+        alone = fit_align_head(cell.train_x, cell.train_y, one, **kwargs)
+        np.testing.assert_allclose(head.weight, alone.weight, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(head.bias, alone.bias, rtol=1e-4, atol=1e-5)
+
+
+def test_the_aligned_null_equals_scoring_each_permutation_alone() -> None:
+    cell, anchors = _cell(noise=0.6)
+    perms = permutations(C, 12, np.random.default_rng([5, 2]))
+    null = permutation_null(cell, anchors, "aligned", perms, HEAD, seed=5)
+    for i, perm in enumerate(perms):
+        alone = score(cell, anchors[perm], "aligned", [0], HEAD, seed=5)[0]
+        for key in ("zsl_top1", "unseen_top1", "h", "ausuc"):
+            assert null[key][i] == pytest.approx(alone[key], abs=1e-9), (i, key)

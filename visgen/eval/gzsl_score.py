@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from visgen.eval.align_head import fit_align_head
+from visgen.eval.align_head import AlignHead, fit_align_heads
 from visgen.eval.mistakes import SpeciesDistances
 from visgen.eval.zeroshot import (
     METHODS,
@@ -35,8 +35,8 @@ from visgen.eval.zeroshot import (
 )
 
 #: Bump when the k = 0 scores or the null's keys change: part of the key of the cached permutation nulls
-#: (visgen/run/gzsl.py). 2: the null records AUSUC.
-NULL_VERSION = 2
+#: (visgen/run/gzsl.py). 2: the null records AUSUC. 3: the aligned null's heads are fitted in batches.
+NULL_VERSION = 3
 
 
 @dataclass
@@ -148,7 +148,20 @@ def score_aligned(
     cell: CellFeatures, anchors: np.ndarray, shots: Sequence[int], head: HeadSettings, seed: int
 ) -> dict[int, dict[str, float]]:
     """The aligned method for anchors [C, A]; returns ``{k: metrics}``."""
-    fitted = _fit_head(cell, cell.seen, anchors, head, seed)
+    return _score_aligned_head(
+        cell, anchors, _fit_head(cell, cell.seen, anchors, head, seed), shots, head, seed
+    )
+
+
+def _score_aligned_head(
+    cell: CellFeatures,
+    anchors: np.ndarray,
+    fitted: AlignHead,
+    shots: Sequence[int],
+    head: HeadSettings,
+    seed: int,
+) -> dict[int, dict[str, float]]:
+    """``score_aligned`` with its head (fitted on the seen species onto ``anchors``) given."""
     train, test, support = (fitted.embed(x) for x in (cell.train_x, cell.test_x, cell.support_x))
     unit_anchors = _unit(anchors)
     # k = 0 never uses tau^2 (the prototype is the prior); k > 0 needs the prior's error on species the head
@@ -157,11 +170,20 @@ def score_aligned(
     return _score(cell, train, test, support, unit_anchors[cell.targets], tau2, shots, unit=True)
 
 
-def _fit_head(cell: CellFeatures, classes: Sequence[int], anchors: np.ndarray, head: HeadSettings, seed: int):
+def _fit_head(
+    cell: CellFeatures, classes: Sequence[int], anchors: np.ndarray, head: HeadSettings, seed: int
+) -> AlignHead:
     """The alignment head fitted on the first ``head.per_class`` training images of each of ``classes``."""
+    return _fit_heads(cell, classes, anchors[None], head, seed)[0]
+
+
+def _fit_heads(
+    cell: CellFeatures, classes: Sequence[int], anchor_sets: np.ndarray, head: HeadSettings, seed: int
+) -> list[AlignHead]:
+    """``_fit_head`` for each of the anchor sets [P, C, A], fitted together (``fit_align_heads``)."""
     rows = np.concatenate([np.flatnonzero(cell.train_y == c)[: head.per_class] for c in classes])
-    return fit_align_head(
-        cell.train_x[rows], cell.train_y[rows], anchors,
+    return fit_align_heads(
+        cell.train_x[rows], cell.train_y[rows], anchor_sets,
         steps=head.steps, lr=head.lr, margin=head.margin, seed=seed,
     )  # fmt: skip
 
@@ -213,8 +235,14 @@ def permutation_null(
         ``{key: float [P]}``.
     """
     out = {k: np.empty(len(perms)) for k in keys}
+    # The aligned method's heads are fitted in batches (one head per permutation, same images): the refits are
+    # most of the null's cost.
+    heads = _fit_heads(cell, cell.seen, anchors[perms], head, seed) if method == "aligned" else None
     for i, perm in enumerate(perms):
-        metrics = score(cell, anchors[perm], method, [0], head, seed)[0]
+        if heads is None:
+            metrics = score(cell, anchors[perm], method, [0], head, seed)[0]
+        else:
+            metrics = _score_aligned_head(cell, anchors[perm], heads[i], [0], head, seed)[0]
         for k in keys:
             out[k][i] = metrics[k]
     return out

@@ -26,16 +26,16 @@ def cosine_matrix(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
     """Pairwise cosine similarity.
 
     Args:
-        x: [N, D].
-        y: [M, D].
+        x: [..., N, D].
+        y: [..., M, D] (leading batch dimensions broadcast).
         eps: guards zero vectors.
 
     Returns:
-        [N, M] cosines.
+        [..., N, M] cosines.
     """
     xn = x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
     yn = y / y.norm(dim=-1, keepdim=True).clamp_min(eps)
-    return xn @ yn.T
+    return xn @ yn.transpose(-1, -2)
 
 
 class CosineAlignLoss(nn.Module):
