@@ -65,3 +65,5 @@ def test_a_verdict_on_fewer_than_thirty_cells_per_lambda_is_marked_provisional(t
     with patch.object(dna_encoders, "collect", return_value=cells):
         md = dna_encoders.write_report([tmp_path], tmp_path, "pytest", "t").read_text()
     assert "aze2011 / sgt_raw / ridge: **HELD (provisional: 3 < 30 cells per λ)**" in md
+    assert "![paired gap to shuffled anchors per tree](t_gaps.png)" in md
+    assert (tmp_path / "t_gaps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

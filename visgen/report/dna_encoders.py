@@ -141,9 +141,23 @@ def write_report(multiruns: Sequence[Path], out_dir: Path, command: str, stem: s
                     f"{_fmt(sides[1.0]['gap'])} pp, p = {sides[1.0]['p']:.3f}; λ = 0: {sides[0.0]['side']}, "
                     f"{_fmt(sides[0.0]['gap'])} pp, p = {sides[0.0]['p']:.3f}; {sides[1.0]['n']} cells per λ)"
                 )
+    plot = _gap_plot(table, out_dir / f"{stem}_gaps.png")
+    lines += ["", f"![paired gap to shuffled anchors per tree]({plot.name})"]
     md = out_dir / f"{stem}.md"
     md.write_text("\n".join(lines) + "\n")
     return md
+
+
+def _gap_plot(table: Sequence[dict[str, Any]], path: Path) -> Path:
+    """The paired gap to shuffled anchors [95 % t] per rung and method, one panel per tree, λ by colour."""
+    from visgen.report.figures import gap_forest  # matplotlib only when a report is written
+
+    panels: dict[str, list[tuple[str, float, float, float, float]]] = {}
+    for r in table:
+        mean, low, high = (100 * x for x in r["gap"][:3])
+        label = f"{r['anchor']}{' (c)' if r['circular'] else ''} / {r['method']}"
+        panels.setdefault(f"generator tree: {r['tree']}", []).append((label, r["lambda"], mean, low, high))
+    return gap_forest(panels, path, "ZSL top-1 − shuffled anchors (pp, paired per cell)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

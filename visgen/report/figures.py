@@ -193,3 +193,37 @@ def genetic_vs_visual(
         ax.set_ylabel("visual distance (class centroids, Euclidean)")
         ax.set_title(f"{title}: Mantel r = {r:.2f}, p = {p:.3f}")
     return _save(fig, path), stats
+
+
+def gap_forest(
+    panels: Mapping[str, Sequence[tuple[str, float, float, float, float]]], path: Path, xlabel: str
+) -> Path:
+    """A forest plot: one panel per key, one row per label, a mean with its interval per λ (or any two levels).
+
+    Args:
+        panels: panel title -> rows ``(label, level, mean, low, high)``; the rows of one label share a line and
+            are told apart by colour (one colour per level, highest level first in the legend).
+        path: output PNG.
+        xlabel: the x axis (the 0 line is drawn: "no difference").
+    """
+    levels = sorted({r[1] for rows in panels.values() for r in rows}, reverse=True)
+    colours = dict(zip(levels, _colours(2 * len(levels))[::2], strict=True))
+    height = max(len({r[0] for r in rows}) for rows in panels.values()) if panels else 1
+    fig = Figure(figsize=(5.5 * max(len(panels), 1), 1.2 + 0.32 * height))
+    for i, (title, rows) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, max(len(panels), 1), i + 1)
+        labels = list(dict.fromkeys(r[0] for r in rows))
+        for label, level, mean, low, high in rows:
+            y = labels.index(label) + 0.15 * (levels.index(level) - (len(levels) - 1) / 2)
+            ax.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", ms=4, capsize=2,
+                        color=colours[level], label=f"λ = {level:g}")  # fmt: skip
+        ax.axvline(0.0, color="k", lw=0.8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, axis="x")
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=8)
+    return _save(fig, path)
