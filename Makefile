@@ -106,22 +106,26 @@ gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 method
 # What each DNA encoder adds on unseen species: the GZSL grid (5 folds x DNA_SEEDS x λ 1/0, quick_gzsl) once per
 # ForamSim generator tree (the k-mer tree built from the same 18S, and the independent fossil tree of Aze et al.
 # 2011), ForamSim without its published morphology (where the tree positive control works), every encoder's rungs
-# and their permutation nulls; one stream per tree, one thread each. Then reports/dna_encoders_quick.md.
-# DNA_SEEDS=0..5 gives 30 cells per λ and tree, each DNA species held out in six of them (the verdicts' target);
-# DNA_SEEDS=0 (5 cells per λ and tree) took 20 min of pretraining and 34 min of rescoring with every encoder and
-# its null on the shared 2-core VM (2026-12-03).
+# and their permutation nulls; one one-thread stream (and sweep folder) per tree and λ. Then
+# reports/dna_encoders_quick.md. DNA_SEEDS=0..5 gives 30 cells per λ and tree, each DNA species held out in six of
+# them (the verdicts' target). Wall times on the shared 2-core VM are in experiments/dna_encoders/README.md.
 DNA_SEEDS ?= 0,1,2,3,4,5
 DNA_TREES ?= kmer_upgma aze2011
+DNA_LAMBDAS ?= 1.0 0.0
+DNA_ENC_DIRS = $(foreach t,$(DNA_TREES),$(foreach l,$(DNA_LAMBDAS),multirun/dna_encoders_quick_$(t)_l$(l)))
 DNA_ENC_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(DNA_SEEDS) \
-  data.phylo_signal=1.0,0.0 data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned]' \
+  data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned]' \
   'gzsl.permutation.anchors=[sgt_raw,sgt_centred,kmer_raw,kmer_centred,aligned_raw,aligned_centred]' \
   callbacks.progress_bar=null
+DNA_ENC_NONDEFAULT = $(if $(filter-out 0$(comma)1$(comma)2$(comma)3$(comma)4$(comma)5,$(DNA_SEEDS)), DNA_SEEDS=$(DNA_SEEDS))$(if \
+  $(filter-out kmer_upgma aze2011,$(DNA_TREES))$(filter-out 2,$(words $(DNA_TREES))), DNA_TREES='$(DNA_TREES)')
 dna-encoders-table: $(STAMP) ## unseen species by DNA encoder x generator tree x λ -> reports/dna_encoders_quick.md
-	pids=; for t in $(DNA_TREES); do \
-	  $(DNA_ENC_RUN) data.sim_tree=$$t hydra.sweep.dir=multirun/dna_encoders_quick_$$t $(ARGS) & pids="$$pids $$!"; \
-	done; for p in $$pids; do wait $$p || exit 1; done
-	$(BIN)/python -m visgen.report.dna_encoders $(addprefix multirun/dna_encoders_quick_,$(DNA_TREES)) --out reports \
-	  --command "make dna-encoders-table$(if $(filter-out 0$(comma)1$(comma)2$(comma)3$(comma)4$(comma)5,$(DNA_SEEDS)), DNA_SEEDS=$(DNA_SEEDS))"
+	pids=; for t in $(DNA_TREES); do for l in $(DNA_LAMBDAS); do \
+	  $(DNA_ENC_RUN) data.sim_tree=$$t data.phylo_signal=$$l hydra.sweep.dir=multirun/dna_encoders_quick_$${t}_l$$l \
+	    $(ARGS) & pids="$$pids $$!"; \
+	done; done; for p in $$pids; do wait $$p || exit 1; done
+	$(BIN)/python -m visgen.report.dna_encoders $(DNA_ENC_DIRS) --out reports \
+	  --command "make dna-encoders-table$(DNA_ENC_NONDEFAULT)"
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .
