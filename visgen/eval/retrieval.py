@@ -84,11 +84,8 @@ def retrieval_accuracy(
             raise ValueError(f"a {name} label outside [0, {n_classes}): {labels.min()}..{labels.max()}")
     if queries.shape[1] != keys.shape[1]:
         raise ValueError(f"queries are {queries.shape[1]}-D but keys {keys.shape[1]}-D")
-    hits = {
-        (level, k): topk_key_hits(queries, query_labels, keys, key_labels, k, metric, label_map)
-        for level, label_map in (("species", None), ("genus", genus_id))
-        for k in ks
-    }
+    levels = {"species": (query_labels, key_labels), "genus": (genus_id[query_labels], genus_id[key_labels])}
+    hits = level_hits(queries, keys, levels, ks, metric)
     is_seen = np.isin(query_labels, list(seen))
     out: dict[str, float] = {}
     for subset, rows in (("seen", is_seen), ("unseen", ~is_seen)):
@@ -118,7 +115,6 @@ def topk_key_hits(
     key_labels: np.ndarray,
     k: int,
     metric: str,
-    label_map: np.ndarray | None = None,
 ) -> np.ndarray:
     """Probability [Q] that a query's label is among the labels of its k nearest keys (ties drawn at random).
 
@@ -129,37 +125,58 @@ def topk_key_hits(
     Args:
         queries: [Q, D]; query_labels: int [Q]; keys: [K, D]; key_labels: int [K]; k >= 1.
         metric: ``cosine`` or ``euclidean``.
-        label_map: int [C] mapping a species to the label compared (its genus), or None (the species).
 
     Returns:
         float [Q] in [0, 1]; all NaN without a key.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    return level_hits(queries, keys, {"": (query_labels, key_labels)}, [k], metric)["", k]
+
+
+def level_hits(
+    queries: np.ndarray,
+    keys: np.ndarray,
+    levels: dict[str, tuple[np.ndarray, np.ndarray]],
+    ks: Sequence[int],
+    metric: str,
+) -> dict[tuple[str, int], np.ndarray]:
+    """``topk_key_hits`` for every (level, k) from one distance matrix per block of queries.
+
+    Args:
+        queries: [Q, D]; keys: [K, D].
+        levels: ``{level: (query labels int [Q], key labels int [K])}`` (species, genus ...).
+        ks: the k values, each >= 1 (a k above K retrieves every key).
+        metric: ``cosine`` or ``euclidean``.
+
+    Returns:
+        ``{(level, k): float [Q]}``.
+    """
+    if min(ks) < 1:
+        raise ValueError(f"every k must be >= 1, got {list(ks)}")
     if not len(keys):
-        return np.full(len(queries), math.nan)
-    k = min(k, len(keys))
-    q_lab = query_labels if label_map is None else label_map[query_labels]
-    k_lab = key_labels if label_map is None else label_map[key_labels]
+        return {(lvl, k): np.full(len(queries), math.nan) for lvl in levels for k in ks}
     if metric == "cosine":
         queries, keys = _unit(queries), _unit(keys)
-    out = np.empty(len(queries))
+    out = {(lvl, k): np.empty(len(queries)) for lvl in levels for k in ks}
+    places = sorted({min(k, len(keys)) for k in ks})
     for start in range(0, len(queries), BLOCK):
         block = slice(start, start + BLOCK)
         dist = _distances(queries[block], keys, metric)  # [b, K]
-        kth = np.partition(dist, k - 1, axis=1)[:, k - 1 : k]
-        tol = 1e-9 * np.maximum(1.0, np.abs(kth))
-        nearer = dist < kth - tol
-        tied = ~nearer & (dist <= kth + tol)
-        own = k_lab[None, :] == q_lab[block, None]
-        a = nearer.sum(axis=1)
-        t = tied.sum(axis=1)
-        m = (tied & own).sum(axis=1)
-        miss = np.ones(len(a))  # C(t - m, k - a) / C(t, k - a) as a product of k - a factors
-        for i in range(k):
-            factor = np.clip(t - m - i, 0, None) / np.maximum(t - i, 1)
-            miss *= np.where(i < k - a, factor, 1.0)
-        out[block] = np.where((nearer & own).any(axis=1), 1.0, 1.0 - miss)
+        kths = np.partition(dist, [p - 1 for p in places], axis=1)
+        own = {lvl: k_lab[None, :] == q_lab[block, None] for lvl, (q_lab, k_lab) in levels.items()}
+        for k in ks:
+            k_eff = min(k, len(keys))
+            kth = kths[:, k_eff - 1 : k_eff]
+            tol = 1e-9 * np.maximum(1.0, np.abs(kth))
+            nearer = dist < kth - tol
+            tied = ~nearer & (dist <= kth + tol)
+            a, t = nearer.sum(axis=1), tied.sum(axis=1)
+            for lvl, same in own.items():
+                m = (tied & same).sum(axis=1)
+                miss = np.ones(len(a))  # C(t - m, k - a) / C(t, k - a) as a product of k - a factors
+                for i in range(k_eff):
+                    factor = np.clip(t - m - i, 0, None) / np.maximum(t - i, 1)
+                    miss *= np.where(i < k_eff - a, factor, 1.0)
+                out[lvl, k][block] = np.where((nearer & same).any(axis=1), 1.0, 1.0 - miss)
     return out
 
 
