@@ -90,7 +90,8 @@ seen-table: $(STAMP) ## the compared rows at 8 seeds (SEEN_PROFILE=quick_gzsl) -
 # GZSL / k-shot: 5 leave-species-out folds x λ {1, 0} x GZSL_SEEDS, profile quick_gzsl (32 px, 8 epochs:
 # every fold and seed pretrains without its held-out species, so 20 pretrainings at seeds 0,1). The two λ halves run
 # side by side, one thread each: on the shared 2-core machine two OpenMP threads per job spun against each other (6x
-# slower, measured). Then the report: reports/$(GZSL_NAME).md + .csv + _kshot.png. See experiments/gzsl/README.md.
+# slower, measured). Then the reports: reports/$(GZSL_NAME).md + .csv + _kshot.png, and the same cells as the peers'
+# retrieval numbers in reports/retrieval_$(GZSL_NAME).md + .csv. See experiments/gzsl/README.md.
 # A variant gets its own folder and report, e.g. the control without ForamSim's published morphology:
 #   make gzsl-table GZSL_NAME=gzsl_quick_unpublished ARGS=data.sim_published=false
 GZSL_SEEDS ?= 0,1
@@ -102,6 +103,7 @@ gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 method
 	$(GZSL_RUN) data.phylo_signal=1.0 $(ARGS) & pid=$$!; \
 	$(GZSL_RUN) data.phylo_signal=0.0 $(ARGS); rc=$$?; wait $$pid && test $$rc = 0
 	$(BIN)/python -m visgen.report.gzsl multirun/$(GZSL_NAME) --out reports --command "$(GZSL_CMD)"
+	$(BIN)/python -m visgen.report.retrieval multirun/$(GZSL_NAME) --out reports --command "$(GZSL_CMD)"
 
 # What each DNA encoder adds on unseen species: the GZSL grid (5 folds x DNA_SEEDS x λ 1/0, quick_gzsl) once per
 # ForamSim generator tree (the k-mer tree built from the same 18S, and the independent fossil tree of Aze et al.

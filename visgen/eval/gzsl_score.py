@@ -133,41 +133,80 @@ def _score(
     return out
 
 
-def score_ridge(cell: CellFeatures, anchors: np.ndarray, shots: Sequence[int]) -> dict[int, dict[str, float]]:
-    """The ridge method for anchors [C, A] (row c = class c); returns ``{k: metrics}``."""
+@dataclass
+class MethodSpace:
+    """Where one method scores one anchor set: the cell's images embedded, and one DNA key per class.
+
+    ``dna`` row c is class c's prototype from its anchor alone (the k = 0 prior): the anchor mapped by the ridge
+    fitted on the seen species (``ridge``, every class, the seen ones included) or the unit anchor
+    (``aligned``). The retrieval evaluation (``visgen.eval.gzsl_retrieval``) reads the same arrays.
+    """
+
+    train: np.ndarray  # [n_train, D] the seen species' training images
+    test: np.ndarray  # [n_test, D]
+    support: np.ndarray  # [n_support, D] the targets' withheld images
+    dna: np.ndarray  # [C, D]
+    unit: bool  # prototypes on the unit sphere, scored by cosine (aligned); else squared Euclidean (ridge)
+
+
+def ridge_space(cell: CellFeatures, anchors: np.ndarray) -> tuple[MethodSpace, float, float]:
+    """The ridge method's space for anchors [C, A]: (space, tau^2 of the map, its alpha)."""
     protos = class_means(cell.train_e, cell.train_y, cell.seen)
     fit, tau2 = choose_ridge(anchors[cell.seen], protos)
-    priors = fit.predict(anchors[cell.targets])
-    res = _score(cell, cell.train_e, cell.test_e, cell.support_e, priors, tau2, shots, unit=False)
+    space = MethodSpace(cell.train_e, cell.test_e, cell.support_e, fit.predict(anchors), unit=False)
+    return space, tau2, fit.alpha
+
+
+def aligned_space(
+    cell: CellFeatures, anchors: np.ndarray, head: HeadSettings, seed: int, fitted: AlignHead | None = None
+) -> MethodSpace:
+    """The aligned method's space for anchors [C, A]: the head fitted on the seen species (unless ``fitted``
+    gives it), unit anchors."""
+    fitted = fitted or _fit_head(cell, cell.seen, anchors, head, seed)
+    train, test, support = (fitted.embed(x) for x in (cell.train_x, cell.test_x, cell.support_x))
+    return MethodSpace(train, test, support, _unit(anchors), unit=True)
+
+
+def score_ridge(cell: CellFeatures, anchors: np.ndarray, shots: Sequence[int]) -> dict[int, dict[str, float]]:
+    """The ridge method for anchors [C, A] (row c = class c); returns ``{k: metrics}``."""
+    return _score_ridge(cell, anchors, shots)[0]
+
+
+def _score_ridge(
+    cell: CellFeatures, anchors: np.ndarray, shots: Sequence[int]
+) -> tuple[dict[int, dict[str, float]], MethodSpace]:
+    space, tau2, alpha = ridge_space(cell, anchors)
+    res = _score(
+        cell, space.train, space.test, space.support, space.dna[cell.targets], tau2, shots, unit=False
+    )
     for metrics in res.values():
-        metrics["alpha"] = fit.alpha
-    return res
+        metrics["alpha"] = alpha
+    return res, space
 
 
 def score_aligned(
     cell: CellFeatures, anchors: np.ndarray, shots: Sequence[int], head: HeadSettings, seed: int
 ) -> dict[int, dict[str, float]]:
     """The aligned method for anchors [C, A]; returns ``{k: metrics}``."""
-    return _score_aligned_head(
-        cell, anchors, _fit_head(cell, cell.seen, anchors, head, seed), shots, head, seed
-    )
+    return _score_aligned(cell, anchors, shots, head, seed)[0]
 
 
-def _score_aligned_head(
+def _score_aligned(
     cell: CellFeatures,
     anchors: np.ndarray,
-    fitted: AlignHead,
     shots: Sequence[int],
     head: HeadSettings,
     seed: int,
-) -> dict[int, dict[str, float]]:
-    """``score_aligned`` with its head (fitted on the seen species onto ``anchors``) given."""
-    train, test, support = (fitted.embed(x) for x in (cell.train_x, cell.test_x, cell.support_x))
-    unit_anchors = _unit(anchors)
+    fitted: AlignHead | None = None,
+) -> tuple[dict[int, dict[str, float]], MethodSpace]:
+    space = aligned_space(cell, anchors, head, seed, fitted)
     # k = 0 never uses tau^2 (the prototype is the prior); k > 0 needs the prior's error on species the head
     # was not fitted on, which the in-sample fit would understate (it is trained to put them on their anchors).
     tau2 = _held_out_tau2(cell, anchors, head, seed) if max(shots) > 0 else 1.0
-    return _score(cell, train, test, support, unit_anchors[cell.targets], tau2, shots, unit=True)
+    res = _score(
+        cell, space.train, space.test, space.support, space.dna[cell.targets], tau2, shots, unit=True
+    )
+    return res, space
 
 
 def _fit_head(
@@ -210,10 +249,17 @@ def score(
     cell: CellFeatures, anchors: np.ndarray, method: str, shots: Sequence[int], head: HeadSettings, seed: int
 ) -> dict[int, dict[str, float]]:
     """Dispatch to ``score_ridge`` / ``score_aligned``."""
+    return score_with_space(cell, anchors, method, shots, head, seed)[0]
+
+
+def score_with_space(
+    cell: CellFeatures, anchors: np.ndarray, method: str, shots: Sequence[int], head: HeadSettings, seed: int
+) -> tuple[dict[int, dict[str, float]], MethodSpace]:
+    """``score`` and the space it scored in (so the retrieval evaluation needs no second head fit)."""
     if method == "ridge":
-        return score_ridge(cell, anchors, shots)
+        return _score_ridge(cell, anchors, shots)
     if method == "aligned":
-        return score_aligned(cell, anchors, shots, head, seed)
+        return _score_aligned(cell, anchors, shots, head, seed)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
@@ -242,7 +288,7 @@ def permutation_null(
         if heads is None:
             metrics = score(cell, anchors[perm], method, [0], head, seed)[0]
         else:
-            metrics = _score_aligned_head(cell, anchors[perm], heads[i], [0], head, seed)[0]
+            metrics = _score_aligned(cell, anchors[perm], [0], head, seed, heads[i])[0][0]
         for k in keys:
             out[k][i] = metrics[k]
     return out

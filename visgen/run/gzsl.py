@@ -5,7 +5,8 @@ target), the trunk's features are computed ONCE per cell (cached beside the pret
 every anchor of the ladder (``gzsl.anchors``; ``encoders`` there expands to each of ``gzsl.encoders``' rungs) is scored with both prototype methods (``gzsl.methods``,
 ``visgen.eval.gzsl_score``) along the k-shot curve ``gzsl.shots``, then the permutation null
 (``gzsl.null``) refits only the map / head under permuted anchors. Writes ``<run>/gzsl/metrics.json``
-(``test/gzsl/<anchor>/<method>/k<k>/<metric>`` plus p-values) and ``null.npz``.
+(``test/gzsl/<anchor>/<method>/k<k>/<metric>`` plus p-values, and the same k = 0 spaces scored as the peers'
+retrieval, ``test/retrieval/...``: ``visgen.eval.gzsl_retrieval``) and ``null.npz``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from visgen.errors import UserInputError
+from visgen.eval.gzsl_retrieval import ANCHOR_FREE_IMAGES, cell_retrieval, retrieval_metric
 from visgen.eval.gzsl_score import (
     NULL_VERSION,
     CellFeatures,
@@ -33,8 +35,9 @@ from visgen.eval.gzsl_score import (
     permutation_null,
     permutations,
     reduce_features,
-    score,
+    score_with_space,
 )
+from visgen.eval.mistakes import genus_ids
 from visgen.results import RunRecord, write_metrics, write_permutation_null
 from visgen.run.outcomes import species_distances
 from visgen.run.stages import load_net_weights
@@ -172,10 +175,18 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         anchors = {n: fitted if n == "tower" else anchors[n] for n in order}  # the ladder's order
     log.info("gzsl: features ready after %.1f s; scoring %d anchor sets", time.time() - start, len(anchors))
     metrics: dict[str, Any] = {}
-    for name, a in anchors.items():
+    genus, retrieved_by = genus_ids(names), {}
+    for i, (name, a) in enumerate(anchors.items()):
         for method in g.methods:
-            for k, m in score(cell, a, method, shots, head, seed).items():
+            scores, space = score_with_space(cell, a, method, shots, head, seed)
+            for k, m in scores.items():
                 metrics.update({f"test/gzsl/{name}/{method}/k{k}/{key}": v for key, v in m.items()})
+            # The peers' retrieval numbers in the same k = 0 spaces (image keys: the first anchor set only
+            # where the image space does not depend on it).
+            images = i == 0 or method not in ANCHOR_FREE_IMAGES
+            found = cell_retrieval(cell, space, name, method, genus, images=images)
+            metrics.update({f"test/retrieval/{key}": v for key, v in found.items()})
+            retrieved_by[method] = retrieval_metric(space)
     if (
         distances.tree is not None
     ):  # how much of the data's tree each anchor set carries (no training involved)
@@ -210,6 +221,7 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         "permutations": int(g.permutation.n),
         "test_images": {names[c]: int((cell.test_y == c).sum()) for c in targets},
         "error_tree": distances.source,
+        "retrieval_metric": retrieved_by,
     }
     payload = {"profile": str(cfg.profile.name), "stage": "gzsl", **facts, **metrics}
     write_metrics(stage_dir, payload)
