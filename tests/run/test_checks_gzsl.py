@@ -47,6 +47,7 @@ from visgen.run.checks import check_config
             "gzsl.anchors=[oracle]: unknown anchor; use any of oracle_traits, oracle_tree, sgt_raw, sgt_centred, "
             "sgt_whitened, tower, shuffled, random, equiangular, or encoders for every rung of gzsl.encoders",
         ),
+        (["gzsl.permutation.n=-5"], "gzsl.permutation.n=-5: must be an integer >= 0"),
         (["stages=[gzsl]"], "stages=['gzsl']: gzsl scores a pretrained trunk; use [pretrain, gzsl]"),
         (
             ["profile=paper", "data.batch_size=256"],

@@ -64,4 +64,4 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str], layout: type[Data
         if not (is_int(k) and k >= 0):
             raise UserInputError(f"gzsl.shots=[{k}]: support sizes must be integers >= 0")
     if not (is_int(g["permutation"]["n"]) and g["permutation"]["n"] >= 0):
-        raise UserInputError(f"gzsl.permutation.n={g['null']['permutations']}: must be an integer >= 0")
+        raise UserInputError(f"gzsl.permutation.n={g['permutation']['n']}: must be an integer >= 0")
