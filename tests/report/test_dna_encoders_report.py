@@ -67,3 +67,18 @@ def test_a_verdict_on_fewer_than_thirty_cells_per_lambda_is_marked_provisional(t
     assert "aze2011 / sgt_raw / ridge: **HELD (provisional: 3 < 30 cells per λ)**" in md
     assert "![paired gap to shuffled anchors per tree](t_gaps.png)" in md
     assert (tmp_path / "t_gaps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rung_without_a_permutation_null_gets_no_verdict_rather_than_undecided(tmp_path) -> None:
+    from unittest.mock import patch
+
+    from visgen.report import dna_encoders
+
+    cells = [_cell("aze2011", lam, 0.5 + 0.001 * i, 0.3, LOW_NULL) for lam in (1.0, 0.0) for i in range(3)]
+    for c in cells:
+        c.update(machine="fixture-host", wall_s=60.0)
+        del c["null"]["kmer_raw/ridge/zsl_top1"]
+    with patch.object(dna_encoders, "collect", return_value=cells):
+        md = dna_encoders.write_report([tmp_path], tmp_path, "pytest", "t").read_text()
+    assert "- aze2011 / kmer_raw / ridge: no verdict (no permutation null ran for this rung" in md
+    assert "- aze2011 / sgt_raw / ridge: **" in md

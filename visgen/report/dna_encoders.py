@@ -78,6 +78,10 @@ def _num(stat: tuple[float, float, float, int], digits: int = 2) -> str:
     return "–" if mean != mean else f"{mean:.{digits}f}"
 
 
+def _p(p: float) -> str:
+    return "–" if p != p else f"{p:.3f}"
+
+
 def write_report(multiruns: Sequence[Path], out_dir: Path, command: str, stem: str) -> Path:
     """Write ``<stem>.md`` and ``<stem>.csv``; return the markdown path."""
     cells = [c for m in multiruns for c in collect(Path(m))]
@@ -117,7 +121,7 @@ def write_report(multiruns: Sequence[Path], out_dir: Path, command: str, stem: s
         mark = " (c)" if r["circular"] else ""
         lines.append(
             f"| {r['tree']} | {r['lambda']:g} | {r['anchor']}{mark} | {r['method']} | {r['n']} | {_fmt(r['top1'])} | "
-            f"{_fmt(r['gap'])} | {r['p']:.3f} | {_fmt(r['genus'])} | {_num(r['err'])} | {_num(r['tree_r'])} | "
+            f"{_fmt(r['gap'])} | {_p(r['p'])} | {_fmt(r['genus'])} | {_num(r['err'])} | {_num(r['tree_r'])} | "
             f"{r['side']} |"
         )
     lines += ["", "## Verdicts: beats shuffled at λ = 1, at chance at λ = 0", ""]
@@ -130,6 +134,10 @@ def write_report(multiruns: Sequence[Path], out_dir: Path, command: str, stem: s
                     if (r["tree"], r["anchor"], r["method"]) == (tree, anchor, method)
                 }
                 if 1.0 not in sides or 0.0 not in sides:
+                    continue
+                if sides[1.0]["p"] != sides[1.0]["p"] or sides[0.0]["p"] != sides[0.0]["p"]:
+                    lines.append(f"- {tree} / {anchor} / {method}: no verdict (no permutation null ran for this "
+                                 "rung: gzsl.permutation.anchors)")  # fmt: skip
                     continue
                 word = verdict(sides[1.0]["side"], sides[0.0]["side"])
                 n = min(sides[1.0]["n"], sides[0.0]["n"])
