@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("fasta", type=Path, help="FASTA file (plain or .gz)")
     p.add_argument("--out", type=Path, required=True, help="output .npz (ids, species, embeddings)")
-    p.add_argument("--encoder", choices=sorted(ENCODERS), default="sgt", help="the DNA encoder")
+    p.add_argument("--encoder", choices=ENCODERS.names(), default="sgt", help="the DNA encoder")
     p.add_argument(
         "--set",
         nargs="*",
