@@ -66,7 +66,7 @@ def measure(encoder_name: str, data: str, n: int) -> dict:
     from visgen.genetics.encoders import ENCODERS
 
     by_species = _shipped() if data == "18S" else _barcodes(n)
-    encoder = ENCODERS[encoder_name]()
+    encoder = ENCODERS.get(encoder_name)()
     if encoder.per_species:  # import the aligner and tree library before the clock starts
         import pyfamsa  # noqa: F401
         import skbio  # noqa: F401
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     from visgen.genetics.encoders import ENCODERS
 
     rows = []
-    for name in sorted(ENCODERS):
-        sizes = [0] + ([1000, 5000] if ENCODERS[name].per_species else [100_000])
+    for name in ENCODERS.names():
+        sizes = [0] + ([1000, 5000] if ENCODERS.get(name).per_species else [100_000])
         for n in sizes:
             data = "18S" if n == 0 else "barcodes"
             cmd = [sys.executable, __file__, "--child", name, data, str(n)]

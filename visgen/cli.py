@@ -77,7 +77,7 @@ def _genetics_defaults() -> dict:
 def _cmd_data_check(ns: argparse.Namespace) -> int:
     import json
 
-    from visgen.data.layouts import layout_class
+    from visgen.data.layouts import LAYOUTS
     from visgen.genetics.dataset import fasta_species
     from visgen.report.data_check import AuditReport, audit, format_report
     from visgen.resources import data_path
@@ -88,7 +88,7 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
     if ns.header_rule:
         genetics["header_rule"] = ns.header_rule
     fasta = ns.fasta or data_path("foram_18S_rDNA.fasta")
-    layout = layout_class(ns.source)
+    layout = LAYOUTS.get(ns.source)
     settings = {"root": str(ns.root)}
     for key, value in (("manifest", ns.manifest), ("group_regex", ns.group_regex)):
         if value is not None and key not in layout.config_keys:
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("fasta", type=Path, help="FASTA file (plain or .gz)")
     p.add_argument("--out", type=Path, required=True, help="output .npz (ids, species, embeddings)")
-    p.add_argument("--encoder", choices=sorted(ENCODERS), default="sgt", help="the DNA encoder")
+    p.add_argument("--encoder", choices=ENCODERS.names(), default="sgt", help="the DNA encoder")
     p.add_argument(
         "--set",
         nargs="*",

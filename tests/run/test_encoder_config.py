@@ -48,7 +48,7 @@ def test_a_gzsl_encoder_other_than_the_runs_comes_from_its_yaml() -> None:
     assert type(build_encoder(cfg, "aligned")) is AlignedEncoder
     assert build_encoder(cfg, "kmer").cache_options()["k"] == 6  # the run's own keeps its overrides
     with pytest.raises(
-        UserInputError, match=r"^gzsl\.encoders=\[nope\]: unknown DNA encoder; use any of aligned"
+        UserInputError, match=r"^gzsl\.encoders='nope': unknown DNA encoder; use one of aligned, kmer, sgt$"
     ):
         build_encoder(cfg, "nope")
 

@@ -7,6 +7,7 @@ import pkgutil
 import numpy as np
 import pytest
 
+from visgen.errors import UserInputError
 from visgen.genetics.species import species_table
 from visgen.sim import trees
 
@@ -15,15 +16,15 @@ SPECIES = [s for s, _ in species_table()]
 
 def test_every_module_in_the_trees_folder_is_a_source_registered_under_its_file_name() -> None:
     modules = {m.name for m in pkgutil.iter_modules(trees.__path__)}
-    assert set(trees.names()) == modules and {"kmer_upgma", "aze2011"} <= modules
+    assert set(trees.TREES.names()) == modules and {"kmer_upgma", "aze2011"} <= modules
     for name in modules:
-        assert trees.source(name) is trees.TREES[name]
+        assert trees.TREES.get(name).__module__ == f"visgen.sim.trees.{name}"
     assert trees.DEFAULT == "kmer_upgma"
 
 
-@pytest.mark.parametrize("name", trees.names())
+@pytest.mark.parametrize("name", trees.TREES.names())
 def test_tree_covariance_is_symmetric_psd_with_unit_diagonal_and_deterministic(name: str) -> None:
-    cov, placed = trees.source(name)(SPECIES)
+    cov, placed = trees.TREES.get(name)(SPECIES)
     assert cov.shape == (35, 35)
     np.testing.assert_array_equal(cov, cov.T)
     np.testing.assert_array_equal(np.diag(cov), 1.0)
@@ -32,13 +33,13 @@ def test_tree_covariance_is_symmetric_psd_with_unit_diagonal_and_deterministic(n
     # at the root.
     assert cov.min() == pytest.approx(0.0, abs=1e-12) and cov.max() <= 1.0
     assert set(placed) <= set(SPECIES)
-    again, placed_again = trees.source(name)(SPECIES)
+    again, placed_again = trees.TREES.get(name)(SPECIES)
     np.testing.assert_array_equal(cov, again)
     assert placed == placed_again
     np.testing.assert_array_equal(trees.species_covariance(name, SPECIES), cov)
 
 
-@pytest.mark.parametrize("name", trees.names())
+@pytest.mark.parametrize("name", trees.TREES.names())
 def test_a_subset_of_species_gets_rows_of_the_same_tree_order(name: str) -> None:
     # The covariance follows the order of the list asked for.
     cov = trees.species_covariance(name, SPECIES)
@@ -47,11 +48,13 @@ def test_a_subset_of_species_gets_rows_of_the_same_tree_order(name: str) -> None
 
 
 def test_an_unknown_tree_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"tree must be one of .*aze2011.*kmer_upgma.*, got 'nj'"):
+    with pytest.raises(
+        UserInputError, match=r"^data\.sim_tree='nj': unknown tree source; use one of aze2011, kmer_upgma"
+    ):
         trees.species_covariance("nj", SPECIES)
 
 
 def test_a_name_is_registered_once() -> None:
-    trees.source("kmer_upgma")
+    trees.TREES.get("kmer_upgma")
     with pytest.raises(ValueError, match="registered twice"):
-        trees.register("kmer_upgma")(lambda s: (np.eye(len(s)), []))
+        trees.TREES.register("kmer_upgma")(lambda s: (np.eye(len(s)), []))

@@ -49,18 +49,14 @@ def build_encoder(cfg: DictConfig, name: str | None = None) -> DnaEncoder:
     from visgen.genetics.encoders import ENCODERS
 
     node = cfg.genetics.encoder
-    own = ENCODERS.get(_target_name(node))
-    if name is None or (own is not None and own.name == name):
+    if name is None or name == _target_name(node):
         conf = node
-    elif name not in ENCODERS:
-        raise UserInputError(
-            f"gzsl.encoders=[{name}]: unknown DNA encoder; use any of {', '.join(sorted(ENCODERS))}"
-        )
-    elif not (ENCODER_CONF / f"{name}.yaml").is_file():
-        raise UserInputError(
-            f"gzsl.encoders=[{name}]: no {ENCODER_CONF / name}.yaml; add one with its _target_"
-        )
     else:
+        ENCODERS.get(name)  # an unknown name is one UserInputError naming the known ones
+        if not (ENCODER_CONF / f"{name}.yaml").is_file():
+            raise UserInputError(
+                f"gzsl.encoders=[{name}]: no {ENCODER_CONF / name}.yaml; add one with its _target_"
+            )
         conf = OmegaConf.load(ENCODER_CONF / f"{name}.yaml")
     encoder = instantiate(conf, _convert_="all")
     if not isinstance(encoder, DnaEncoder):

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from visgen.data.heldout import check_heldout
-from visgen.data.layouts import layout_class
+from visgen.data.layouts import LAYOUTS
 from visgen.errors import UserInputError, is_int, raise_problems
 from visgen.eval.knn_settings import knn_index_problems
 from visgen.results import STAGES
@@ -70,7 +70,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
             f"ckpt_path={ckpt}: no such checkpoint file; pass a last.ckpt from an interrupted run's folder"
         )
     data = _plain(cfg["data"])
-    layout = layout_class(str(data.get("source", "forams_sim")))
+    layout = LAYOUTS.get(str(data.get("source", "forams_sim")))
     _count("trainer.max_epochs", cfg["trainer"].get("max_epochs"), 1)
     _count("data.batch_size", data.get("batch_size"), 1)
     _count("data.m_per_class", data.get("m_per_class"), 1)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from visgen.data.layouts import layout_class
+from visgen.data.layouts import LAYOUTS
 from visgen.eval.mistakes import SpeciesDistances, tree_distances
 from visgen.genetics.species import species_table
 
@@ -20,7 +20,7 @@ from visgen.genetics.species import species_table
 def species_distances(cfg: DictConfig, class_names: Sequence[str]) -> SpeciesDistances:
     """The distances between ``class_names`` for the run's data: along the species tree when the data layout knows
     one (ForamSim's generator tree), else the taxonomy."""
-    tree = layout_class(str(cfg.data.source)).species_tree(cfg.data)
+    tree = LAYOUTS.get(str(cfg.data.source)).species_tree(cfg.data)
     if tree is None:
         return SpeciesDistances.by_taxonomy(class_names)
     name, covariance = tree

@@ -175,12 +175,12 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     species with DNA (the FASTA's, read with the run's header rule and synonyms) and the synonym table go in
     with it, so the image classes are joined with the DNA by one table before anything is built.
     """
-    from visgen.data.layouts import layout_class, layout_keys
+    from visgen.data.layouts import LAYOUTS, layout_keys
     from visgen.genetics.dataset import fasta_species
 
     data = OmegaConf.to_container(cfg.data, resolve=True)
     cache_dir = Path(cfg.cache_dir) / "data"
-    layout = layout_class(str(data.get("source"))).from_config(data, cache_dir=cache_dir)
+    layout = LAYOUTS.get(str(data.get("source"))).from_config(data, cache_dir=cache_dir)
     data = {k: v for k, v in data.items() if k not in layout_keys()}
     fasta, genetics = genetics_options(cfg)
     return instantiate(

@@ -101,7 +101,7 @@ def species_latents(
     """Latent species traits: Brownian motion along the species tree with Pagel's lambda.
 
     Args:
-        tree: the tree source (a name of ``visgen.sim.trees.names()``; default the 18S k-mer UPGMA tree).
+        tree: the tree source (a name of ``visgen.sim.trees.TREES.names()``; default the 18S k-mer UPGMA tree).
 
     Returns:
         ``(species [35], latent [35, len(TRAIT_NAMES)])``.

@@ -36,7 +36,7 @@ def oracle_anchors(
         kind: ``"oracle_traits"`` or ``"oracle_tree"``.
         class_names: the data module's species, in label order (all must be ForamSim species).
         seed, phylo_signal, intra_spread, convergent, convergent_skip, tree: the ForamSim settings of the data
-            (``tree``: the tree source the generator drew the traits along, ``visgen.sim.trees.names()``).
+            (``tree``: the tree source the generator drew the traits along, ``visgen.sim.trees.TREES.names()``).
     """
     from visgen.sim.forams_sim import convergent_species, species_latents
 

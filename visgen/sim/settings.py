@@ -97,7 +97,7 @@ class SimSettings:
         header="look-alikes after the {} rarest species", off=0,
     )  # fmt: skip
     tree: str = knob(
-        trees.DEFAULT, lambda v: v in trees.names(), f"must be one of {', '.join(trees.names())}",
+        trees.DEFAULT, lambda v: v in trees.TREES.names(), f"must be one of {', '.join(trees.TREES.names())}",
         "the species tree the Brownian traits evolve along (visgen/sim/trees/): kmer_upgma = UPGMA on the 18S "
         "k-mers the DNA anchors come from; aze2011 = the fossil morphospecies tree of Aze et al. 2011, "
         "independent of the DNA",

@@ -17,7 +17,7 @@ import pytest
 
 from tests.bioscan5m_fixtures import write_mini_bioscan5m
 from tests.conftest import write_tiny_image_folder
-from visgen.data.layouts import LAYOUTS, ImageIndex, ScanRequest, layout_class
+from visgen.data.layouts import LAYOUTS, ImageIndex, ScanRequest
 from visgen.data.splits import SPLITS
 from visgen.errors import UserInputError
 
@@ -50,12 +50,14 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
 
 
 def test_every_registered_layout_has_an_example_here() -> None:
-    assert set(LAYOUTS) - set(EXAMPLES) == set(), "add an example data set for the new layout to EXAMPLES"
+    assert set(LAYOUTS.names()) - set(EXAMPLES) == set(), (
+        "add an example data set for the new layout to EXAMPLES"
+    )
 
 
-@pytest.mark.parametrize("name", sorted(LAYOUTS))
+@pytest.mark.parametrize("name", LAYOUTS.names())
 def test_a_layout_turns_its_example_into_a_consistent_index(name: str, tmp_path: Path) -> None:
-    cls = layout_class(name)
+    cls = LAYOUTS.get(name)
     assert (
         cls.name == name and cls.__module__ == f"visgen.data.layouts.{name}"
     )  # grep finds YAML, module, class
@@ -84,9 +86,9 @@ def test_a_layout_turns_its_example_into_a_consistent_index(name: str, tmp_path:
         assert not any(index.groups)
 
 
-@pytest.mark.parametrize("name", sorted(LAYOUTS))
+@pytest.mark.parametrize("name", LAYOUTS.names())
 def test_a_layout_that_needs_a_root_says_so_in_one_line(name: str, tmp_path: Path) -> None:
-    cls = layout_class(name)
+    cls = LAYOUTS.get(name)
     data = {**EXAMPLES[name](tmp_path), "root": None}
     problems = cls.problems(data)
     if cls.facts.needs_root:
@@ -99,4 +101,4 @@ def test_an_unknown_source_is_one_line_naming_the_known_ones() -> None:
     with pytest.raises(
         UserInputError, match=r"data.source='folders': unknown data layout; use one of .*folder"
     ):
-        layout_class("folders")
+        LAYOUTS.get("folders")

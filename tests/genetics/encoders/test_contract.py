@@ -55,29 +55,29 @@ def _other_value(cls: type[DnaEncoder], key: str, value: Any) -> Any:
     return value * 0.9
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", ENCODERS.names())
 def test_shape_and_determinism(name: str, family: dict[str, list[str]]) -> None:
-    encoder = ENCODERS[name]()
+    encoder = ENCODERS.get(name)()
     assert encoder.name == name and encoder.problems() == []
-    first, second = _vectors(encoder, family), _vectors(ENCODERS[name](), family)
+    first, second = _vectors(encoder, family), _vectors(ENCODERS.get(name)(), family)
     rows = len(family) if encoder.per_species else sum(map(len, family.values()))
     assert first.ndim == 2 and first.shape[0] == rows and first.shape[1] >= 1 and first.dtype == np.float64
     assert np.isfinite(first).all() and np.ptp(first, axis=0).max() > 0  # rows differ: it encodes something
     np.testing.assert_array_equal(first, second)
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", ENCODERS.names())
 def test_one_sequence_alone_and_a_species_of_one(name: str, family: dict[str, list[str]]) -> None:
-    encoder = ENCODERS[name]()
+    encoder = ENCODERS.get(name)()
     assert encoder.encode([family["B"][0]]).shape[0] == 1
     if encoder.per_species:
         names, vectors = encoder.encode_species({"B": family["B"], "A": family["A"]})
         assert names == ["B", "A"] and vectors.shape[0] == 2 and np.isfinite(vectors).all()
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", ENCODERS.names())
 def test_cache_options_change_with_each_option(name: str) -> None:
-    cls = ENCODERS[name]
+    cls = ENCODERS.get(name)
     options = cls().cache_options()
     json.dumps(options)  # part of a JSON cache key
     for key, value in options.items():
@@ -87,9 +87,9 @@ def test_cache_options_change_with_each_option(name: str) -> None:
         assert set(other.cache_options()) == set(options)
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", ENCODERS.names())
 def test_problems_name_each_bad_value_in_one_line(name: str) -> None:
-    cls = ENCODERS[name]
+    cls = ENCODERS.get(name)
     options = cls().cache_options()
     for key, value in options.items():
         if isinstance(value, bool):
@@ -100,16 +100,16 @@ def test_problems_name_each_bad_value_in_one_line(name: str) -> None:
         assert "\n" not in problems[0] and ";" in problems[0]  # why; fix
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", ENCODERS.names())
 def test_each_encoder_has_a_yaml_with_its_target(name: str) -> None:
     conf = OmegaConf.load(CONF / f"{name}.yaml")
     encoder = instantiate(conf, _convert_="all")
-    assert type(encoder) is ENCODERS[name]
+    assert type(encoder) is ENCODERS.get(name)
     assert set(conf) - {"_target_"} == set(encoder.cache_options())
 
 
 def test_the_registry_holds_every_module_of_the_package() -> None:
     package = Path(__file__).resolve().parents[3] / "visgen" / "genetics" / "encoders"
     modules = {p.stem for p in package.glob("*.py")} - {"__init__", "encoding"}
-    assert {ENCODERS[n].__module__.rsplit(".", 1)[1] for n in ENCODERS} == modules
-    assert {"sgt", "kmer", "aligned"} <= set(ENCODERS)
+    assert {ENCODERS.get(n).__module__.rsplit(".", 1)[1] for n in ENCODERS.names()} == modules
+    assert {"sgt", "kmer", "aligned"} <= set(ENCODERS.names())

@@ -1,26 +1,12 @@
 """Data layouts: one module per way a data set lies on disk, each turning a source into an :class:`ImageIndex`.
 
-Importing this package imports every module in it, and each registers its layout (``LAYOUTS``);
+Each module registers its layout in ``LAYOUTS``, which imports every module here the first time it is asked;
 ``data.source`` names one. A new layout is one module here (a :class:`DataLayout` subclass under
-``@register_layout``) and one ``conf/data/<name>.yaml``; see docs/extend/layouts.md.
+``@LAYOUTS.register("<name>")``) and one ``conf/data/<name>.yaml``; see docs/extend/layouts.md.
 """
 
-import importlib
-import pkgutil
-
-from visgen.data.layouts.base import (
-    LAYOUTS,
-    DataLayout,
-    LayoutFacts,
-    ScanRequest,
-    layout_class,
-    layout_keys,
-    register_layout,
-)
+from visgen.data.layouts.base import LAYOUTS, DataLayout, LayoutFacts, ScanRequest, layout_keys
 from visgen.data.layouts.index import ImageIndex, SkippedItem
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "LAYOUTS",
@@ -29,7 +15,5 @@ __all__ = [
     "LayoutFacts",
     "ScanRequest",
     "SkippedItem",
-    "layout_class",
     "layout_keys",
-    "register_layout",
 ]

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from visgen.data.layouts.index import ImageIndex
-from visgen.errors import UserInputError
+from visgen.registry import Registry
 
 #: species -> their shared-path covariance [S, S] on a tree (unit tip depth).
 SpeciesCovariance = Callable[[list[str]], "np.ndarray"]
@@ -62,7 +62,7 @@ class ScanRequest:
 
 
 class DataLayout(ABC):
-    """A data source that can be indexed; subclasses register themselves with :func:`register_layout`.
+    """A data source that can be indexed; subclasses register themselves in :data:`LAYOUTS`.
 
     Class attributes:
         name: the ``data.source`` value that selects the layout (and the name of its module).
@@ -132,27 +132,10 @@ class DataLayout(ABC):
         return {"source": self.name, "synthetic": self.facts.synthetic}
 
 
-#: ``data.source`` value -> layout class, filled by :func:`register_layout` as the layout modules load.
-LAYOUTS: dict[str, type[DataLayout]] = {}
-
-
-def register_layout(cls: type[DataLayout]) -> type[DataLayout]:
-    """Class decorator: make ``cls`` selectable as ``data.source=<cls.name>``."""
-    if cls.name in LAYOUTS and LAYOUTS[cls.name] is not cls:
-        raise ValueError(f"two data layouts are named {cls.name!r}: {LAYOUTS[cls.name]} and {cls}")
-    LAYOUTS[cls.name] = cls
-    return cls
-
-
-def layout_class(source: str) -> type[DataLayout]:
-    """The layout named ``source``, or one ``UserInputError`` line listing the known ones."""
-    if source not in LAYOUTS:
-        raise UserInputError(
-            f"data.source={source!r}: unknown data layout; use one of {', '.join(sorted(LAYOUTS))}"
-        )
-    return LAYOUTS[source]
+#: ``data.source`` value -> layout class; ``@LAYOUTS.register("<name>")`` on each layout module's class.
+LAYOUTS: Registry[type[DataLayout]] = Registry("data layout", "data.source", "visgen.data.layouts")
 
 
 def layout_keys() -> set[str]:
     """Every ``data.*`` key some layout reads (the data module gets none of them)."""
-    return {"source", *(key for cls in LAYOUTS.values() for key in cls.config_keys)}
+    return {"source", *(key for _, cls in LAYOUTS.items() for key in cls.config_keys)}

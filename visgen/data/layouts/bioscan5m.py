@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from visgen.data.layouts.base import DataLayout, LayoutFacts, ScanRequest, register_layout
+from visgen.data.layouts.base import LAYOUTS, DataLayout, LayoutFacts, ScanRequest
 from visgen.data.layouts.index import ImageIndex, SkippedItem
 from visgen.data.splits import SPLITS
 from visgen.errors import UserInputError, is_int
@@ -86,7 +86,7 @@ def _partitions(value: Any) -> tuple[dict[str, str | None], list[str]]:
     return {p: given.get(p, DEFAULT_PARTITIONS[p]) for p in PARTITIONS}, problems
 
 
-@register_layout
+@LAYOUTS.register("bioscan5m")
 class Bioscan5mLayout(DataLayout):
     """The BIOSCAN-5M insect data set: a metadata CSV (taxonomy, COI barcode, split) and one image per record."""
 

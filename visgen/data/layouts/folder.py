@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visgen.data.layouts.base import DataLayout, LayoutFacts, ScanRequest, register_layout
+from visgen.data.layouts.base import LAYOUTS, DataLayout, LayoutFacts, ScanRequest
 from visgen.data.layouts.index import ImageIndex, SkippedItem
 from visgen.data.split_source import assign_splits
 from visgen.data.splits import SPLITS, stratified_split
@@ -156,7 +156,7 @@ def scan_image_folder(root: str | Path, **options: object) -> ImageIndex:
     return index
 
 
-@register_layout
+@LAYOUTS.register("folder")
 class FolderLayout(DataLayout):
     """One sub-folder per species (the Endless Forams layout), optionally a manifest CSV with splits or groups."""
 

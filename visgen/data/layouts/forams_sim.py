@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from visgen.data.layouts.base import DataLayout, LayoutFacts, ScanRequest, SpeciesCovariance, register_layout
+from visgen.data.layouts.base import LAYOUTS, DataLayout, LayoutFacts, ScanRequest, SpeciesCovariance
 from visgen.data.layouts.folder import FolderLayout
 from visgen.data.layouts.index import ImageIndex
 from visgen.errors import UserInputError
@@ -21,7 +21,7 @@ from visgen.sim.settings import check_config_data, config_keys
 SIM_KEYS: dict[str, str] = config_keys()
 
 
-@register_layout
+@LAYOUTS.register("forams_sim")
 class ForamSimLayout(DataLayout):
     """ForamSim images in the real Endless Forams long tail, generated once per setting and cached."""
 

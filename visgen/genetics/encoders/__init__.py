@@ -4,20 +4,21 @@ An encoder turns nucleotide sequences into vectors. Most work per sequence (``en
 ``[N, D]`` out) and the species anchor is a statistic of its sequences' rows; some (``per_species = True``)
 compare the species with each other and give one row per species directly (``encode_species``).
 
-Adding one: a module in this package with a ``@register_encoder`` class and ``conf/genetics/encoder/<name>.yaml``
-whose ``_target_`` names the class (``docs/extend/encoders.md``). Every module of the package is imported
-below, so ``ENCODERS`` is complete without a hand-kept list. Torch-free.
+Adding one: a module in this package with an ``@ENCODERS.register("<name>")`` class and
+``conf/genetics/encoder/<name>.yaml`` whose ``_target_`` names the class (``docs/extend/encoders.md``). ``ENCODERS``
+imports every module of the package the first time it is asked, so it is complete without a hand-kept list.
+Torch-free.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+
+from visgen.registry import Registry
 
 
 class DnaEncoder(ABC):
@@ -77,17 +78,6 @@ class DnaEncoder(ABC):
         ]
 
 
-ENCODERS: dict[str, type[DnaEncoder]] = {}
-
-
-def register_encoder(cls: type[DnaEncoder]) -> type[DnaEncoder]:
-    """Class decorator: add ``cls`` to ``ENCODERS`` under ``cls.name`` (names must be unique)."""
-    if cls.name in ENCODERS and ENCODERS[cls.name] is not cls:
-        raise ValueError(f"two DNA encoders are named {cls.name!r}: {ENCODERS[cls.name]} and {cls}")
-    ENCODERS[cls.name] = cls
-    return cls
-
-
-# Import every module of this package once so that each one's @register_encoder runs.
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+#: encoder name (``gzsl.encoders``, ``visgen embed-dna --encoder``) -> class; ``@ENCODERS.register("<name>")``
+#: on each module's class.
+ENCODERS: Registry[type[DnaEncoder]] = Registry("DNA encoder", "gzsl.encoders", __name__)

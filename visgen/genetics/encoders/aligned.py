@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from visgen.errors import UserInputError
-from visgen.genetics.encoders import DnaEncoder, register_encoder
+from visgen.genetics.encoders import ENCODERS, DnaEncoder
 from visgen.genetics.trees import (
     classical_mds,
     nj_tree,
@@ -42,7 +42,7 @@ _SYMBOLS = np.frombuffer(b"ACGT-", dtype=np.uint8)
 _GAP, _NONE = ord("-"), 0  # _NONE: no member of the species spans the column
 
 
-@register_encoder
+@ENCODERS.register("aligned")
 class AlignedEncoder(DnaEncoder):
     """One vector per species from a multiple alignment and a neighbour-joining tree.
 

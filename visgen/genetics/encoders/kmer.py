@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from visgen.genetics.divergence import kmer_counts
-from visgen.genetics.encoders import DnaEncoder, register_encoder
+from visgen.genetics.encoders import ENCODERS, DnaEncoder
 
 K_RANGE = (
     3,
@@ -16,7 +16,7 @@ K_RANGE = (
 )  # 4**3 = 64 bins is the coarsest useful spectrum; 4**8 = 65536 floats per sequence is the most
 
 
-@register_encoder
+@ENCODERS.register("kmer")
 class KmerEncoder(DnaEncoder):
     """Relative frequencies of the 4**k k-mers (windows with non-ACGT symbols skipped).
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from visgen.genetics.encoders import DnaEncoder, register_encoder
+from visgen.genetics.encoders import ENCODERS, DnaEncoder
 from visgen.genetics.encoders.encoding import ALPHABETS, encode
 
 # exp(+-600) ~ 1e+-261: far from float64 overflow and denormals for every factor of a block.
@@ -181,7 +181,7 @@ def sgt_embed(
     return out.reshape(len(codes), a * a)
 
 
-@register_encoder
+@ENCODERS.register("sgt")
 class SgtEncoder(DnaEncoder):
     """Dinucleotide (or base) SGT of each sequence, the paper's representation (Karaderi et al.).
 

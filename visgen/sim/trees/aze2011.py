@@ -20,7 +20,7 @@ import numpy as np
 
 from visgen.genetics.species import canonical_species
 from visgen.genetics.trees import budding_divergence_ages, covariance_from_split_ages
-from visgen.sim.trees import register
+from visgen.sim.trees import TREES
 
 TABLE = Path(__file__).resolve().parents[2] / "data" / "aze2011" / "foramAM.csv"
 
@@ -126,7 +126,7 @@ def split_ages(all_species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return ages, placed
 
 
-@register("aze2011")
+@TREES.register("aze2011")
 def aze_tree(all_species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """``(C [N, N] with unit tip depth, the species placed by SISTERS / AT_ROOT)`` over ``all_species``."""
     ages, placed = split_ages(all_species)

@@ -15,7 +15,7 @@ import numpy as np
 
 from visgen.genetics.divergence import genetic_distances
 from visgen.genetics.trees import tree_covariance
-from visgen.sim.trees import register
+from visgen.sim.trees import TREES
 
 # Species without any 18S sequence in the shared data, placed as the sister of a congener.
 # - Globorotalia_crassaformis -> Globorotalia_truncatulinoides: G. truncatulinoides descends from
@@ -78,7 +78,7 @@ def species_covariance(all_species: Sequence[str]) -> tuple[np.ndarray, np.ndarr
     return tree_covariance(place_missing(dist, names, all_species)), dist, names
 
 
-@register("kmer_upgma")
+@TREES.register("kmer_upgma")
 def kmer_upgma_tree(all_species: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """The registry's view: ``(C [N, N], the species without DNA, placed by NO_DNA_SISTERS)``."""
     cov, _, names = species_covariance(all_species)
