@@ -18,15 +18,18 @@ from visgen.data.layouts.base import (
     register_layout,
 )
 from visgen.data.layouts.index import ImageIndex, SkippedItem
+from visgen.data.layouts.roles import NOVEL, PartitionRoles
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "LAYOUTS",
+    "NOVEL",
     "DataLayout",
     "ImageIndex",
     "LayoutFacts",
+    "PartitionRoles",
     "ScanRequest",
     "SkippedItem",
     "layout_class",
