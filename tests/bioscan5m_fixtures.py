@@ -8,7 +8,8 @@ reading it back is evidence that the layout is right:
 
 20 species in 4 genera (2 orders): 12 seen (train/val/test), 5 unseen (key_unseen/val_unseen/test_unseen),
 3 held out (other_heldout), plus pretrain records (most without species). Chunk folders as in the real data:
-pretrain two hex digits, train and other_heldout one, the evaluation partitions none.
+pretrain two hex digits, train and other_heldout one, the evaluation partitions none. ``dna_less=True`` adds a
+21st species, unseen, whose every barcode is ambiguity codes only (no usable DNA: it has images, no anchor).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ GENERA = {
 }  # fmt: skip
 SPECIES = [f"{g} {e}" for g, (_, _, _, eps) in GENERA.items() for e in eps]
 SEEN, UNSEEN, HELDOUT = SPECIES[:12], SPECIES[12:17], SPECIES[17:]
+DNA_LESS = "Drosophila obscura"
+#: Images per unseen species in each unseen partition.
+UNSEEN_COUNTS = {"key_unseen": 3, "val_unseen": 1, "test_unseen": 2}
 #: The doors: processid -> what is wrong with it.
 DOORS = {
     "DOOR0001-24": "no image file",
@@ -58,8 +62,8 @@ def _chunk(split: str, rng: random.Random) -> str:
     return ""
 
 
-def write_mini_bioscan5m(root: Path, seed: int = 0) -> Path:
-    """Write the miniature under ``root`` (the package's root) and return ``root``."""
+def write_mini_bioscan5m(root: Path, seed: int = 0, *, dna_less: bool = False) -> Path:
+    """Write the miniature under ``root`` (the package's root) and return ``root`` (``dna_less``: see above)."""
     rng = random.Random(seed)
     rows: list[dict[str, str]] = []
 
@@ -89,7 +93,7 @@ def write_mini_bioscan5m(root: Path, seed: int = 0) -> Path:
                 n += 1
                 add(f"SEEN{n:04d}-23", split, species)
     for species in UNSEEN:
-        for split, count in (("key_unseen", 2), ("val_unseen", 1), ("test_unseen", 2)):
+        for split, count in UNSEEN_COUNTS.items():
             for _ in range(count):
                 n += 1
                 add(f"UNSN{n:04d}-23", split, species)
@@ -104,6 +108,11 @@ def write_mini_bioscan5m(root: Path, seed: int = 0) -> Path:
     rows[0]["dna_barcode"] = rows[0]["dna_barcode"][:40] + "NNNNNNNN"
     rows[1]["dna_barcode"] = rows[1]["dna_barcode"][:10] + "R" + rows[1]["dna_barcode"][11:]
     rows[30]["dna_barcode"] = "N" + rows[30]["dna_barcode"][1:20] + "Y" + rows[30]["dna_barcode"][21:]
+    if dna_less:
+        for split, count in UNSEEN_COUNTS.items():
+            for _ in range(count):
+                n += 1
+                add(f"NDNA{n:04d}-23", split, DNA_LESS, barcode="N" * 30 + "RYKM" * 4)
     add("DOOR0001-24", "train", SEEN[1], image=False)
     add("DOOR0002-24", "train", SEEN[2], barcode="")
     add("DOOR0003-24", "train", "")

@@ -8,6 +8,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from tests.bioscan5m_fixtures import write_mini_bioscan5m
 from tests.pipeline_fixtures import CONF, compose_cfg
 from visgen.results import STAGES
 from visgen.run.cache import config_hash, pretrain_relevant
@@ -39,6 +40,8 @@ def test_experiment_file_is_a_delta_with_a_hypothesis(experiment: str) -> None:
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(experiment: str, profile: str, tmp_path: Path) -> None:
     cfg = _compose(f"+experiment={experiment}", f"profile={profile}", f"cache_dir={tmp_path}")
+    if cfg.data.source == "bioscan5m":  # a real data set's experiment: pointed at the miniature of it
+        cfg.data.root = str(write_mini_bioscan5m(tmp_path / "data"))
     OmegaConf.resolve(cfg)  # every interpolation resolves
     assert cfg.name == experiment, "each experiment sets `name` to its file name (the report's row key)"
     assert cfg.profile.name == profile

@@ -23,7 +23,7 @@ DECIDED = {
     "ltr_contrastive",
 }  # fmt: skip
 # Outside the paper table: held-out species recognised from their DNA (conf/sweep/gzsl.yaml).
-GZSL = {"gzsl", "gzsl_kshot"}
+GZSL = {"gzsl", "gzsl_kshot", "gzsl_bioscan5m"}
 
 
 def _compose(*overrides: str, hydra: bool = False) -> DictConfig:

@@ -96,6 +96,14 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
                 f"--{key.replace('_', '-')}: the {layout.name} layout has no {key}; drop the flag"
             )
         settings[key] = value
+    if ns.dna_table:  # the data set's own barcodes (genetics.source=table with genetics.table.path unset)
+        table = layout.barcode_table_of(settings)
+        if table is None:
+            raise UserInputError(
+                f"--dna-table: the {layout.name} layout carries no barcode table; use --fasta"
+            )
+        genetics.update(source="table", table=table)
+        fasta = Path(table["path"])
     try:
         data = layout.from_config(settings, cache_dir=Path(".cache") / "data")
     except UserInputError as err:  # nothing to look at: the report says so (exit 2), as for an empty folder
@@ -143,6 +151,11 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument(
         "--fasta", type=Path, default=None, help="FASTA for the DNA join (default: the shipped 18S)"
+    )
+    c.add_argument(
+        "--dna-table",
+        action="store_true",
+        help="DNA from the data set's own barcode table (BIOSCAN-5M's metadata CSV) instead of a FASTA",
     )
     c.add_argument(
         "--header-rule", default=None, help="FASTA header rule: genbank or a regex (genetics.header_rule)"

@@ -98,3 +98,12 @@ def test_encoder_rungs_are_read_from_the_metrics() -> None:
         "oracle_tree", "kmer_raw", "sgt_raw", "kmer_whitened", "kmer_centred", "shuffled", "equiangular"
     ]  # fmt: skip
     assert genetic_rungs([cell]) == ["kmer_raw", "sgt_raw", "kmer_centred"]
+
+
+def test_the_novelty_metrics_are_no_rung_of_the_ladder() -> None:
+    """``test/gzsl/novelty/*`` sits where an anchor's name sits; the report must not list it as one."""
+    from visgen.report.gzsl import ladder
+
+    cell = {"metrics": {"test/gzsl/sgt_raw/ridge/k0/zsl_top1": 0.5, "test/gzsl/novelty/auroc": 0.7,
+                        "test/gzsl/novelty/n_novel": 6}}  # fmt: skip
+    assert ladder([cell]) == ["sgt_raw"]

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from visgen.data.datasets import UInt8ImageDataset, keep_batch
 from visgen.data.image_cache import DecodedImages, decode_to_cache
-from visgen.data.layouts import DataLayout, ImageIndex, ScanRequest
+from visgen.data.layouts import NOVEL, DataLayout, ImageIndex, ScanRequest
 from visgen.data.samplers import InstanceNegativeBatchSampler, MPerClassBatchSampler, RandomBatchSampler
 from visgen.data.transforms import BatchAugment
 from visgen.errors import UserInputError, raise_problems
@@ -81,7 +81,9 @@ class ForamImageDataModule(L.LightningDataModule):
         unseen, unseen_fold, unseen_folds, unseen_seed, shots: target species held out of training
             (:mod:`visgen.data.heldout`): the listed species, or fold ``unseen_fold`` of ``unseen_folds``
             seeded leave-species-out folds; each keeps ``shots`` training images (0 = unseen) and all its
-            test images. Their other training images form the ``support`` split (k-shot support only).
+            test images. Their other training images form the ``support`` split (k-shot support only). A layout
+            whose partitions name its unseen species (``LayoutFacts.partition_roles``) sets the targets, support
+            and ``novel`` split from them instead, and refuses ``unseen`` / ``unseen_fold``.
     """
 
     def __init__(
@@ -224,7 +226,7 @@ class ForamImageDataModule(L.LightningDataModule):
         self.skipped = {**index.skipped, **decoded.skipped}
         self._images_path = decoded.images_path
         for split in ("train", "val", "test"):
-            rows = index.split_indices(split)
+            rows = np.flatnonzero(self.image_splits == split).astype(np.int64)
             rows = rows[ok[rows]]
             self._datasets[split] = UInt8ImageDataset(
                 decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
@@ -234,10 +236,11 @@ class ForamImageDataModule(L.LightningDataModule):
                 # KNN callback leaves out of overall accuracy (visgen.sim.forams_sim).
                 assert index.extra_test is not None
                 self.extra_test = np.asarray(index.extra_test[rows], dtype=bool)
-        rows = self._support_rows[decoded.ok[self._support_rows]]
-        self._datasets["support"] = UInt8ImageDataset(
-            decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
-        )
+        for split, rows in (("support", self._support_rows), (NOVEL, self._novel_rows)):
+            rows = rows[decoded.ok[rows]]
+            self._datasets[split] = UInt8ImageDataset(
+                decoded.images_path, rows, index.labels[rows], with_images=not self.device_resident
+            )
         self.train_counts = longtail.class_counts(self._datasets["train"].labels.numpy(), self.num_classes)
         # Per-species scale: ForamSim's floor keeps rare species above count x scale (see species.py).
         self.class_scale = np.asarray(index.class_scale, dtype=np.float64)
@@ -265,31 +268,48 @@ class ForamImageDataModule(L.LightningDataModule):
 
     def _hold_out(self, index: ImageIndex) -> np.ndarray:
         """Choose the target species and set ``targets``, ``heldout`` and the ``support`` split; return the drops."""
-        from visgen.data.heldout import anchored_species, hold_out, resolve_targets, tail_counts
-
-        anchored = anchored_species(index.class_names)
-        self.targets = resolve_targets(anchored, counts=tail_counts(anchored), **self.heldout_args)
-        unknown = [t for t in self.targets if t not in index.class_names]
-        if unknown:
-            raise UserInputError(
-                f"data.unseen={unknown}: not among the data's species; use names of data.classes"
-            )
-        dropped, pool = hold_out(
-            index.labels,
-            index.splits,
-            index.class_names,
-            self.targets,
-            self.shots,
-            self.heldout_args["unseen_seed"],
+        from visgen.data.heldout import (
+            anchored_species,
+            check_partition_heldout,
+            hold_out,
+            partition_hold_out,
+            resolve_targets,
+            tail_counts,
         )
+
+        roles = self.layout.facts.partition_roles
+        seed = self.heldout_args["unseen_seed"]
+        # str [N]: each image's split in this module (by role where the data set's partitions have roles).
+        self.image_splits = index.splits
+        if roles is not None:  # the data set names its unseen species: its partitions decide, not folds
+            check_partition_heldout(self.heldout_args, self.layout.name, roles)
+            self.targets, self.image_splits, dropped, pool = partition_hold_out(
+                index.labels, index.splits, index.partitions, index.class_names, roles, self.shots, seed
+            )
+        else:
+            anchored = anchored_species(index.class_names)
+            self.targets = resolve_targets(anchored, counts=tail_counts(anchored), **self.heldout_args)
+            unknown = [t for t in self.targets if t not in index.class_names]
+            if unknown:
+                raise UserInputError(
+                    f"data.unseen={unknown}: not among the data's species; use names of data.classes"
+                )
+            dropped, pool = hold_out(
+                index.labels, index.splits, index.class_names, self.targets, self.shots, seed
+            )
         self._support_rows = pool
+        self._novel_rows = np.flatnonzero(self.image_splits == NOVEL).astype(np.int64)
         self.heldout: dict[str, Any] | None = None
         if self.targets:
-            per_split = {s: int((dropped & (index.splits == s)).sum()) for s in ("train", "val")}
-            tests = {t: int(((index.labels == index.class_names.index(t)) & (index.splits == "test")).sum())
+            per_split = {s: int((dropped & (self.image_splits == s)).sum()) for s in ("train", "val")}
+            tests = {t: int(((index.labels == index.class_names.index(t)) & (self.image_splits == "test")).sum())
                      for t in self.targets}  # fmt: skip
             self.heldout = {**self.heldout_args, "targets": self.targets, "shots": self.shots,
                             "dropped": per_split, "test_images": tests}  # fmt: skip
+            if roles is not None:
+                novel = sorted({index.class_names[c] for c in index.labels[self._novel_rows]})
+                self.heldout.update(from_partitions=roles.describe(), novel_species=novel,
+                                    novel_images=len(self._novel_rows))  # fmt: skip
             log.info("held out %s (shots %d): dropped %s images; test images %s", self.targets, self.shots,
                      per_split, tests)  # fmt: skip
         return dropped
@@ -331,7 +351,8 @@ class ForamImageDataModule(L.LightningDataModule):
         return self._loader(ds, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler)
 
     def split_dataloader(self, split: str) -> DataLoader:
-        """Un-augmented images of one split in order: ``train``, ``val``, ``test`` or ``support`` (GZSL targets)."""
+        """Un-augmented images of one split in order: ``train``, ``val``, ``test``, ``support`` (GZSL targets) or
+        ``novel`` (a data set's species outside seen and unseen: novelty queries; empty for most data)."""
         return self._eval_loader(split)
 
     def gallery_dataloader(self) -> DataLoader:

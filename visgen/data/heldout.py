@@ -16,11 +16,13 @@ block, and the rare species are spread evenly. Pure numpy (+ scipy's clustering 
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from visgen.data.layouts.roles import NOVEL, PartitionRoles
 from visgen.errors import UserInputError, is_int
 
 
@@ -144,6 +146,62 @@ def hold_out(
         dropped[train[shots:]] = True
         dropped[(labels == c) & (splits == "val")] = True
     return dropped, (np.concatenate(pool) if pool else np.zeros(0, dtype=np.int64)).astype(np.int64)
+
+
+def partition_hold_out(
+    labels: np.ndarray,
+    splits: np.ndarray,
+    partitions: np.ndarray,
+    class_names: Sequence[str],
+    roles: PartitionRoles,
+    shots: int,
+    seed: int = 0,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """``hold_out`` with the targets and their roles taken from the data set's own partitions.
+
+    The targets are the species of the unseen partitions; their support-partition images are their
+    "training" images (the pool, ``shots`` of each kept in train), their validation-partition images are
+    withheld, their query-partition images are test images. Novel-partition images leave train/val/test.
+
+    Args:
+        labels: int [N]; splits: str [N] (the layout's mapping); partitions: str [N].
+        class_names, shots, seed: as :func:`hold_out`.
+        roles: the layout's :class:`~visgen.data.layouts.PartitionRoles`.
+
+    Returns:
+        ``(targets, splits [N], dropped bool [N], pool int [P])``: the images' splits by role (``novel`` for
+        the novelty queries), the images left out of train/val/test (novel ones included) and the pool.
+    """
+    targets = roles.targets(partitions, labels, list(class_names))
+    by_role = roles.splits(partitions, splits)
+    label_of = {name: c for c, name in enumerate(class_names)}
+    keys = Counter(labels[by_role == "train"].tolist())  # a target's "training" images are its key images
+    short = [t for t in targets if keys[label_of[t]] < shots]
+    if short:  # said here in the partitions' words (hold_out would say "training images")
+        n = keys[label_of[short[0]]]
+        raise UserInputError(
+            f"data.shots={shots}: {short[0]} has only {n} image{'s' if n != 1 else ''} in "
+            f"{'/'.join(roles.support)}; use data.shots<={n}"
+        )
+    dropped, pool = hold_out(labels, by_role, class_names, targets, shots, seed)
+    return targets, by_role, dropped | (by_role == NOVEL), pool
+
+
+def check_partition_heldout(data: Mapping[str, Any], source: str, roles: PartitionRoles) -> None:
+    """A layout whose partitions name the unseen species: ``data.unseen`` / ``data.unseen_fold`` would contradict them.
+
+    One ``UserInputError`` line naming the key; ``data.shots`` is checked as for folds.
+    """
+    for key in ("unseen_fold", "unseen"):
+        value = data.get(key)
+        if value is not None and value != []:
+            raise UserInputError(
+                f"data.{key}={value}: data.source={source} names its own unseen species by partition "
+                f"({roles.describe()}); drop data.{key}"
+            )
+    shots = data.get("shots", 0)
+    if shots is not None and not (is_int(shots) and shots >= 0):
+        raise UserInputError(f"data.shots={shots}: must be an integer >= 0")
 
 
 def anchored_species(class_names: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from visgen.eval.gzsl_novelty import NOVELTY
 from visgen.eval.zeroshot import CONTROLS, LADDER, LEARNED, METHODS, ORACLES
 from visgen.report.header import describe_data
 from visgen.results import load_runs, read_metrics, read_permutation_null
@@ -72,7 +73,7 @@ def ladder(cells: Sequence[dict[str, Any]]) -> list[str]:
     for c in cells:
         for key in c["metrics"]:
             parts = key.split("/")
-            if len(parts) > 3 and parts[:2] == ["test", "gzsl"]:
+            if len(parts) > 3 and parts[:2] == ["test", "gzsl"] and parts[2] != NOVELTY:
                 seen.setdefault(parts[2], None)
     dna = [a for a in seen if a not in LADDER]
     learned = [a for a in LEARNED if a in seen]

@@ -62,7 +62,9 @@ def canonical(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (list, tuple)):  # a list override: Hydra's parser gives a list, a job records "[a,b]"
+    if isinstance(
+        value, (list, tuple)
+    ):  # a list override: Hydra's parser gives a list, a job records "[a,b]"
         return "[" + ",".join(canonical(v) for v in value) + "]"
     text = str(value).strip().strip("'\"")
     if text.startswith("[") and text.endswith("]"):

@@ -26,7 +26,11 @@ def genetics_options(cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
 
     The options include ``source`` (``fasta`` | ``table``) and ``table`` (a barcode table's ``path`` and column
     names), which ``load_genetic_anchors`` and ``fasta_species`` read instead of the FASTA when ``source=table``.
+    A table without a path is the data set's own (``DataLayout.barcode_table_of``: BIOSCAN-5M's metadata CSV),
+    so its images and their species' anchors come from one file and no FASTA is needed.
     """
+    from visgen.data.layouts import LAYOUTS
+
     genetics = OmegaConf.to_container(cfg.genetics, resolve=True)
     genetics.pop("_target_", None)
     genetics.pop("encoder", None)
@@ -34,6 +38,15 @@ def genetics_options(cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
     genetics.setdefault("source", "fasta")
     if genetics["source"] != "table":
         genetics.pop("table", None)  # unused: keeps the FASTA reader's options as they were
+    elif not (genetics.get("table") or {}).get("path"):
+        data = OmegaConf.to_container(cfg.data, resolve=True)
+        own = LAYOUTS.get(str(data.get("source"))).barcode_table_of(data)
+        if own is None:
+            raise UserInputError(
+                f"genetics.table.path: not set, and data.source={data.get('source')} carries no barcode table; "
+                "give the table's path"
+            )
+        genetics["table"] = own
     return Path(fasta), genetics
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from visgen.data.heldout import check_heldout
+from visgen.data.heldout import check_heldout, check_partition_heldout
 from visgen.data.layouts import LAYOUTS
 from visgen.errors import UserInputError, is_int, raise_problems
 from visgen.eval.knn_settings import knn_index_problems
@@ -89,7 +89,12 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         _check_align(cfg["align"], data)
     from visgen.run.checks_gzsl import check_gzsl
 
-    targets = check_heldout(data, layout.train_counts(data) if data.get("shots") else None)
+    roles = layout.facts.partition_roles
+    if roles is not None:  # the data set's partitions name the targets: known after the scan (check_data)
+        check_partition_heldout(data, layout.name, roles)
+        targets = None
+    else:
+        targets = check_heldout(data, layout.train_counts(data) if data.get("shots") else None)
     if "gzsl" in stages:
         check_gzsl(cfg, targets, layout)
     _check_encoders(cfg, stages)
@@ -137,6 +142,13 @@ def _check_genetics_source(cfg: Mapping[str, Any]) -> None:
         table = genetics.get("table") or {}
         if isinstance(table, DictConfig):
             table = OmegaConf.to_container(table, resolve=True)
+        if not table.get("path"):  # the data set's own barcodes, where its layout has them
+            data = _plain(cfg["data"])
+            layout = LAYOUTS.get(str(data.get("source", "forams_sim")))
+            own = layout.barcode_table_of(data)
+            if own is None and layout.problems(data):
+                return  # e.g. data.root unset: the layout's own line (check_config's last) says so first
+            table = own or table
         raise_problems(table_problems(table), "genetics.source=table")
 
 

@@ -12,8 +12,11 @@ from visgen.data.layouts import DataLayout
 from visgen.errors import UserInputError, is_int
 
 
-def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str], layout: type[DataLayout]) -> None:
-    """The GZSL stage needs the pretraining, target species, and known anchors / methods / shots."""
+def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str] | None, layout: type[DataLayout]) -> None:
+    """The GZSL stage needs the pretraining, target species, and known anchors / methods / shots.
+
+    ``targets`` None: the layout's partitions name them (``LayoutFacts.partition_roles``), checked after the scan.
+    """
     from visgen.eval.zeroshot import CONTROLS, ENCODER_MODES, LADDER, LEARNED, METHODS, ORACLES, ladder_names
     from visgen.genetics.anchors import ANCHOR_MODES
     from visgen.genetics.encoders import ENCODERS
@@ -22,7 +25,7 @@ def check_gzsl(cfg: Mapping[str, Any], targets: Sequence[str], layout: type[Data
         raise UserInputError(
             f"stages={list(cfg['stages'])}: gzsl scores a pretrained trunk; use [pretrain, gzsl]"
         )
-    if not targets:
+    if targets is not None and not targets:
         raise UserInputError(
             "stages=[..., gzsl]: no species held out; set data.unseen=[...] or data.unseen_fold=i"
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from visgen.data.layouts import ImageIndex
+from visgen.data.layouts import ImageIndex, PartitionRoles
 from visgen.errors import raise_problems
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,25 @@ def data_problems(
     return problems
 
 
+def partition_problems(index: ImageIndex, roles: PartitionRoles) -> list[str]:
+    """The GZSL stage on a data set whose partitions name its unseen species needs some, and seen ones beside.
+
+    Args:
+        index: the scanned images (``partitions`` per image).
+        roles: the layout's partition roles.
+    """
+    targets = roles.targets(index.partitions, index.labels, index.class_names)
+    if not targets:
+        return [
+            f"stages=[..., gzsl]: no usable image in the unseen partitions ({', '.join(roles.unseen)}); map them "
+            "to a split in data.partitions (not null) and check data.classes"
+        ]
+    seen = set(index.labels[index.splits == "train"].tolist()) - {index.class_names.index(t) for t in targets}
+    if not seen:
+        return ["stages=[..., gzsl]: no seen species has a training image; map the train partition to train"]
+    return []
+
+
 def check_data(cfg: Mapping[str, Any], dm: Any) -> ImageIndex:
     """Scan the data (once) and raise every scan and data problem in one message.
 
@@ -135,6 +154,9 @@ def check_data(cfg: Mapping[str, Any], dm: Any) -> ImageIndex:
             knn_k=int(knn.get("k", 5)) if knn is not None else None,
             world_size=_world_size(cfg["trainer"]),
         )
+        roles = dm.layout.facts.partition_roles if hasattr(dm, "layout") else None  # tests pass bare modules
+        if roles is not None and "gzsl" in list(cfg["stages"]):
+            problems += partition_problems(index, roles)
     raise_problems(problems, f"data.root={data.get('root') or 'ForamSim'}")
     assert index is not None
     return index

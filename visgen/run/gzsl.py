@@ -1,12 +1,13 @@
 """The GZSL stage: recognise held-out species from their DNA with the pretrained, frozen trunk.
 
-After pretraining on the seen species (``data.unseen`` / ``data.unseen_fold``; ``data.shots`` images of each
-target), the trunk's features are computed ONCE per cell (cached beside the pretraining's checkpoint) and
-every anchor of the ladder (``gzsl.anchors``; ``encoders`` there expands to each of ``gzsl.encoders``' rungs) is scored with both prototype methods (``gzsl.methods``,
+After pretraining on the seen species (``data.unseen`` / ``data.unseen_fold``, or the data set's own unseen
+partitions where its layout names them; ``data.shots`` images of each target), the trunk's features are
+computed ONCE per cell (cached beside the pretraining's checkpoint) and every anchor of the ladder (``gzsl.anchors``; ``encoders`` there expands to each of ``gzsl.encoders``' rungs) is scored with both prototype methods (``gzsl.methods``,
 ``visgen.eval.gzsl_score``) along the k-shot curve ``gzsl.shots``, then the permutation null
 (``gzsl.null``) refits only the map / head under permuted anchors. Writes ``<run>/gzsl/metrics.json``
-(``test/gzsl/<anchor>/<method>/k<k>/<metric>`` plus p-values, and the same k = 0 spaces scored as the peers'
-retrieval, ``test/retrieval/...``: ``visgen.eval.gzsl_retrieval``) and ``null.npz``.
+(``test/gzsl/<anchor>/<method>/k<k>/<metric>`` plus p-values; the same k = 0 spaces scored as the peers'
+retrieval, ``test/retrieval/...``: ``visgen.eval.gzsl_retrieval``; ``test/gzsl/novelty/*`` where the data has
+species outside seen and unseen) and ``null.npz``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from visgen.errors import UserInputError
+from visgen.eval.gzsl_novelty import NOVELTY, novelty_metrics
 from visgen.eval.gzsl_retrieval import ANCHOR_FREE_IMAGES, cell_retrieval, retrieval_metric
 from visgen.eval.gzsl_score import (
     NULL_VERSION,
@@ -44,7 +46,8 @@ from visgen.run.stages import load_net_weights
 
 log = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "test", "support")
+#: ``novel``: a data set's species outside seen and unseen (empty unless its partitions name some).
+SPLITS: tuple[str, ...] = ("train", "test", "support", "novel")
 
 
 def cell_seed(cfg: DictConfig, targets: list[str]) -> int:
@@ -58,9 +61,11 @@ def extract_features(cfg: DictConfig, dm: Any, weights: Path) -> dict[str, np.nd
     """Trunk features, embeddings and labels of the train/test/support splits (cached beside ``weights``)."""
     path = Path(weights).parent / "gzsl_features.npz"
     if path.is_file() and path.stat().st_mtime >= Path(weights).stat().st_mtime:
-        log.info("gzsl: reusing cached trunk features %s", path)
         with np.load(path) as f:
-            return dict(f)
+            cached = dict(f)
+        if all(f"{split}_x" in cached for split in SPLITS):  # a file from before a split existed is redone
+            log.info("gzsl: reusing cached trunk features %s", path)
+            return cached
     net = instantiate(cfg.model.net, num_classes=dm.num_classes)
     load_net_weights(net, weights)
     use_cuda = torch.cuda.is_available() and cfg.trainer.accelerator != "cpu"
@@ -195,6 +200,8 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         for name, a in anchors.items():
             r, p = tree_signal(a, distances.tree, seed=seed)
             metrics.update({f"test/gzsl/{name}/tree_r": r, f"test/gzsl/{name}/tree_p": p})
+    novelty = novelty_metrics(cell.train_e, cell.train_y, seen, cell.test_e, cell.test_y, f["novel_e"])
+    metrics.update({f"test/gzsl/{NOVELTY}/{key}": v for key, v in novelty.items()})
     null: dict[str, np.ndarray] = {}
     for name in g.permutation.anchors:
         for method in g.permutation.methods:
@@ -222,6 +229,10 @@ def gzsl_stage(cfg: DictConfig, dm: Any, run_dir: Path, record: RunRecord, weigh
         "test_images": {names[c]: int((cell.test_y == c).sum()) for c in targets},
         "error_tree": distances.source,
         "retrieval_metric": retrieved_by,
+        # The data set's own species outside seen and unseen (novelty queries, never targets), if it has any.
+        "novel_images": {
+            names[c]: int((f["novel_y"] == c).sum()) for c in sorted(set(f["novel_y"].tolist()))
+        },
     }
     payload = {"profile": str(cfg.profile.name), "stage": "gzsl", **facts, **metrics}
     write_metrics(stage_dir, payload)

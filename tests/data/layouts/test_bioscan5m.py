@@ -231,9 +231,9 @@ def test_data_check_reports_every_door(
     assert code == 0 and report["problems"] == []
     for pid in DOORS:
         assert f"  skipped {pid}: " in text
-    # By hand from the fixture: 12 seen species with 3..6 train images (54), 1 val and 2 test each; 5 unseen x 5
+    # By hand from the fixture: 12 seen species with 3..6 train images (54), 1 val and 2 test each; 5 unseen x 6
     # and 3 held out x 2 test images; the three doors in train are left out.
-    assert "20 species; 54 train, 12 val, 55 test images" in text
+    assert "20 species; 54 train, 12 val, 60 test images" in text
     assert "records without species" in text and "skipped partition pretrain:" in text
     # The unseen and held-out species have no training image by design: a note, not a problem.
     (note,) = [n for n in report["notes"] if "by the data set's own partitions" in n]
@@ -252,8 +252,7 @@ def test_run_py_on_a_missing_data_set_is_one_error_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_tiny_training_run_on_the_miniature(mini: Path, tmp_path: Path) -> None:
-    """``python run.py`` on the miniature, pretraining only: the miniature's species have no 18S sequence and the
-    barcodes do not reach the anchors yet, so alignment has nothing to align to."""
+    """``python run.py`` on the miniature, pretraining only (the GZSL stage on it: tests/run/test_gzsl_bioscan5m.py)."""
     command = [
         sys.executable, "run.py", "+experiment=ltr", "data=bioscan5m", f"data.root={mini}", "profile=quick",
         "stages=[pretrain]", "data.image_size=32", "data.batch_size=12", "data.m_per_class=2",
@@ -265,8 +264,10 @@ def test_a_tiny_training_run_on_the_miniature(mini: Path, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["status"] == "ok" and record["data"]["source"] == "bioscan5m"
-    assert record["data"]["split_sizes"] == {"train": 54, "val": 12, "test": 55}
+    # The partitions play their parts: the test split is the seen test images (12 x 2) and the unseen species'
+    # test_unseen queries (5 x 2); their keys, their validation queries and other_heldout are no test queries.
+    assert record["data"]["split_sizes"] == {"train": 54, "val": 12, "test": 34}
     assert record["data"]["skipped"]["records without species"] == 1
     metrics = json.loads((tmp_path / "out" / "pretrain" / "metrics.json").read_text())
     # The KNN gallery is the train split and the queries the test split (unseen species included).
-    assert (metrics["n_gallery"], metrics["n_queries"], metrics["error_tree"]) == (54, 55, "taxonomy")
+    assert (metrics["n_gallery"], metrics["n_queries"], metrics["error_tree"]) == (54, 34, "taxonomy")

@@ -7,12 +7,15 @@ Each module registers its layout in ``LAYOUTS``, which imports every module here
 
 from visgen.data.layouts.base import LAYOUTS, DataLayout, LayoutFacts, ScanRequest, layout_keys
 from visgen.data.layouts.index import ImageIndex, SkippedItem
+from visgen.data.layouts.roles import NOVEL, PartitionRoles
 
 __all__ = [
     "LAYOUTS",
+    "NOVEL",
     "DataLayout",
     "ImageIndex",
     "LayoutFacts",
+    "PartitionRoles",
     "ScanRequest",
     "SkippedItem",
     "layout_keys",

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from visgen.data.layouts.index import ImageIndex
+from visgen.data.layouts.roles import PartitionRoles
 from visgen.registry import Registry
 
 #: species -> their shared-path covariance [S, S] on a tree (unit tip depth).
@@ -33,11 +34,14 @@ class LayoutFacts:
         synthetic: the images come from a generator (reports and run records say SYNTHETIC).
         needs_root: ``data.root`` must name an existing folder before anything is built.
         has_groups: images may carry a specimen/group id, so a split can be disjoint by specimen.
+        partition_roles: the data set names its own unseen species and their key and query images
+            (:class:`PartitionRoles`); the GZSL targets and support then come from there, not from folds.
     """
 
     synthetic: bool
     needs_root: bool
     has_groups: bool
+    partition_roles: PartitionRoles | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,16 @@ class DataLayout(ABC):
     @classmethod
     def train_counts(cls, data: Mapping[str, Any]) -> Mapping[str, int] | None:
         """Training images per species known without scanning (a generator knows them), else None."""
+        return None
+
+    @classmethod
+    def barcode_table_of(cls, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The data set's own DNA barcode table, when it carries one beside its images, else None.
+
+        Returns:
+            :func:`visgen.genetics.table.read_barcode_table` keywords (``path``, the column names, optionally
+            ``max_length``): ``genetics.source=table`` with ``genetics.table.path`` unset reads this table.
+        """
         return None
 
     @classmethod

@@ -9,8 +9,11 @@ One row per specimen and one image per row. The package's own loader reads the C
 DNA truncation to the first ``max_nucleotides`` bases, its ``image_path`` rule), so visgen and the package
 always agree on where a record's image lies. The class is the ``species`` column, spelled as a FASTA header's
 species is (``genetics.synonyms`` applies). The data set's partitions map onto visgen's splits by
-``data.partitions``; each image keeps its own partition in ``ImageIndex.partitions``, so a stage can tell the
-unseen-species keys from their queries after the mapping.
+``data.partitions``; each image keeps its own partition in ``ImageIndex.partitions``, and the layout's
+``partition_roles`` say what each plays in the GZSL stage (the unseen species' keys are its support, their
+test queries its unseen queries, ``other_heldout`` its novelty queries), so the data module asks the layout
+instead of folding species. The barcodes in the CSV are the anchors' DNA with ``genetics.source=table``
+(``barcode_table_of``), so no FASTA is needed.
 
 Every record left out is counted by reason and named by its processid: an unknown split value, a record
 without species or without a DNA barcode, an image file that is not there. A partition mapped to null is one
@@ -34,6 +37,7 @@ import numpy as np
 
 from visgen.data.layouts.base import LAYOUTS, DataLayout, LayoutFacts, ScanRequest
 from visgen.data.layouts.index import ImageIndex, SkippedItem
+from visgen.data.layouts.roles import PartitionRoles
 from visgen.data.splits import SPLITS
 from visgen.errors import UserInputError, is_int
 from visgen.genetics.species import canonical_species, known_species, order_classes, suggest_name
@@ -91,7 +95,13 @@ class Bioscan5mLayout(DataLayout):
     """The BIOSCAN-5M insect data set: a metadata CSV (taxonomy, COI barcode, split) and one image per record."""
 
     name = "bioscan5m"
-    facts = LayoutFacts(synthetic=False, needs_root=True, has_groups=False)
+    # The unseen species have no training image: their keys are the GZSL support (and retrieval keys), their
+    # test queries are scored, their validation queries withheld; other_heldout species are novelty queries.
+    facts = LayoutFacts(
+        synthetic=False, needs_root=True, has_groups=False,
+        partition_roles=PartitionRoles(support=("key_unseen",), validation=("val_unseen",),
+                                       queries=("test_unseen",), novel=("other_heldout",)),
+    )  # fmt: skip
     config_keys = ("root", "partitions", "max_records", "image_package", "max_nucleotides")
 
     def __init__(
@@ -176,6 +186,16 @@ class Bioscan5mLayout(DataLayout):
         """
         return {"path": self.metadata_path, "id_column": "processid", "species_column": "species",
                 "sequence_column": "dna_barcode", "max_length": self.max_nucleotides}  # fmt: skip
+
+    @classmethod
+    def barcode_table_of(cls, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``barcode_table()`` of the layout ``data`` configures (None while ``data.root`` is unset)."""
+        root = data.get("root")
+        if root in (None, "???"):
+            return None
+        table = cls(str(root), partitions=DEFAULT_PARTITIONS,
+                    max_nucleotides=data.get("max_nucleotides", 660)).barcode_table()  # fmt: skip
+        return {**table, "path": str(table["path"])}
 
     def read_metadata(self) -> Any:
         """The metadata table (a ``pandas.DataFrame``) through the package's loader, ``max_records`` rows at most."""
@@ -319,8 +339,11 @@ class Bioscan5mLayout(DataLayout):
             selected = [n for n in chosen if n in locations]
             reason, why = NOT_SELECTED, "species not in data.classes"
         records = Counter(species[keep].tolist())
-        for name in sorted(set(locations) - set(selected)):
+        left = sorted(set(locations) - set(selected))
+        for name in left:
             n = records[name]
             skipped[reason] += n
             items.append(SkippedItem(name, f"{n} records; {why}"))
+        if left:  # the records are counted above; this says how many species that is
+            log.info("BIOSCAN-5M: %d species left out (%s): %s", len(left), why, ", ".join(left))
         return selected
