@@ -27,7 +27,7 @@ def test_default_is_the_papers_sgt_and_the_reader_keys_exclude_it() -> None:
     encoder = build_encoder(cfg)
     assert type(encoder) is SgtEncoder and encoder.cache_options() == SgtEncoder().cache_options()
     _, reader = genetics_options(cfg)
-    assert "encoder" not in reader and {"header_rule", "synonyms", "iupac", "statistic"} <= set(reader)
+    assert "encoder" not in reader and {"header_rule", "synonyms", "iupac", "reduce", "medoid_sample"} <= set(reader)
 
 
 def test_the_command_line_picks_and_tunes_the_encoder() -> None:
