@@ -5,7 +5,8 @@ generated lazily a chunk at a time (never all in memory), encoded by the paper's
 ``visgen.genetics.stream.stream_encode`` into running species means, with every float32 row written to a
 ``.npy`` (``--memmap``) in a temporary folder. The child reports wall seconds and ``ru_maxrss``; the report
 extrapolates linearly to 5 M barcodes and says whether the goal (5 M in <= 10 min on this machine, peak RSS
-<= 2 GB) is met, measured or extrapolated.
+<= 2 GB) is met, measured or extrapolated. It replaces its own section of the report only
+(``bench_anchor_table.py`` writes the anchors-from-a-table section of the same file).
 
     python benchmarks/bench_sgt_stream.py                      # 100k and 1M -> reports/bench/sgt_stream.md
     python benchmarks/bench_sgt_stream.py --sizes 100000 300000 --out /tmp/s.md
@@ -46,6 +47,24 @@ def barcodes(n: int, seed: int = 0, block: int = 4096) -> Iterator:
         for i in range(size):
             name = f"Genus_s{species[i]:04d}"
             yield SequenceRecord(f"R{start + i}", name, bases[i].tobytes().decode("ascii"), name)
+
+
+def replace_section(path: Path, name: str, lines: list[str]) -> None:
+    """Write ``lines`` into ``path`` between ``<!-- name -->`` and ``<!-- /name -->``, keeping the rest of the file.
+
+    Two benchmarks report into one file (this one and ``bench_anchor_table.py``); each replaces its own part only,
+    so rerunning one never erases the other's measurements. A new section is appended.
+    """
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    block = "\n".join([begin, *lines, end]) + "\n"
+    text = path.read_text() if path.is_file() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def child(n: int, chunk: int) -> None:
@@ -144,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{GOAL_N * 256 * 4 / gb:.1f} GiB of disk.",
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
+    replace_section(args.out, "memmap", lines)
     print(args.out)
     return 0
 

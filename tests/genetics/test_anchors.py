@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from visgen.genetics.anchors import anchor_geometry, control_anchors, preprocess_anchors, species_anchors
+from visgen.genetics.anchors import (
+    _summed_distances,
+    anchor_geometry,
+    control_anchors,
+    preprocess_anchors,
+    species_anchors,
+)
 
 
 def _toy() -> tuple[np.ndarray, list[str]]:
@@ -36,6 +42,16 @@ def test_statistics_against_loop_oracle(statistic: str) -> None:
             costs = [sum(float(np.sqrt(((r - o) ** 2).sum())) for o in rows) for r in rows]
             expected = rows[costs.index(min(costs))]
         np.testing.assert_allclose(anchor, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("budget", [1, 37, 1 << 22])
+def test_medoid_distances_in_blocks_equal_the_loop_and_the_all_pairs_sums(budget: int) -> None:
+    rows = np.random.default_rng(3).normal(size=(23, 6))
+    loop = [sum(float(np.sqrt(((r - o) ** 2).sum())) for o in rows) for r in rows]
+    all_pairs = np.linalg.norm(rows[:, None, :] - rows[None, :, :], axis=-1).sum(axis=1)
+    got = _summed_distances(rows, budget)
+    np.testing.assert_allclose(got, loop, rtol=1e-12)
+    np.testing.assert_array_equal(got, all_pairs)  # bit for bit: the block size never moves a medoid tie
 
 
 def test_bad_statistic_and_length() -> None:

@@ -27,7 +27,9 @@ def test_default_is_the_papers_sgt_and_the_reader_keys_exclude_it() -> None:
     encoder = build_encoder(cfg)
     assert type(encoder) is SgtEncoder and encoder.cache_options() == SgtEncoder().cache_options()
     _, reader = genetics_options(cfg)
-    assert "encoder" not in reader and {"header_rule", "synonyms", "iupac", "statistic"} <= set(reader)
+    assert "encoder" not in reader and {"header_rule", "synonyms", "iupac", "reduce", "medoid_sample"} <= set(
+        reader
+    )
 
 
 def test_the_command_line_picks_and_tunes_the_encoder() -> None:
@@ -61,3 +63,24 @@ def test_the_default_ladder_is_todays() -> None:
     assert ladder_names(["oracle_tree", "encoders", "shuffled"], ["sgt", "kmer"]) == [
         "oracle_tree", "sgt_raw", "sgt_centred", "sgt_whitened", "kmer_raw", "kmer_centred", "kmer_whitened", "shuffled"
     ]  # fmt: skip
+
+
+def test_the_config_check_names_a_bad_reduction_in_one_line() -> None:
+    from tests.pipeline_fixtures import compose_cfg
+    from visgen.run.checks import check_config
+
+    base = ["+experiment=ltr_align"]
+    with pytest.raises(UserInputError) as err:
+        check_config(compose_cfg([*base, "genetics.reduce=mode"]))
+    assert str(err.value) == "genetics.reduce=mode: unknown value; use one of mean, median, medoid"
+    with pytest.raises(UserInputError) as err:
+        check_config(compose_cfg([*base, "genetics.reduce=medoid", "genetics.medoid_sample=0"]))
+    assert str(err.value) == (
+        "genetics.medoid_sample=0: must be an integer >= 1 (sequences kept per species for the medoid or median), "
+        "e.g. 512"
+    )
+    check_config(
+        compose_cfg([*base, "genetics.reduce=medoid", "genetics.medoid_sample=64"])
+    )  # good values pass
+    _, reader = genetics_options(compose_cfg([*base, "genetics.reduce=medoid"]))
+    assert (reader["reduce"], reader["medoid_sample"]) == ("medoid", 512)

@@ -49,9 +49,25 @@ def species_anchors(
         elif statistic == "median":
             anchors[k] = np.median(rows, axis=0)
         else:
-            dist = np.linalg.norm(rows[:, None, :] - rows[None, :, :], axis=-1)
-            anchors[k] = rows[int(np.argmin(dist.sum(axis=1)))]  # first of ties: deterministic
+            anchors[k] = rows[int(np.argmin(_summed_distances(rows)))]  # first of ties: deterministic
     return names, anchors
+
+
+def _summed_distances(rows: np.ndarray, budget: int = 1 << 22) -> np.ndarray:
+    """[n] summed Euclidean distance of each of ``rows`` [n, D] to all of them, a block of rows at a time.
+
+    The [n, n, D] difference array of all pairs at once would be 512 MiB for a 512-member species of 256-d
+    vectors (the streaming medoid's default sample); blocks of about ``budget`` elements give the same numbers
+    (each block's distances and row sums are computed exactly as the whole array's would be).
+    """
+    n, dim = rows.shape
+    step = max(1, budget // max(1, n * dim))
+    return np.concatenate(
+        [
+            np.linalg.norm(rows[i : i + step, None, :] - rows[None, :, :], axis=-1).sum(axis=1)
+            for i in range(0, n, step)
+        ]
+    )
 
 
 def preprocess_anchors(anchors: np.ndarray, mode: str = "raw") -> np.ndarray:

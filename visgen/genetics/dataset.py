@@ -1,88 +1,38 @@
-"""The genetics "data module": FASTA -> a DNA encoder's embeddings -> species anchors, cached.
+"""The genetics "data module": FASTA or barcode table -> a DNA encoder -> species anchors, cached.
 
 ``load_genetic_anchors`` is what the pipeline calls with the reader keys of ``conf/genetics/sgt.yaml`` and the
-encoder that ``visgen/run/anchors.py`` instantiates from ``conf/genetics/encoder/<name>.yaml``. The result is
-cached on disk under a hash of the FASTA bytes, the reader options, the encoder's name and its
-``cache_options()``, so changing any of them recomputes it and nothing stale is ever reused. Pure numpy, torch-free.
+encoder that ``visgen/run/anchors.py`` instantiates from ``conf/genetics/encoder/<name>.yaml``. A per-sequence
+encoder runs a chunk at a time into a per-species reduction (``visgen.genetics.stream``), so no more than one
+chunk of vectors is ever in memory, whatever the number of barcodes. The anchors are cached on disk
+(``visgen.genetics.anchor_cache``) under a hash of the input bytes, the reader options, the reduction, the
+encoder's name and its ``cache_options()``, so changing any of them recomputes them and nothing stale is reused.
+Whoever needs the sequences themselves (the contrastive DNA tower) reads them with ``species_sequences``: the
+same reader and options, no encoder. Pure numpy, torch-free.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import zipfile
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from visgen.genetics.anchors import species_anchors
+from visgen.genetics import anchor_cache
+from visgen.genetics.anchor_cache import GeneticAnchors
 from visgen.genetics.encoders import DnaEncoder
 from visgen.genetics.fasta import FastaResult, SequenceRecord, iter_fasta
-from visgen.genetics.stream import stream_encode
+from visgen.genetics.stream import DEFAULT_CHUNK, DEFAULT_MEDOID_BOUND, reduce_problems, stream_encode
 from visgen.genetics.table import iter_barcode_table
 
 log = logging.getLogger(__name__)
 
 #: ``genetics.table`` keys a table source cannot do without.
 TABLE_KEYS = ("path", "id_column", "species_column", "sequence_column")
-_CACHE_VERSION = 2  # bump when the computation changes, so old cache files are not reused
-
-
-@dataclass
-class GeneticAnchors:
-    """Sequences, their embeddings and the per-species anchors.
-
-    Attributes:
-        species: S image-class species names (sorted), the rows of ``anchors``.
-        anchors: [S, D] float64 anchors (D = 256 for the dinucleotide SGT).
-        embeddings: [N, D] float64 per-sequence embeddings; for a per-species encoder, each sequence's species row.
-        sequence_species: N image-class species, one per sequence.
-        ids: N accessions.
-        sequences: N lower-case nucleotide sequences as embedded.
-        genetic_species: N species names as the FASTA spells them (normalised), before synonyms:
-            with ``sequence_species`` this is the genetic-name -> image-class mapping.
-        summary: the FASTA reader's one-line summary (records read, kept, skipped by reason).
-    """
-
-    species: list[str]
-    anchors: np.ndarray
-    embeddings: np.ndarray
-    sequence_species: list[str]
-    ids: list[str]
-    sequences: list[str]
-    genetic_species: list[str]
-    summary: str
-
-    def name_map(self) -> dict[str, str]:
-        """Genetic species name -> image-class name, for every species in the file."""
-        return dict(zip(self.genetic_species, self.sequence_species, strict=True))
-
-    def for_classes(self, class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        """Anchors in the order of an image data set's classes.
-
-        Args:
-            class_names: C image-class names (``Genus_species``).
-
-        Returns:
-            ``(anchors, missing)``: anchors [C, D] with a row of NaN for each class without DNA (so it
-            cannot be used by accident), and the names of those classes (also logged).
-        """
-        index = {name: k for k, name in enumerate(self.species)}
-        out = np.full((len(class_names), self.anchors.shape[1]), np.nan)
-        missing = []
-        for c, name in enumerate(class_names):
-            if name in index:
-                out[c] = self.anchors[index[name]]
-            else:
-                missing.append(name)
-        if missing:
-            log.warning("%d image classes have no DNA: %s", len(missing), ", ".join(missing))
-        return out, missing
+#: The keys of ``conf/genetics`` that the record reader takes (``open_records``'s options).
+READER_KEYS = ("header_rule", "synonyms", "iupac", "min_length", "exclude", "on_bad_record")
 
 
 def fasta_species(
@@ -149,11 +99,44 @@ def open_records(
     return path, lambda tally: iter_barcode_table(path, tally, **keys, **options)
 
 
-def _cache_key(fasta: Path, options: Mapping[str, object]) -> str:
-    with open(fasta, "rb") as fh:  # read in blocks: a barcode table can be gigabytes (same digest as whole)
-        digest = hashlib.file_digest(fh, "sha256")
-    digest.update(json.dumps({**options, "version": _CACHE_VERSION}, sort_keys=True).encode())
-    return digest.hexdigest()[:20]
+def species_sequences(
+    fasta_path: str | Path,
+    species: Collection[str],
+    *,
+    source: str = "fasta",
+    table: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> tuple[list[SequenceRecord], int]:
+    """The usable records of ``species``, read as ``load_genetic_anchors`` reads them, without an encoder.
+
+    One pass over the file that keeps only the records of ``species`` (the contrastive DNA tower's sequences of the
+    image classes), so memory holds those sequences, not the whole file's.
+
+    Args:
+        fasta_path, source, table: as ``load_genetic_anchors``.
+        species: image-class names (after synonyms) whose records to keep.
+        **options: the reader keys of ``conf/genetics`` (``READER_KEYS``); its other keys are ignored.
+
+    Returns:
+        ``(records, usable)``: the kept records in file order, and the usable records of all species.
+
+    Raises:
+        UserInputError: the file is unusable or has no usable record.
+    """
+    from visgen.errors import UserInputError
+
+    reader = {k: v for k, v in options.items() if k in READER_KEYS}
+    path, records = open_records(fasta_path, source, table, **reader)
+    wanted, read, kept, usable = frozenset(species), FastaResult(path=path), [], 0
+    for record in records(read):
+        usable += 1
+        if record.species in wanted:
+            kept.append(record)
+    if not usable:
+        raise UserInputError(
+            f"{path}: no usable records ({read.summary(0)}); check the file and genetics options"
+        )
+    return kept, usable
 
 
 def load_genetic_anchors(
@@ -161,7 +144,8 @@ def load_genetic_anchors(
     *,
     encoder: DnaEncoder,
     header_rule: str = "genbank",
-    statistic: str = "mean",
+    reduce: str = "mean",
+    medoid_sample: int = DEFAULT_MEDOID_BOUND,
     synonyms: Mapping[str, str] | None = None,
     iupac: str = "skip",
     min_length: int = 2,
@@ -170,30 +154,37 @@ def load_genetic_anchors(
     cache_dir: str | Path | None = None,
     source: str = "fasta",
     table: Mapping[str, Any] | None = None,
+    chunk: int = DEFAULT_CHUNK,
 ) -> GeneticAnchors:
     """Read a FASTA file (or a barcode table), embed every usable record with ``encoder`` and build species anchors.
 
     Args:
         fasta_path: FASTA file (plain or gzipped); see ``visgen.genetics.fasta.read_fasta``.
-        encoder: the DNA representation; a per-sequence one is summarised per species by ``statistic``,
-            a per-species one (``encoder.per_species``) gives the anchors directly.
+        encoder: the DNA representation; a per-sequence one is reduced per species by ``reduce``, a chunk of
+            ``chunk`` records at a time; a per-species one (``encoder.per_species``) gives the anchors directly
+            (it compares whole species, so it holds every usable sequence).
         header_rule, synonyms, iupac, min_length, exclude, on_bad_record: passed to ``read_fasta``.
-        statistic: anchor statistic, ``"mean"`` (paper), ``"median"`` or ``"medoid"`` (per-sequence encoders).
+        reduce: the anchor of a species, ``"mean"`` (the paper; exact), or ``"medoid"`` / ``"median"`` of a
+            seeded reservoir sample of at most ``medoid_sample`` sequences per species (exact when the species
+            has no more).
+        medoid_sample: the reservoir's size per species (memory: S x medoid_sample x D float32); used by medoid
+            and median only, and only then part of the cache key.
         cache_dir: folder for the cache file; ``None`` disables caching.
         source, table: ``"fasta"`` reads ``fasta_path``; ``"table"`` reads the barcode table ``table`` names
-            (``open_records``). With ``statistic="mean"`` a per-sequence encoder runs a chunk at a time into an
-            exact running mean (``visgen.genetics.stream``).
+            (``open_records``).
+        chunk: records encoded at a time (memory: chunk x D float64); not part of the cache key, since the
+            anchors do not depend on it beyond float64 rounding of the sums.
 
     Returns:
-        The sequences, embeddings [N, D] and anchors [S, D].
+        The anchors [S, D], the species' sequence counts and the reader's counts.
 
     Raises:
-        UserInputError: the encoder's settings are wrong, the FASTA file is unusable (see ``read_fasta``) or
-            has no usable record, or the encoder refuses the sequences.
+        UserInputError: the encoder's settings or the reduction are wrong, the FASTA file is unusable (see
+            ``read_fasta``) or has no usable record, or the encoder refuses the sequences.
     """
     from visgen.errors import UserInputError
 
-    problems = encoder.problems()
+    problems = encoder.problems() + reduce_problems(reduce, medoid_sample)
     if problems:
         raise UserInputError(problems[0])
     fasta, records = open_records(
@@ -201,22 +192,24 @@ def load_genetic_anchors(
         min_length=min_length, on_bad_record=on_bad_record, exclude=exclude,
     )  # fmt: skip
     options = {
-        "header_rule": header_rule, "statistic": statistic, "iupac": iupac,
+        "header_rule": header_rule, "reduce": reduce, "iupac": iupac,
         "synonyms": dict(sorted((synonyms or {}).items())), "min_length": min_length,
         "exclude": sorted(exclude), "on_bad_record": on_bad_record,
         "encoder": encoder.name, "encoder_options": encoder.cache_options(),
     }  # fmt: skip
-    if source != "fasta":  # only then, so the keys of FASTA caches made before tables existed still match
+    if reduce != "mean":  # the mean uses no sample: changing its size must not miss the cache
+        options["medoid_sample"] = medoid_sample
+    if source != "fasta":
         options.update(source=source, table=dict(sorted((table or {}).items())))
     cache_file = None
     if cache_dir is not None:
         if not fasta.is_file():
             key = "genetics.fasta" if source == "fasta" else "genetics.table.path"
             raise UserInputError(f"{fasta}: no such file; check {key}")
-        cache_file = Path(cache_dir) / f"genetic-anchors-{_cache_key(fasta, options)}.npz"
+        cache_file = Path(cache_dir) / f"genetic-anchors-{anchor_cache.cache_key(fasta, options)}.npz"
         if cache_file.is_file():
             try:
-                result = _load(cache_file)
+                result = anchor_cache.load(cache_file)
                 log.info("genetic anchors from cache %s (%s)", cache_file, result.summary)
                 return result
             except (
@@ -225,80 +218,61 @@ def load_genetic_anchors(
                 KeyError,
                 EOFError,
                 zipfile.BadZipFile,
-            ) as err:  # a truncated file from a killed run
+            ) as err:  # a killed run's file
                 log.warning("ignoring unreadable cache %s (%s); recomputing", cache_file, err)
 
     read = FastaResult(path=fasta)
-    streamed = None
-    if statistic == "mean" and not encoder.per_species:
-        kept: list[np.ndarray] = []
-
-        def keep(part: list[SequenceRecord], vectors: np.ndarray) -> None:
-            read.records.extend(part)
-            kept.append(vectors)
-
-        streamed = stream_encode(records(read), encoder, on_chunk=keep)
-    else:
-        read.records = list(records(read))
-    if not read.records:
-        raise UserInputError(
-            f"{fasta}: no usable records ({read.summary()}); check the file and genetics options"
-        )
-    log.info("%s", read.summary())
-    sequence_species = [r.species for r in read.records]
     if encoder.per_species:
-        by_species: dict[str, list[str]] = {}
-        for r in read.records:
-            by_species.setdefault(r.species, []).append(r.sequence)
-        names, vectors = encoder.encode_species(dict(sorted(by_species.items())))
-        order = np.argsort(names)
-        species, anchors = [names[i] for i in order], vectors[order]
-        row = {name: k for k, name in enumerate(species)}
-        embeddings = anchors[[row[s] for s in sequence_species]]
-        log.info(
-            "%s encoder: one vector per species (genetics.statistic=%s not used)", encoder.name, statistic
-        )
-    elif streamed is not None:
-        embeddings = np.concatenate(kept)
-        species, anchors = streamed.anchors.anchors("mean")
+        species, anchors, counts, names = _per_species(records(read), encoder)
+        log.info("%s encoder: one vector per species (genetics.reduce=%s not used)", encoder.name, reduce)
     else:
-        embeddings = encoder.encode([r.sequence for r in read.records])
-        species, anchors = species_anchors(embeddings, sequence_species, statistic)
+        species, anchors, counts, names = _streamed(records(read), encoder, reduce, medoid_sample, chunk)
+    if not species:
+        raise UserInputError(
+            f"{fasta}: no usable records ({read.summary(0)}); check the file and genetics options"
+        )
+    summary = read.summary(int(sum(counts)))
+    log.info("%s", summary)
     result = GeneticAnchors(
-        species=species,
-        anchors=anchors,
-        embeddings=embeddings,
-        sequence_species=sequence_species,
-        ids=[r.id for r in read.records],
-        sequences=[r.sequence for r in read.records],
-        genetic_species=[r.genetic_species for r in read.records],
-        summary=read.summary(),
-    )
+        species=species, anchors=anchors, counts=np.array(counts, dtype=np.int64), genetic_names=names,
+        n_read=read.n_read, skipped=dict(read.skipped), summary=summary,
+    )  # fmt: skip
     if cache_file is not None:
-        _save(cache_file, result)
+        anchor_cache.save(cache_file, result)
     return result
 
 
-def _save(path: Path, result: GeneticAnchors) -> None:
-    """Write atomically (temp file + rename) so a killed run never leaves a half-written cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            species=np.array(result.species, dtype=str), anchors=result.anchors,
-            embeddings=result.embeddings, sequence_species=np.array(result.sequence_species, dtype=str),
-            ids=np.array(result.ids, dtype=str), sequences=np.array(result.sequences, dtype=str),
-            genetic_species=np.array(result.genetic_species, dtype=str), summary=np.array(result.summary),
-        )  # fmt: skip
-    os.replace(tmp, path)
+_Reduced = tuple[list[str], np.ndarray, list[int], dict[str, str]]
 
 
-def _load(path: Path) -> GeneticAnchors:
-    with np.load(path, allow_pickle=False) as z:
-        return GeneticAnchors(
-            species=z["species"].tolist(), anchors=z["anchors"], embeddings=z["embeddings"],
-            sequence_species=z["sequence_species"].tolist(), ids=z["ids"].tolist(),
-            sequences=z["sequences"].tolist(), genetic_species=z["genetic_species"].tolist(),
-            summary=str(z["summary"]),
-        )  # fmt: skip
+def _streamed(
+    records: Iterator[SequenceRecord], encoder: DnaEncoder, reduce: str, medoid_sample: int, chunk: int
+) -> _Reduced:
+    """``(species, anchors [S, D], counts, genetic name -> species)`` of a per-sequence encoder, a chunk at a time."""
+    names: dict[str, str] = {}
+
+    def note(part: list[SequenceRecord], _vectors: np.ndarray) -> None:
+        names.update((r.genetic_species, r.species) for r in part)
+
+    streamed = stream_encode(
+        records, encoder, chunk=chunk, medoid_bound=None if reduce == "mean" else medoid_sample, on_chunk=note
+    )
+    if streamed.n == 0:
+        return [], np.zeros((0, 0)), [], names
+    species, anchors = streamed.anchors.anchors(reduce)
+    return species, anchors, [streamed.anchors.counts[s] for s in species], names
+
+
+def _per_species(records: Iterator[SequenceRecord], encoder: DnaEncoder) -> _Reduced:
+    """The same of a per-species encoder, which needs every sequence of a species at once."""
+    by_species: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for r in records:
+        by_species.setdefault(r.species, []).append(r.sequence)
+        names[r.genetic_species] = r.species
+    if not by_species:
+        return [], np.zeros((0, 0)), [], names
+    found, vectors = encoder.encode_species(dict(sorted(by_species.items())))
+    order = np.argsort(found)
+    species = [found[i] for i in order]
+    return species, vectors[order], [len(by_species[s]) for s in species], names

@@ -85,9 +85,14 @@ class FastaResult:
     skipped: dict[str, int] = field(default_factory=dict)
     n_read: int = 0
 
-    def summary(self) -> str:
-        """One line: ``<file>: read N records, kept K, skipped S (reason), ...``."""
-        parts = [f"{self.path.name}: read {self.n_read} records, kept {len(self.records)}"]
+    def summary(self, kept: int | None = None) -> str:
+        """One line: ``<file>: read N records, kept K, skipped S (reason), ...``.
+
+        Args:
+            kept: K when the records were streamed rather than stored in ``records``; None = ``len(records)``.
+        """
+        kept = len(self.records) if kept is None else kept
+        parts = [f"{self.path.name}: read {self.n_read} records, kept {kept}"]
         parts += [f"skipped {n} ({reason})" for reason, n in sorted(self.skipped.items())]
         return ", ".join(parts)
 

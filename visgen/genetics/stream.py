@@ -7,6 +7,7 @@ A species anchor needs no more than a running statistic, so nothing here holds a
   (Vitter's algorithm R: the first ``bound`` members in order, then member ``c`` replaces a random slot with
   probability ``bound / c``), so it equals ``species_anchors(..., "medoid")`` when a species has <= ``bound``
   sequences, and the memory is ``S * bound * D`` floats otherwise;
+* the per-coordinate median, likewise, is the exact median of that reservoir;
 * optionally every per-sequence vector is written as float32 to a ``.npy`` memory map (``open_memmap``) with the
   ids and species in a ``.npz`` beside it, so the disk holds what memory does not.
 
@@ -32,6 +33,26 @@ DEFAULT_CHUNK = 4096  # 4096 x 256 float64 = 8 MiB per chunk: large enough that 
 DEFAULT_MEDOID_BOUND = (
     512  # 512 x 256 float32 = 0.5 MiB per species; the medoid's O(bound^2) distances stay cheap
 )
+#: ``genetics.reduce`` values: the per-species statistics a stream gives in bounded memory.
+REDUCTIONS = ("mean", "median", "medoid")
+
+
+def reduce_problems(reduce: object, medoid_sample: object) -> list[str]:
+    """What is wrong with ``genetics.reduce`` and ``genetics.medoid_sample``, one line each naming the key (empty: fine).
+
+    Torch-free and cheap, so the config check and ``load_genetic_anchors`` ask it before anything is read.
+    """
+    from visgen.errors import is_int
+
+    problems = []
+    if reduce not in REDUCTIONS:
+        problems.append(f"genetics.reduce={reduce}: unknown value; use one of {', '.join(REDUCTIONS)}")
+    if not (is_int(medoid_sample) and medoid_sample >= 1):
+        problems.append(
+            f"genetics.medoid_sample={medoid_sample}: must be an integer >= 1 (sequences kept per species for "
+            f"the medoid or median), e.g. {DEFAULT_MEDOID_BOUND}"
+        )
+    return problems
 
 
 def chunked(records: Iterable[SequenceRecord], size: int) -> Iterator[list[SequenceRecord]]:
@@ -89,17 +110,22 @@ class StreamingAnchors:
     def anchors(self, statistic: str = "mean") -> tuple[list[str], np.ndarray]:
         """``(names, anchors [S, D] float64)``, names sorted as ``species_anchors`` sorts them.
 
+        Args:
+            statistic: ``"mean"`` (exact), or ``"medoid"`` / ``"median"`` of each species' reservoir.
+
         Raises:
-            ValueError: a statistic other than mean or medoid, or medoid without a reservoir.
+            ValueError: a statistic not in ``REDUCTIONS``, or medoid / median without a reservoir.
         """
         names = sorted(self.counts)
         if statistic == "mean":
             return names, np.array([self.sums[n] / self.counts[n] for n in names]).reshape(len(names), -1)
-        if statistic != "medoid" or self.medoid_bound is None:
-            raise ValueError(f"streaming anchors give mean, or medoid with a medoid_bound; not {statistic!r}")
+        if statistic not in REDUCTIONS or self.medoid_bound is None:
+            raise ValueError(
+                f"streaming anchors give mean, or medoid / median with a medoid_bound; not {statistic!r}"
+            )
         rows = [
             species_anchors(
-                np.array(self.reservoirs[n], dtype=np.float64), [n] * len(self.reservoirs[n]), "medoid"
+                np.array(self.reservoirs[n], dtype=np.float64), [n] * len(self.reservoirs[n]), statistic
             )[1][0]
             for n in names
         ]

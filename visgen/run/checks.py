@@ -50,7 +50,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     Checks: ``seed`` is an integer; ``stages`` is a non-empty subset of pretrain/align; ``ckpt_path`` is an
     existing file; epoch, batch and worker counts; ForamSim's ``data.*`` knobs are in range; the KNN callback's
     ``metric``, ``k``, ``index`` and ``index_settings``; when alignment runs, ``align.anchor_mode``, ``align.control``, ``align.epochs``,
-    ``align.objective`` (and what the contrastive one cannot combine with) and ``align.reuse_features`` (which needs ``data.augment.train=false``). The components check their own
+    ``align.objective`` (and what the contrastive one cannot combine with) and ``align.reuse_features`` (which needs ``data.augment.train=false``); ``genetics.reduce``, ``genetics.medoid_sample`` and ``genetics.source``. The components check their own
     settings, so a new one brings its check with it: the held-out folds (``visgen.data.heldout``), and last,
     because it may look at the disk, the data layout that ``data.source`` names (``DataLayout.problems``:
     ForamSim's knobs, a folder's ``data.root``).
@@ -98,7 +98,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if "gzsl" in stages:
         check_gzsl(cfg, targets, layout)
     _check_encoders(cfg, stages)
-    _check_genetics_source(cfg)
+    _check_genetics(cfg)
     # Last, so the keys above are checked without touching the disk; before Lightning loads (~6 s) and the scan.
     problems = layout.problems(data)
     if len(problems) == 1:  # it names its key already
@@ -129,11 +129,19 @@ def _check_encoders(cfg: Mapping[str, Any], stages: list[str]) -> None:
             build_encoder(conf, str(name))
 
 
-def _check_genetics_source(cfg: Mapping[str, Any]) -> None:
-    """``genetics.source`` and, for a barcode table, its file and column names (the header row only)."""
+def _check_genetics(cfg: Mapping[str, Any]) -> None:
+    """``genetics.reduce``, ``genetics.medoid_sample``, ``genetics.source`` and, for a barcode table, its file and
+    column names (the header row only)."""
     genetics = cfg.get("genetics")
     if genetics is None:
         return
+    from visgen.genetics.stream import DEFAULT_MEDOID_BOUND, reduce_problems
+
+    problems = reduce_problems(
+        genetics.get("reduce", "mean"), genetics.get("medoid_sample", DEFAULT_MEDOID_BOUND)
+    )
+    if problems:
+        raise UserInputError("; ".join(problems))
     source = genetics.get("source", "fasta")
     _choice("genetics.source", source, GENETIC_SOURCES)
     if source == "table":

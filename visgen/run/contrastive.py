@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from visgen.run.anchors import build_encoder, genetics_options
+from visgen.run.anchors import genetics_options
 
 log = logging.getLogger(__name__)
 
@@ -18,25 +17,23 @@ log = logging.getLogger(__name__)
 def class_sequences(cfg: DictConfig, class_names: list[str]) -> tuple[list[str], list[list[int]]]:
     """The 18S sequences of the image classes and, per class, the indices of its own among them.
 
-    Read with the same reader, options and cache as the anchors of the cosine alignment (``load_genetic_anchors``),
-    so every objective sees the same records of the same species.
+    Read with the same reader and options as the anchors of the cosine alignment (``load_genetic_anchors``), so
+    every objective sees the same records of the same species; no encoder runs, and only these classes'
+    sequences are held.
     """
-    from visgen.genetics.dataset import load_genetic_anchors
+    from visgen.genetics.dataset import species_sequences
 
     fasta, genetics = genetics_options(cfg)
-    genetic = load_genetic_anchors(  # the run's encoder: its cache entry holds the sequences the tower reads
-        fasta, encoder=build_encoder(cfg), **genetics, cache_dir=Path(cfg.cache_dir) / "genetics"
-    )
+    records, usable = species_sequences(fasta, class_names, **genetics)
     index = {name: c for c, name in enumerate(class_names)}
-    kept = [i for i, s in enumerate(genetic.sequence_species) if s in index]
     log.info(
         "DNA tower: %d of %d sequences belong to the %d image classes (%d of other species unused)",
-        len(kept), len(genetic.sequences), len(class_names), len(genetic.sequences) - len(kept),
+        len(records), usable, len(class_names), usable - len(records),
     )  # fmt: skip
     class_rows: list[list[int]] = [[] for _ in class_names]
-    for row, i in enumerate(kept):
-        class_rows[index[genetic.sequence_species[i]]].append(row)
-    return [genetic.sequences[i] for i in kept], class_rows
+    for row, record in enumerate(records):
+        class_rows[index[record.species]].append(row)
+    return [r.sequence for r in records], class_rows
 
 
 def contrastive_module(cfg: DictConfig, net: Any, class_names: list[str]) -> Any:
