@@ -145,6 +145,26 @@ def test_data_check_pretraining_gzsl_and_novelty_on_the_miniature(
     seen = [names.index(s) for s in out["seen"]]
     low, high = _brute_auroc(features, seen)
     assert low - 1e-12 <= out["test/gzsl/novelty/auroc"] <= high + 1e-12
+    # The peers' table: unseen queries (test_unseen) against the key set (seen training images + key_unseen).
+    from visgen.eval.mistakes import genus_ids
+    from visgen.eval.retrieval import retrieval_accuracy
+
+    targets = [names.index(t) for t in out["targets"]]
+    on = np.isin(features["test_y"], seen + targets)
+    expected = retrieval_accuracy(
+        features["test_e"][on], features["test_y"][on],
+        np.concatenate([features["train_e"][np.isin(features["train_y"], seen)], features["support_e"]]),
+        np.concatenate([features["train_y"][np.isin(features["train_y"], seen)], features["support_y"]]),
+        genus_ids(names), seen, metric=out["retrieval_metric"]["ridge"],
+    )  # fmt: skip
+    prefix = "test/retrieval/image/images/ridge/"
+    assert expected["unseen/n_queries"] == UNSEEN_COUNTS["test_unseen"] * len(UNSEEN)
+    for key in ("unseen/species/micro_top1", "unseen/genus/macro_top5", "seen/species/micro_top5"):
+        assert out[prefix + key] == pytest.approx(expected[key])
+    from visgen.report.retrieval import write_report as retrieval_report
+
+    md = retrieval_report([tmp_path / "out"], tmp_path / "reports", "pytest", "clibd").read_text()
+    assert "| image→image | images | ridge | 1 |" in md and "| image→DNA | sgt_raw | ridge | 1 |" in md
 
 
 def test_a_table_source_without_a_path_reads_the_data_sets_own_csv(mini: Path, tmp_path: Path) -> None:
