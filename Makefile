@@ -111,25 +111,33 @@ gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 method
 # and their permutation nulls; one one-thread stream (and sweep folder) per tree and λ. Then
 # reports/dna_encoders_quick.md. DNA_SEEDS=0..5 gives 30 cells per λ and tree, each DNA species held out in six of
 # them (the verdicts' target). Wall times on the shared 2-core VM are in experiments/dna_encoders/README.md.
+# DNA_DRAW=seed (default) draws a new ForamSim data set (species traits, specimens) per training seed, so the cells
+# replicate the generator and not only training noise: with one draw for all 30 cells (DNA_DRAW=0, report
+# dna_encoders_quick_draw0.md) SGT beat its own permutations at λ = 0, where the images carry no tree, a chance
+# match between that one draw of traits and the DNA that every cell shared.
 # The k-mer encoder's verdict rests on its centred rung alone: its 1024-d anchors make each of the null's 100 head
 # refits compute-bound (~100 s per rung and cell here, two thirds of a cell), and its raw rung scored within noise of
 # the centred one at 5 cells.
 DNA_SEEDS ?= 0,1,2,3,4,5
 DNA_TREES ?= kmer_upgma aze2011
 DNA_LAMBDAS ?= 1.0 0.0
-DNA_ENC_DIRS = $(foreach t,$(DNA_TREES),$(foreach l,$(DNA_LAMBDAS),multirun/dna_encoders_quick_$(t)_l$(l)))
+DNA_DRAW ?= seed
+DNA_DRAW_TAG = $(if $(filter seed,$(DNA_DRAW)),,_draw$(DNA_DRAW))
+DNA_ENC_DIRS = $(foreach t,$(DNA_TREES),$(foreach l,$(DNA_LAMBDAS),multirun/dna_encoders_quick_$(t)_l$(l)$(DNA_DRAW_TAG)))
 DNA_ENC_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(DNA_SEEDS) \
+  $(if $(filter seed,$(DNA_DRAW)),'data.sim_seed=$${seed}',data.sim_seed=$(DNA_DRAW)) \
   data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned]' \
   'gzsl.permutation.anchors=[sgt_raw,sgt_centred,kmer_centred,aligned_raw,aligned_centred]' \
   callbacks.progress_bar=null
 DNA_ENC_NONDEFAULT = $(if $(filter-out 0$(comma)1$(comma)2$(comma)3$(comma)4$(comma)5,$(DNA_SEEDS)), DNA_SEEDS=$(DNA_SEEDS))$(if \
-  $(filter-out kmer_upgma aze2011,$(DNA_TREES))$(filter-out 2,$(words $(DNA_TREES))), DNA_TREES='$(DNA_TREES)')
+  $(filter-out kmer_upgma aze2011,$(DNA_TREES))$(filter-out 2,$(words $(DNA_TREES))), DNA_TREES='$(DNA_TREES)')$(if \
+  $(DNA_DRAW_TAG), DNA_DRAW=$(DNA_DRAW))
 dna-encoders-table: $(STAMP) ## unseen species by DNA encoder x generator tree x λ -> reports/dna_encoders_quick.md
 	pids=; for t in $(DNA_TREES); do for l in $(DNA_LAMBDAS); do \
-	  $(DNA_ENC_RUN) data.sim_tree=$$t data.phylo_signal=$$l hydra.sweep.dir=multirun/dna_encoders_quick_$${t}_l$$l \
-	    $(ARGS) & pids="$$pids $$!"; \
+	  $(DNA_ENC_RUN) data.sim_tree=$$t data.phylo_signal=$$l \
+	    hydra.sweep.dir=multirun/dna_encoders_quick_$${t}_l$${l}$(DNA_DRAW_TAG) $(ARGS) & pids="$$pids $$!"; \
 	done; done; for p in $$pids; do wait $$p || exit 1; done
-	$(BIN)/python -m visgen.report.dna_encoders $(DNA_ENC_DIRS) --out reports \
+	$(BIN)/python -m visgen.report.dna_encoders $(DNA_ENC_DIRS) --out reports --stem dna_encoders_quick$(DNA_DRAW_TAG) \
 	  --command "make dna-encoders-table$(DNA_ENC_NONDEFAULT)"
 
 lint: $(STAMP) ## ruff check + format check

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from visgen.report.dna_encoders import rows, side, verdict
+from visgen.report.dna_encoders import draws_text, rows, side, verdict
 
 
 def _cell(tree: str, lam: float, genetic: float, shuffled: float, null: list[float]) -> dict:
@@ -82,3 +82,12 @@ def test_a_rung_without_a_permutation_null_gets_no_verdict_rather_than_undecided
         md = dna_encoders.write_report([tmp_path], tmp_path, "pytest", "t").read_text()
     assert "- aze2011 / kmer_raw / ridge: no verdict (no permutation null ran for this rung" in md
     assert "- aze2011 / sgt_raw / ridge: **" in md
+
+
+def test_the_header_says_whether_the_cells_share_one_data_draw_or_draw_one_per_training_seed() -> None:
+    shared = [{"seed": s, "record": SimpleNamespace(data={"seed": 0})} for s in range(3)]
+    assert draws_text(shared).startswith("one ForamSim draw (0) shared by every cell")
+    per_seed = [{"seed": s, "record": SimpleNamespace(data={"seed": s})} for s in range(3)]
+    assert draws_text(per_seed) == "3 ForamSim draws (0, 1, 2), one per training seed"
+    mixed = [{"seed": 0, "record": SimpleNamespace(data={"seed": d})} for d in (4, 7)]
+    assert draws_text(mixed) == "2 ForamSim draws (4, 7)"

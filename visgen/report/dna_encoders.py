@@ -41,6 +41,22 @@ def _tree(cell: dict[str, Any]) -> str:
     return str(cell["record"].data.get("tree") or KMER_TREE)
 
 
+def draws_text(cells: Sequence[dict[str, Any]]) -> str:
+    """Which ForamSim data draws (``data.sim_seed``) the cells ran on, and so what their spread replicates.
+
+    With one draw for every cell the cells replicate training noise and folds but not the generator: a chance
+    match between that draw's species traits and the DNA is shared by all of them and no interval over cells sees it.
+    """
+    draws = {c["record"].data.get("seed") for c in cells}
+    if draws == {None}:
+        return "real images (no data draw)"
+    if len(draws) == 1:
+        return f"one ForamSim draw ({draws.pop()}) shared by every cell: the cells replicate training, not the generator"
+    per_seed = all(c["record"].data.get("seed") == c["seed"] for c in cells)
+    listed = ", ".join(str(d) for d in sorted(draws, key=lambda d: (d is None, d or 0)))
+    return f"{len(draws)} ForamSim draws ({listed}){', one per training seed' if per_seed else ''}"
+
+
 def verdict(lam1: str, lam0: str) -> str:
     """HELD (beats at λ = 1, not at λ = 0), DID NOT HOLD (decided otherwise) or UNDECIDED."""
     if lam1 == "beats" and lam0 == "does not":
@@ -106,7 +122,8 @@ def write_report(multiruns: Sequence[Path], out_dir: Path, command: str, stem: s
         f"Command: `{command}`  ",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from {', '.join(map(str, multiruns))} "
         f"({len(cells)} cells; summed job wall time {sum(c['wall_s'] or 0 for c in cells) / 60:.1f} min).  ",
-        f"Machine: {'; '.join(machines)}.",
+        f"Machine: {'; '.join(machines)}.  ",
+        f"Data draws: {draws_text(cells)}.",
         "",
         "ZSL top-1, gap to shuffled anchors (paired per cell) and genus accuracy in %, mean [95 % t interval] over "
         "cells; p: the mean over cells against the same mean under the cells' anchor permutations; err dist: tree "
