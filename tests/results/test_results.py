@@ -76,6 +76,8 @@ def test_values_compare_as_numbers_and_nulls() -> None:
     # A list override: multirun.yaml's parsed list against the job's recorded "[a,b]" (gzsl.encoders=[sgt,kmer]).
     assert canonical(["sgt", "kmer"]) == canonical("[sgt,kmer]") == canonical("[sgt, kmer]") == "[sgt,kmer]"
     assert canonical([1.0, "True"]) == canonical("[1,true]") == "[1,true]"
+    # An interpolation: multirun.yaml keeps data.sim_seed=${seed}, the job's overrides Hydra's escaped spelling.
+    assert canonical("${seed}") == canonical("$\\{seed\\}") == "${seed}"
 
 
 def test_t_interval_matches_the_t_table() -> None:

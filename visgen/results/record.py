@@ -57,7 +57,9 @@ def canonical(value: Any) -> str:
     """A value as a comparable string: ``1``, ``1.0`` and ``'1.0'`` all read ``1``; None, ``null``, ``None`` and
     an absent key read ``null`` (Hydra's spelling on the command line); ``True``, ``'True'`` and ``'true'`` read
     ``true`` (a job's recorded cell holds Python's spelling, a sweep's multirun.yaml the command line's); a list
-    reads ``[a,b]`` whether it comes parsed (``['a', 'b']``) or as the command line wrote it."""
+    reads ``[a,b]`` whether it comes parsed (``['a', 'b']``) or as the command line wrote it; an interpolation
+    reads ``${seed}`` whether a sweep's multirun.yaml holds it so or a job's overrides hold Hydra's escaped
+    ``$\\{seed\\}`` (``data.sim_seed=${seed}``, one ForamSim draw per seed)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -66,7 +68,7 @@ def canonical(value: Any) -> str:
         value, (list, tuple)
     ):  # a list override: Hydra's parser gives a list, a job records "[a,b]"
         return "[" + ",".join(canonical(v) for v in value) + "]"
-    text = str(value).strip().strip("'\"")
+    text = str(value).strip().strip("'\"").replace("\\{", "{").replace("\\}", "}")
     if text.startswith("[") and text.endswith("]"):
         return "[" + ",".join(canonical(v) for v in text[1:-1].split(",") if v.strip()) + "]"
     if text in ("null", "None", "~"):
