@@ -8,8 +8,9 @@ RSS (``resource.getrusage``, the high-water mark of the whole process: Python, n
   per-species encoders (how a run calls them).
 * Barcodes: 658-bp sequences from a star of species (one random root; each species 10 % substitutions from
   it, each barcode 2 % from its species; 10 barcodes per species), so an alignment of them is meaningful.
-  Per-sequence encoders get 100k; the aligned encoder (FAMSA of every sequence, NJ over species) gets 1k and
-  5k, since its cost grows faster than linearly and 100k does not fit this machine's time budget.
+  Per-sequence encoders get 100k; the per-species ones (aligned: FAMSA of every sequence, NJ over species;
+  identity: every pair of species) get 1k and 5k, since their cost grows faster than linearly and 100k does
+  not fit this machine's time budget.
 
     python benchmarks/bench_dna_encoders.py            # -> reports/bench/dna_encoders.md
 """
@@ -139,11 +140,12 @@ Encoders at their yaml defaults (conf/genetics/encoder/*.yaml); one run each, in
 
 18S = the shipped FASTA's 854 usable records (862-3501 bp; 39 species as the headers name them, no synonym table). Barcodes = random 658-bp sequences, 10 per species
 (species 10 % from a common root, barcodes 2 % from their species). "RSS added" = peak RSS minus the RSS
-after the input was built and, for the aligned encoder, after importing pyfamsa and scikit-bio (the encoder's
+after the input was built and, for the per-species encoders, after importing pyfamsa and scikit-bio (the encoder's
 own working memory and output; 0 = below the high-water mark of the imports). Importing scikit-bio alone takes
 ~820 MiB and ~3 s here, because scikit-bio imports torch when it is installed.
-The aligned encoder was not run on 100k barcodes: FAMSA's all-sequence alignment grows faster than linearly
-(compare its 1k and 5k rows) and the 2-core machine is shared; it is measured at 1k and 5k instead.
+The per-species encoders were not run on 100k barcodes: FAMSA's all-sequence alignment and identity's all pairs of
+species grow faster than linearly (compare their 1k and 5k rows; identity is quadratic in the number of species)
+and the 2-core machine is shared; they are measured at 1k and 5k instead.
 The development machine's 2 cores are shared with other jobs; timings vary with the load shown above.
 """
     args.out.parent.mkdir(parents=True, exist_ok=True)
