@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from visgen.errors import UserInputError
 from visgen.eval.zeroshot import ladder_names
+from visgen.genetics.encoders import ENCODERS
 from visgen.genetics.encoders.aligned import AlignedEncoder
 from visgen.genetics.encoders.kmer import KmerEncoder
 from visgen.genetics.encoders.sgt import SgtEncoder
@@ -49,8 +50,11 @@ def test_a_gzsl_encoder_other_than_the_runs_comes_from_its_yaml() -> None:
     cfg = _compose("genetics/encoder=kmer", "genetics.encoder.k=6")
     assert type(build_encoder(cfg, "aligned")) is AlignedEncoder
     assert build_encoder(cfg, "kmer").cache_options()["k"] == 6  # the run's own keeps its overrides
+    # The fix lists every registered encoder (the registry's names, so a new encoder joins by itself).
+    known = ", ".join(sorted(ENCODERS.names()))
+    assert {"aligned", "kmer", "sgt"} <= set(ENCODERS.names())
     with pytest.raises(
-        UserInputError, match=r"^gzsl\.encoders='nope': unknown DNA encoder; use one of aligned, kmer, sgt$"
+        UserInputError, match=rf"^gzsl\.encoders='nope': unknown DNA encoder; use one of {known}$"
     ):
         build_encoder(cfg, "nope")
 
