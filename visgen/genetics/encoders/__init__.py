@@ -12,6 +12,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -76,6 +77,15 @@ class DnaEncoder(ABC):
             for key, allowed in self.choices.items()
             if options[key] not in allowed
         ]
+
+    def _identity_floor_problems(self) -> list[str]:
+        """The ``problems()`` line of ``min_identity``, the floor below which the alignment encoders take a file to
+        hold different genes (an identity fraction in [0, 1); the fix names the class's own default)."""
+        floor = self.cache_options()["min_identity"]
+        if isinstance(floor, int | float) and 0 <= floor < 1:
+            return []
+        default = inspect.signature(type(self)).parameters["min_identity"].default
+        return [f"genetics.encoder.min_identity={floor}: an identity fraction in [0, 1); use e.g. {default}"]
 
 
 #: encoder name (``gzsl.encoders``, ``visgen embed-dna --encoder``) -> class; ``@ENCODERS.register("<name>")``

@@ -68,12 +68,7 @@ class AlignedEncoder(DnaEncoder):
         return {"model": self.model, "embedding": self.embedding, "min_identity": self.min_identity}
 
     def problems(self) -> list[str]:
-        out = self._choice_problems()
-        if not (isinstance(self.min_identity, int | float) and 0 <= self.min_identity < 1):
-            out.append(
-                f"genetics.encoder.min_identity={self.min_identity}: an identity fraction in [0, 1); use e.g. 0.52"
-            )
-        return out
+        return self._choice_problems() + self._identity_floor_problems()
 
     def encode_species(self, records_by_species: Mapping[str, Sequence[str]]) -> tuple[list[str], np.ndarray]:
         names = list(records_by_species)

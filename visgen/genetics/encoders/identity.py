@@ -52,15 +52,11 @@ class IdentityEncoder(DnaEncoder):
         return {"max_per_species": self.max_per_species, "min_identity": self.min_identity}
 
     def problems(self) -> list[str]:
-        out = []
+        out = self._identity_floor_problems()
         if not (isinstance(self.max_per_species, int) and self.max_per_species >= 1):
             out.append(
                 f"genetics.encoder.max_per_species={self.max_per_species}: sequences per species, an integer "
                 ">= 1; use e.g. 4"
-            )
-        if not (isinstance(self.min_identity, int | float) and 0 <= self.min_identity < 1):
-            out.append(
-                f"genetics.encoder.min_identity={self.min_identity}: an identity fraction in [0, 1); use e.g. 0.535"
             )
         return out
 
