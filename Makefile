@@ -125,7 +125,7 @@ DNA_DRAW ?= seed
 DNA_DRAW_TAG = $(if $(filter seed,$(DNA_DRAW)),,_draw$(DNA_DRAW))
 DNA_ENC_DIRS = $(foreach t,$(DNA_TREES),$(foreach l,$(DNA_LAMBDAS),multirun/dna_encoders_quick_$(t)_l$(l)$(DNA_DRAW_TAG)))
 DNA_ENC_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(DNA_SEEDS) \
-  $(if $(filter seed,$(DNA_DRAW)),'data.sim_seed=$${seed}',data.sim_seed=$(DNA_DRAW)) \
+  $(if $(DNA_DRAW_TAG),data.sim_seed=$(DNA_DRAW),'data.sim_seed=$${seed}') \
   data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned]' \
   'gzsl.permutation.anchors=[sgt_raw,sgt_centred,kmer_centred,aligned_raw,aligned_centred]' \
   callbacks.progress_bar=null
