@@ -9,7 +9,7 @@ Design choices (and why):
 * Two species' identity is their best pair (the top hit), over at most ``max_per_species`` of each species'
   longest sequences: the cost is quadratic in sequences, and on the shipped 18S the best pair barely moves past
   four (29 species with images, Mantel r against the Aze et al. 2011 tree 0.356 / 0.362 / 0.363 at 1 / 4 / 8 per
-  species; 0.2 s / 2.6 s / 7.7 s for the 39 species).
+  species), while the time grows with its square (seconds at the default: reports/bench/dna_encoders.md).
 * The embedding is classical MDS of the species distances ``1 - identity`` (D = number of positive
   eigenvalues): anchors whose Euclidean distances follow the identities, with no tree imposed on them.
 * Different genes in one file: unrelated random sequences reach 0.511-0.529 identity under this rule
