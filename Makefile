@@ -117,7 +117,8 @@ gzsl-table: $(STAMP) ## GZSL table: folds x λ x seeds, anchor ladder x 2 method
 # match between that one draw of traits and the DNA that every cell shared.
 # The k-mer encoder's verdict rests on its centred rung alone: its 1024-d anchors make each of the null's 100 head
 # refits compute-bound (~100 s per rung and cell here, two thirds of a cell), and its raw rung scored within noise of
-# the centred one at 5 cells.
+# the centred one at 5 cells. The identity encoder's rungs have one dimension per species, so both of its nulls cost
+# ~4 s per cell.
 DNA_SEEDS ?= 0,1,2,3,4,5
 DNA_TREES ?= kmer_upgma aze2011
 DNA_LAMBDAS ?= 1.0 0.0
@@ -126,8 +127,8 @@ DNA_DRAW_TAG = $(if $(filter seed,$(DNA_DRAW)),,_draw$(DNA_DRAW))
 DNA_ENC_DIRS = $(foreach t,$(DNA_TREES),$(foreach l,$(DNA_LAMBDAS),multirun/dna_encoders_quick_$(t)_l$(l)$(DNA_DRAW_TAG)))
 DNA_ENC_RUN = OMP_NUM_THREADS=1 $(BIN)/python run.py -m +sweep=gzsl profile=quick_gzsl seed=$(DNA_SEEDS) \
   $(if $(DNA_DRAW_TAG),data.sim_seed=$(DNA_DRAW),'data.sim_seed=$${seed}') \
-  data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned]' \
-  'gzsl.permutation.anchors=[sgt_raw,sgt_centred,kmer_centred,aligned_raw,aligned_centred]' \
+  data.sim_published=false 'gzsl.encoders=[sgt,kmer,aligned,identity]' \
+  'gzsl.permutation.anchors=[sgt_raw,sgt_centred,kmer_centred,aligned_raw,aligned_centred,identity_raw,identity_centred]' \
   callbacks.progress_bar=null
 DNA_ENC_NONDEFAULT = $(if $(filter-out 0$(comma)1$(comma)2$(comma)3$(comma)4$(comma)5,$(DNA_SEEDS)), DNA_SEEDS=$(DNA_SEEDS))$(if \
   $(filter-out kmer_upgma aze2011,$(DNA_TREES))$(filter-out 2,$(words $(DNA_TREES))), DNA_TREES='$(DNA_TREES)')$(if \
