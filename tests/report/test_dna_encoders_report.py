@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from visgen.report.dna_encoders import draws_text, rows, side, verdict
+from visgen.report.dna_encoders import contrasts, draws_text, rows, side, verdict
 
 
 def _cell(tree: str, lam: float, genetic: float, shuffled: float, null: list[float]) -> dict:
@@ -91,3 +91,27 @@ def test_the_header_says_whether_the_cells_share_one_data_draw_or_draw_one_per_t
     assert draws_text(per_seed) == "3 ForamSim draws (0, 1, 2), one per training seed"
     mixed = [{"seed": 0, "record": SimpleNamespace(data={"seed": d})} for d in (4, 7)]
     assert draws_text(mixed) == "2 ForamSim draws (4, 7)"
+
+
+def test_each_encoder_is_compared_with_sgt_paired_per_cell_and_per_data_draw() -> None:
+    # aligned − sgt = 0.1, 0.2 in draw 0 and 0.3, 0.4 in draw 1 (the ridge only; kmer equals sgt).
+    cells = []
+    for draw, diffs in ((0, (0.1, 0.2)), (1, (0.3, 0.4))):
+        for d in diffs:
+            c = _cell("aze2011", 1.0, 0.4, 0.3, LOW_NULL)
+            c["metrics"]["test/gzsl/aligned_raw/ridge/k0/zsl_top1"] = 0.4 + d
+            c["record"] = SimpleNamespace(data={"tree": "aze2011", "seed": draw})
+            cells.append(c)
+    versus = {(v["anchor"], v["method"]): v for v in contrasts(cells)}
+    assert set(versus) == {("kmer_raw", "ridge"), ("aligned_raw", "ridge")} | {
+        (a, "aligned") for a in ("kmer_raw", "aligned_raw")
+    }
+    aligned = versus[("aligned_raw", "ridge")]
+    # Over 4 cells: mean 0.25, sd 0.1291, t(0.975, 3) = 3.1824 -> half-width 0.2054.
+    assert aligned["cells"][0] == pytest.approx(0.25)
+    assert aligned["cells"][2] - aligned["cells"][0] == pytest.approx(0.2054, abs=1e-4)
+    # Over 2 draws (means 0.15, 0.35): sd 0.1414, t(0.975, 1) = 12.706 -> half-width 1.2706.
+    assert aligned["draws"][3] == 2
+    assert aligned["draws"][2] - aligned["draws"][0] == pytest.approx(1.2706, abs=1e-3)
+    assert versus[("kmer_raw", "ridge")]["cells"][0] == pytest.approx(0.0)
+    assert all(v["base"] == "sgt_raw" for v in versus.values())
