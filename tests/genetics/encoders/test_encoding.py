@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from visgen.genetics.encoders.encoding import DINUCLEOTIDE_ALPHABET, bases, dinucleotides, encode
+from visgen.genetics.encoders.encoding import (
+    ALPHABETS,
+    DINUCLEOTIDE_ALPHABET,
+    bases,
+    dinucleotides,
+    encode,
+    symbol_codes,
+)
 
 
 def test_symbol_table_is_the_papers() -> None:
@@ -52,3 +59,15 @@ def test_refuses_non_acgt_and_too_short(bad: str) -> None:
 def test_refuses_bad_stride() -> None:
     with pytest.raises(ValueError, match="stride"):
         dinucleotides("acgt", stride=3)
+
+
+@pytest.mark.parametrize("alphabet, stride", [("dinucleotide", 1), ("dinucleotide", 2), ("base", 1)])
+def test_symbol_codes_index_the_alphabet_at_the_symbols_encode_writes(
+    alphabet: str, stride: int, oracle_sequences: list[str]
+) -> None:
+    symbols = ALPHABETS[alphabet]
+    for seq in [*oracle_sequences, "AcGt", "ta"]:
+        codes = symbol_codes(seq, alphabet=alphabet, stride=stride)
+        assert "".join(symbols[i] for i in codes) == encode(seq, alphabet=alphabet, stride=stride)
+    with pytest.raises(ValueError, match="a, c, g, t"):
+        symbol_codes("acgn", alphabet=alphabet, stride=stride)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from visgen.genetics.anchors import species_anchors
 from visgen.genetics.encoders.encoding import BASE_ALPHABET, DINUCLEOTIDE_ALPHABET, bases, dinucleotides
-from visgen.genetics.encoders.sgt import sgt_embed
+from visgen.genetics.encoders.sgt import SgtEncoder, sgt_embed
 
 TOL = 1e-9
 ORACLE = Path(__file__).resolve().parents[2] / "data" / "sgt_oracle"
@@ -44,6 +44,8 @@ def test_published_embeddings_all_804(oracle_sequences: list[str], oracle_embedd
     ours = sgt_embed([dinucleotides(s) for s in oracle_sequences], alphabet=DINUCLEOTIDE_ALPHABET)
     assert ours.shape == (804, 256) and ours.dtype == np.float64
     assert np.abs(ours - oracle_embeddings).max() <= TOL
+    # The encoder feeds the kernel symbol indices directly (no symbol string): the same published values.
+    assert np.abs(SgtEncoder().encode(oracle_sequences) - oracle_embeddings).max() <= TOL
 
 
 def test_per_class_means_are_the_paper_anchors(
@@ -61,6 +63,7 @@ def test_published_4_base_embeddings(oracle_sequences: list[str]) -> None:
     ref = np.load(ORACLE / "embeddings_4_bases.npy")
     ours = sgt_embed([bases(s) for s in oracle_sequences], alphabet=BASE_ALPHABET)
     assert np.abs(ours - ref).max() <= TOL
+    assert np.abs(SgtEncoder(alphabet="base").encode(oracle_sequences) - ref).max() <= TOL
 
 
 @pytest.mark.skipif(not SHARED_RDNA.is_dir(), reason="../shared reference data not present")

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from visgen.genetics.encoders import ENCODERS, DnaEncoder
-from visgen.genetics.encoders.encoding import ALPHABETS, encode
+from visgen.genetics.encoders.encoding import ALPHABETS, symbol_codes
 
 # exp(+-600) ~ 1e+-261: far from float64 overflow and denormals for every factor of a block.
 _MAX_BLOCK_EXPONENT = 600.0
@@ -153,11 +153,26 @@ def sgt_embed(
     Raises:
         ValueError: ``kappa <= 0``, an empty sequence, or a symbol outside the alphabet.
     """
+    return sgt_embed_codes(
+        encode_symbols(encoded, alphabet), len(alphabet), kappa=kappa, length_sensitive=length_sensitive
+    )
+
+
+def sgt_embed_codes(
+    codes: Sequence[np.ndarray], n_symbols: int, *, kappa: float = 1, length_sensitive: bool = False
+) -> np.ndarray:
+    """``sgt_embed`` of sequences given as int arrays of symbol indices in ``[0, n_symbols)``.
+
+    Raises:
+        ValueError: ``kappa <= 0`` or an empty sequence.
+    """
     if not kappa > 0:
         raise ValueError(f"kappa must be > 0, got {kappa}")
     kappa = float(kappa)
-    codes = encode_symbols(encoded, alphabet)
-    a = len(alphabet)
+    for n, c in enumerate(codes):
+        if not len(c):
+            raise ValueError(f"sequence {n} is empty; SGT needs at least one symbol")
+    a = n_symbols
     out = np.zeros((len(codes), a, a))
     if not codes:
         return out.reshape(0, a * a)
@@ -222,10 +237,10 @@ class SgtEncoder(DnaEncoder):
         return out
 
     def encode(self, sequences: Sequence[str]) -> np.ndarray:
-        encoded = [encode(s, alphabet=self.alphabet, stride=self.stride) for s in sequences]
-        return sgt_embed(
-            encoded,
-            alphabet=ALPHABETS[self.alphabet],
+        codes = [symbol_codes(s, alphabet=self.alphabet, stride=self.stride) for s in sequences]
+        return sgt_embed_codes(
+            codes,
+            len(ALPHABETS[self.alphabet]),
             kappa=self.kappa,
             length_sensitive=self.length_sensitive,
         )
