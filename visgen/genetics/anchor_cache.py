@@ -20,8 +20,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when the computation or the file's contents change, so old cache files are not reused. 3: anchors,
-# counts and the name map only (2 held every per-sequence embedding, id and sequence).
-CACHE_VERSION = 3
+# counts and the name map only (2 held every per-sequence embedding, id and sequence). 4: medoid distances from
+# the Gram matrix (a near-tie between medoid candidates may now resolve the other way).
+CACHE_VERSION = 4
 
 
 @dataclass

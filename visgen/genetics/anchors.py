@@ -56,18 +56,24 @@ def species_anchors(
 def _summed_distances(rows: np.ndarray, budget: int = 1 << 22) -> np.ndarray:
     """[n] summed Euclidean distance of each of ``rows`` [n, D] to all of them, a block of rows at a time.
 
-    The [n, n, D] difference array of all pairs at once would be 512 MiB for a 512-member species of 256-d
-    vectors (the streaming medoid's default sample); blocks of about ``budget`` elements give the same numbers
-    (each block's distances and row sums are computed exactly as the whole array's would be).
+    Squared distances come from the Gram matrix (|a|^2 + |b|^2 - 2 a.b, clipped at 0, exact 0 on the diagonal):
+    one [block, D] x [D, n] product instead of a [block, n, D] difference array, 0.012 s against 0.9 s for a
+    512-member species of 256-d vectors (the streaming medoid's default sample) on one core here, which at 1,000
+    such species is what a medoid costs at the end of a 5 M-row table. The sums agree with the pairwise loop to
+    ~1e-15 relative for vectors apart; two identical rows may read ~1e-8 apart instead of 0 (cancellation), which
+    can only choose between near-equal medoid candidates. Blocks of about ``budget`` elements bound the memory of a
+    species with many members.
     """
-    n, dim = rows.shape
-    step = max(1, budget // max(1, n * dim))
-    return np.concatenate(
-        [
-            np.linalg.norm(rows[i : i + step, None, :] - rows[None, :, :], axis=-1).sum(axis=1)
-            for i in range(0, n, step)
-        ]
-    )
+    n = len(rows)
+    squares = np.einsum("ij,ij->i", rows, rows)
+    step = max(1, budget // max(1, n))
+    sums = np.empty(n)
+    for i in range(0, n, step):
+        block = squares[i : i + step, None] + squares[None, :] - 2.0 * (rows[i : i + step] @ rows.T)
+        np.maximum(block, 0.0, out=block)
+        block[np.arange(len(block)), np.arange(i, i + len(block))] = 0.0
+        sums[i : i + step] = np.sqrt(block).sum(axis=1)
+    return sums
 
 
 def preprocess_anchors(anchors: np.ndarray, mode: str = "raw") -> np.ndarray:
