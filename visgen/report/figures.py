@@ -209,7 +209,8 @@ def gap_forest(
     levels = sorted({r[1] for rows in panels.values() for r in rows}, reverse=True)
     colours = dict(zip(levels, _colours(2 * len(levels))[::2], strict=True))
     height = max(len({r[0] for r in rows}) for rows in panels.values()) if panels else 1
-    fig = Figure(figsize=(5.5 * max(len(panels), 1), 1.2 + 0.32 * height))
+    # Constrained layout leaves room for each panel's own row labels (without it a second panel's labels overlap the first).
+    fig = Figure(figsize=(5.5 * max(len(panels), 1), 1.2 + 0.32 * height), layout="constrained")
     for i, (title, rows) in enumerate(panels.items()):
         ax = fig.add_subplot(1, max(len(panels), 1), i + 1)
         labels = list(dict.fromkeys(r[0] for r in rows))
