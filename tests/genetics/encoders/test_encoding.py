@@ -65,9 +65,14 @@ def test_refuses_bad_stride() -> None:
 def test_symbol_codes_index_the_alphabet_at_the_symbols_encode_writes(
     alphabet: str, stride: int, oracle_sequences: list[str]
 ) -> None:
-    symbols = ALPHABETS[alphabet]
+    # The oracle: the string encoders checked against the authors' published encodings above.
+    symbols, by_string = (
+        ALPHABETS[alphabet],
+        {"dinucleotide": lambda s: dinucleotides(s, stride), "base": bases},
+    )
     for seq in [*oracle_sequences, "AcGt", "ta"]:
         codes = symbol_codes(seq, alphabet=alphabet, stride=stride)
-        assert "".join(symbols[i] for i in codes) == encode(seq, alphabet=alphabet, stride=stride)
+        assert "".join(symbols[i] for i in codes) == by_string[alphabet](seq)
+        assert encode(seq, alphabet=alphabet, stride=stride) == by_string[alphabet](seq)
     with pytest.raises(ValueError, match="a, c, g, t"):
         symbol_codes("acgn", alphabet=alphabet, stride=stride)

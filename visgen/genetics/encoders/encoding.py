@@ -73,15 +73,6 @@ def bases(seq: str) -> str:
     return seq.upper()
 
 
-def encode(seq: str, *, alphabet: str = "dinucleotide", stride: int = 1) -> str:
-    """Encode ``seq`` for the named alphabet ("dinucleotide" or "base"; ``stride`` only for the former)."""
-    if alphabet == "dinucleotide":
-        return dinucleotides(seq, stride)
-    if alphabet == "base":
-        return bases(seq)
-    raise ValueError(f"alphabet must be one of {sorted(ALPHABETS)}, got {alphabet!r}")
-
-
 def symbol_codes(seq: str, *, alphabet: str = "dinucleotide", stride: int = 1) -> np.ndarray:
     """``encode(seq, ...)`` as int64 indices into ``ALPHABETS[alphabet]``, without the string in between.
 
@@ -93,3 +84,12 @@ def symbol_codes(seq: str, *, alphabet: str = "dinucleotide", stride: int = 1) -
     if alphabet == "base":
         return _BASE_TO_SORTED[_base_indices(seq)]
     raise ValueError(f"alphabet must be one of {sorted(ALPHABETS)}, got {alphabet!r}")
+
+
+def encode(seq: str, *, alphabet: str = "dinucleotide", stride: int = 1) -> str:
+    """Encode ``seq`` for the named alphabet ("dinucleotide" or "base"; ``stride`` only for the former).
+
+    The symbols at ``symbol_codes``' indices, so the alphabet is dispatched in one place.
+    """
+    codes = symbol_codes(seq, alphabet=alphabet, stride=stride)
+    return np.frombuffer(ALPHABETS[alphabet].encode("ascii"), dtype=np.uint8)[codes].tobytes().decode("ascii")
