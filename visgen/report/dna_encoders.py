@@ -20,7 +20,7 @@ import argparse
 import csv
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,26 +68,31 @@ def verdict(lam1: str, lam0: str) -> str:
     return "UNDECIDED"
 
 
+def _groups(cells: Sequence[dict[str, Any]]) -> Iterator[tuple[str, float, list[dict[str, Any]]]]:
+    """``(tree, λ, cells)`` per generator tree (sorted) and λ (high to low): the unit every table row summarises."""
+    for tree in sorted({_tree(c) for c in cells}):
+        for lam in sorted({c["lambda"] for c in cells if _tree(c) == tree}, reverse=True):
+            yield tree, lam, [c for c in cells if _tree(c) == tree and c["lambda"] == lam]
+
+
 def rows(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (tree, λ, encoder rung, method)."""
     out = []
-    for tree in sorted({_tree(c) for c in cells}):
-        for lam in sorted({c["lambda"] for c in cells if _tree(c) == tree}, reverse=True):
-            group = [c for c in cells if _tree(c) == tree and c["lambda"] == lam]
-            for anchor in genetic_rungs(group):
-                r = [c["metrics"].get(f"test/gzsl/{anchor}/tree_r") for c in group]
-                for method in METHODS:
-                    out.append({
-                        "tree": tree, "lambda": lam, "anchor": anchor, "method": method, "n": len(group),
-                        "chance": float(np.mean([c["chance"] for c in group])),
-                        "top1": t_interval([_value(c, anchor, method, "zsl_top1") for c in group]),
-                        "gap": paired_gap(group, anchor, method, 0), "p": pooled_p(group, anchor, method),
-                        "genus": t_interval([_value(c, anchor, method, "unseen_genus_acc") for c in group]),
-                        "err": t_interval([_value(c, anchor, method, "unseen_error_tree_dist") for c in group]),
-                        "tree_r": t_interval([np.nan if x is None else float(x) for x in r]),
-                        "side": side(group, anchor, method),
-                        "circular": tree == KMER_TREE and anchor.rsplit("_", 1)[0] in KMER_TYPE,
-                    })  # fmt: skip
+    for tree, lam, group in _groups(cells):
+        for anchor in genetic_rungs(group):
+            r = [c["metrics"].get(f"test/gzsl/{anchor}/tree_r") for c in group]
+            for method in METHODS:
+                out.append({
+                    "tree": tree, "lambda": lam, "anchor": anchor, "method": method, "n": len(group),
+                    "chance": float(np.mean([c["chance"] for c in group])),
+                    "top1": t_interval([_value(c, anchor, method, "zsl_top1") for c in group]),
+                    "gap": paired_gap(group, anchor, method, 0), "p": pooled_p(group, anchor, method),
+                    "genus": t_interval([_value(c, anchor, method, "unseen_genus_acc") for c in group]),
+                    "err": t_interval([_value(c, anchor, method, "unseen_error_tree_dist") for c in group]),
+                    "tree_r": t_interval([np.nan if x is None else float(x) for x in r]),
+                    "side": side(group, anchor, method),
+                    "circular": tree == KMER_TREE and anchor.rsplit("_", 1)[0] in KMER_TYPE,
+                })  # fmt: skip
     return out
 
 
@@ -97,28 +102,21 @@ def contrasts(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     Two intervals: over cells, and over data draws (each draw's cells averaged first), because the cells of one
     ForamSim draw share its species traits and so are not independent replicates of the generator.
     """
-    out = []
-    for tree in sorted({_tree(c) for c in cells}):
-        for lam in sorted({c["lambda"] for c in cells if _tree(c) == tree}, reverse=True):
-            group = [c for c in cells if _tree(c) == tree and c["lambda"] == lam]
-            raw = [a for a in genetic_rungs(group) if a.endswith("_raw")]
-            base = f"{BASELINE}_raw"
-            if base not in raw:
-                continue
-            for anchor in (a for a in raw if a != base):
-                for method in METHODS:
-                    diffs = [
-                        _value(c, anchor, method, "zsl_top1") - _value(c, base, method, "zsl_top1")
-                        for c in group
-                    ]
-                    by_draw: dict[Any, list[float]] = {}
-                    for c, d in zip(group, diffs, strict=True):
-                        by_draw.setdefault(c["record"].data.get("seed"), []).append(d)
-                    out.append({
-                        "tree": tree, "lambda": lam, "anchor": anchor, "base": base, "method": method,
-                        "cells": t_interval(diffs),
-                        "draws": t_interval([float(np.mean(v)) for v in by_draw.values()]),
-                    })  # fmt: skip
+    out, base = [], f"{BASELINE}_raw"
+    for tree, lam, group in _groups(cells):
+        raw = [a for a in genetic_rungs(group) if a.endswith("_raw")]
+        for anchor in (a for a in raw if a != base and base in raw):
+            for method in METHODS:
+                diffs = [
+                    _value(c, anchor, method, "zsl_top1") - _value(c, base, method, "zsl_top1") for c in group
+                ]
+                by_draw: dict[Any, list[float]] = {}
+                for c, d in zip(group, diffs, strict=True):
+                    by_draw.setdefault(c["record"].data.get("seed"), []).append(d)
+                out.append({
+                    "tree": tree, "lambda": lam, "anchor": anchor, "base": base, "method": method,
+                    "cells": t_interval(diffs), "draws": t_interval([float(np.mean(v)) for v in by_draw.values()]),
+                })  # fmt: skip
     return out
 
 
