@@ -24,11 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from visgen.eval.zeroshot import METHODS  # noqa: E402
 from visgen.report.dna_encoders import _tree  # noqa: E402
-from visgen.report.gzsl import _value, collect  # noqa: E402
-
-RUNGS = ("oracle_tree", "sgt_raw", "kmer_raw", "aligned_raw", "identity_raw", "shuffled")
-METHODS = ("ridge", "aligned")
+from visgen.report.gzsl import _value, collect, genetic_rungs  # noqa: E402
 
 
 def _key(cell: dict) -> tuple:
@@ -47,12 +45,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("error: no cell is in both runs; give the reference sweeps and --vs the rerun's")
     machines = sorted({c["machine"] for c in base.values()} | {c["machine"] for c in other.values()})
     print(f"{len(pairs)} paired cells; machines: {' | '.join(machines)}")
+    # The tree oracle, every encoder's raw rung both runs scored, and the shuffled control.
+    raw = [a for a in genetic_rungs([base[k] for k in pairs]) if a.endswith("_raw")]
+    rungs = ["oracle_tree", *(a for a in raw if a in genetic_rungs([other[k] for k in pairs])), "shuffled"]
     for lam in sorted({k[1] for k in pairs}, reverse=True):
         keys = [k for k in pairs if k[1] == lam]
         print(f"\nλ = {lam:g} ({len(keys)} cells): rerun − reference, pp")
         print(f"{'rung':13s} {'method':7s} {'top-1 mean':>10s} {'cell |Δ| mean':>13s} {'max':>5s} "
               f"{'gap Δ of the mean':>17s} {'cell gap |Δ| max':>16s}")  # fmt: skip
-        for rung in RUNGS:
+        for rung in rungs:
             for method in METHODS:
                 top = [100 * (_value(other[k], rung, method, "zsl_top1") - _value(base[k], rung, method, "zsl_top1"))
                        for k in keys]  # fmt: skip
